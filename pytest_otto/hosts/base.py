@@ -1,0 +1,429 @@
+"""The host API shared by every kind of host.
+
+A `Host` turns the user's calls into work for its `ShellSession`s (``run``,
+``send``, ``expect``) or for its transport-specific parts (``oneshot``, ``put``,
+``get``). Every public coroutine is marshalled onto the otto loop (see
+`pytest_otto.loop`), so a host works from any event loop and from none: each
+``name()`` coroutine has a blocking twin ``name_sync()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ClassVar
+
+from .. import loop
+from ..errors import HostConnectionError
+from ..output import DEFAULT_MAX_OUTPUT
+from ..result import CommandStatus, RunResult, Status
+from ..session import DEFAULT, ShellSession, format_seconds, resolve_timeout, wait_bounded
+from ..transcript import Transcript, TranscriptEntry, mask_secrets
+from ..transports.base import Transport
+
+__all__ = ["DEFAULT", "Host", "PathArg", "Session"]
+
+log = logging.getLogger("pytest_otto")
+
+#: A file argument: one path or several.
+PathArg = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+
+DEFAULT_SESSION = "default"
+
+
+def _as_commands(commands: str | Sequence[str]) -> list[str]:
+    if isinstance(commands, str):
+        return [commands]
+    if isinstance(commands, (bytes, bytearray)) or not isinstance(commands, Sequence):
+        raise TypeError(f"commands must be a str or a sequence of str, not {type(commands).__name__}")
+    result = list(commands)
+    for command in result:
+        if not isinstance(command, str):
+            raise TypeError(f"each command must be a str, not {type(command).__name__}: {command!r}")
+    return result
+
+
+def _as_paths(files: PathArg) -> list[str]:
+    if isinstance(files, (str, os.PathLike)):
+        return [os.fspath(files)]
+    return [os.fspath(f) for f in files]
+
+
+class Session:
+    """A named shell of a host, with its own state (cwd, variables).
+
+    Use it as an async (or plain) context manager to close it at the end.
+    """
+
+    def __init__(self, host: Host, name: str) -> None:
+        self.host = host
+        self.name = name
+        self._shell = ShellSession(
+            host.id,
+            name,
+            host._make_shell_transport,
+            connect_timeout=lambda: host.connect_timeout,
+            max_output=lambda: host.max_output,
+        )
+
+    def __repr__(self) -> str:
+        return f"<Session {self.name!r} of {self.host.id!r}>"
+
+    async def _run(self, commands: str | Sequence[str], timeout: object) -> RunResult:
+        host = self.host
+        commands = _as_commands(commands)
+        budget = resolve_timeout(timeout, host.command_timeout)
+        deadline = time.monotonic() + budget
+        statuses: list[CommandStatus] = []
+        for command in commands:
+            started, t0 = time.time(), time.monotonic()
+            if t0 >= deadline:
+                status = CommandStatus(command, "Skipped: timeout budget exhausted", Status.Error, -1)
+            else:
+                log.debug("%s[%s]: run %s", host.id, self.name, host._mask(command))
+                status = await self._shell.run_command(command, deadline, budget)
+            host._record(self.name, "run", status, started, time.monotonic() - t0)
+            statuses.append(status)
+        return RunResult(statuses)
+
+    async def run(self, commands: str | Sequence[str], timeout: float | object = DEFAULT) -> RunResult:
+        """Run one command or a list, in order, in this session's shell.
+
+        Every command runs even after a failure. ``timeout`` bounds the whole call
+        (default: the host's ``command_timeout``; ``float("inf")`` for none).
+        """
+        return await loop.call(self._run(commands, timeout))
+
+    def run_sync(self, commands: str | Sequence[str], timeout: float | object = DEFAULT) -> RunResult:
+        """Blocking twin of `run`."""
+        return loop.wait(self._run(commands, timeout))
+
+    async def _expect(self, pattern: str | re.Pattern[str], timeout: object) -> str:
+        return await self._shell.expect(pattern, resolve_timeout(timeout, self.host.command_timeout))
+
+    async def send(self, text: str) -> None:
+        """Write ``text`` to the shell exactly as given (add ``\\n`` yourself)."""
+        if not isinstance(text, str):
+            raise TypeError(f"send() takes a str, not {type(text).__name__}")
+        await loop.call(self._shell.send(text))
+
+    def send_sync(self, text: str) -> None:
+        """Blocking twin of `send`."""
+        if not isinstance(text, str):
+            raise TypeError(f"send() takes a str, not {type(text).__name__}")
+        loop.wait(self._shell.send(text))
+
+    async def expect(self, pattern: str | re.Pattern[str], timeout: float | object = DEFAULT) -> str:
+        """Read until ``pattern`` matches; return the text up to and including the match.
+
+        Raises `pytest_otto.ExpectTimeout` (a ``TimeoutError``) carrying what was read.
+        """
+        return await loop.call(self._expect(pattern, timeout))
+
+    def expect_sync(self, pattern: str | re.Pattern[str], timeout: float | object = DEFAULT) -> str:
+        """Blocking twin of `expect`."""
+        return loop.wait(self._expect(pattern, timeout))
+
+    async def _open(self) -> Session:
+        await self._shell.open()
+        return self
+
+    async def close(self) -> None:
+        """Close this shell; using the session again opens a fresh one."""
+        await loop.call(self._shell.close())
+
+    def close_sync(self) -> None:
+        """Blocking twin of `close`."""
+        loop.wait(self._shell.close())
+
+    async def __aenter__(self) -> Session:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close_sync()
+
+
+class Host(ABC):
+    """Base of every host: local, SSH, telnet and serial.
+
+    ``id`` names the host in results, errors and test ids; ``tags`` and ``vars``
+    come from the lab file. Timeouts are read at call time, so changing
+    ``host.command_timeout`` takes effect at once.
+    """
+
+    #: The ``transport`` value of the lab file this class serves.
+    transport_name: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        id: str,
+        *,
+        tags: Iterable[str] = (),
+        vars: dict[str, Any] | None = None,
+        command_timeout: float = 60.0,
+        connect_timeout: float = 10.0,
+        max_output: int = DEFAULT_MAX_OUTPUT,
+    ) -> None:
+        if not isinstance(id, str) or not id:
+            raise ValueError(f"a host id must be a non-empty str, not {id!r}")
+        self.id = id
+        self.tags: tuple[str, ...] = tuple(tags)
+        self.vars: dict[str, Any] = dict(vars or {})
+        self.command_timeout = resolve_timeout(command_timeout, 60.0)
+        self.connect_timeout = resolve_timeout(connect_timeout, 10.0)
+        self.max_output = max_output
+        self.transcript = Transcript()
+        self._sessions: dict[str, Session] = {}
+        self._sessions_lock: asyncio.Lock | None = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.id!r}>"
+
+    # -- what a kind of host provides --------------------------------------------
+
+    @abstractmethod
+    def _make_shell_transport(self) -> Transport:
+        """A new, unopened transport to a shell of this host."""
+
+    @abstractmethod
+    async def _oneshot(self, command: str, deadline: float, timeout: float) -> CommandStatus:
+        """Run ``command`` in a fresh process with empty stdin (on the otto loop)."""
+
+    @abstractmethod
+    async def _put_file(self, src: Path, dest_dir: str) -> None:
+        """Copy local ``src`` to ``dest_dir/<name>`` on the host; raise on failure."""
+
+    @abstractmethod
+    async def _get_file(self, src: str, dest_dir: Path) -> None:
+        """Copy host file ``src`` to local ``dest_dir/<name>``; raise on failure."""
+
+    async def _disconnect(self) -> None:
+        """Release shared resources (an SSH connection) after the sessions closed."""
+        return None
+
+    def _secret_values(self) -> list[str]:
+        """Revealed secrets of this host, masked in transcripts and logs."""
+        return []
+
+    # -- helpers for subclasses --------------------------------------------------------
+
+    def _mask(self, text: str) -> str:
+        return mask_secrets(text, self._secret_values())
+
+    def _record(
+        self, session: str, kind: str, status: CommandStatus, started: float, duration: float
+    ) -> None:
+        self.transcript.append(
+            TranscriptEntry(
+                host_id=self.id,
+                session=session,
+                kind=kind,
+                command=self._mask(status.command),
+                output=self._mask(status.output),
+                status=status.status,
+                retcode=status.retcode,
+                started=started,
+                duration=duration,
+            )
+        )
+        log.debug(
+            "%s[%s]: %s %s -> %s/%s",
+            self.id,
+            session,
+            kind,
+            self._mask(status.command),
+            status.status.name,
+            status.retcode,
+        )
+
+    def _session(self, name: str) -> Session:
+        session = self._sessions.get(name)
+        if session is None:
+            session = self._sessions[name] = Session(self, name)
+        return session
+
+    @property
+    def default_session(self) -> Session:
+        """The session behind ``run``, ``send`` and ``expect``."""
+        return self._session(DEFAULT_SESSION)
+
+    # -- run / oneshot ---------------------------------------------------------------
+
+    async def run(self, commands: str | Sequence[str], timeout: float | object = DEFAULT) -> RunResult:
+        """Run one command or a list on the host's persistent shell.
+
+        State (cwd, variables) carries over between calls. Commands run in order
+        and all run even after a failure; ``timeout`` bounds the whole call.
+        """
+        return await loop.call(self.default_session._run(commands, timeout))
+
+    def run_sync(self, commands: str | Sequence[str], timeout: float | object = DEFAULT) -> RunResult:
+        """Blocking twin of `run`."""
+        return loop.wait(self.default_session._run(commands, timeout))
+
+    async def _oneshot_checked(self, command: str, timeout: object) -> CommandStatus:
+        if not isinstance(command, str):
+            raise TypeError(f"oneshot() takes one command as a str, not {type(command).__name__}")
+        budget = resolve_timeout(timeout, self.command_timeout)
+        started, t0 = time.time(), time.monotonic()
+        log.debug("%s: oneshot %s", self.id, self._mask(command))
+        status = await self._oneshot(command, t0 + budget, budget)
+        self._record("oneshot", "oneshot", status, started, time.monotonic() - t0)
+        return status
+
+    async def oneshot(self, command: str, timeout: float | object = DEFAULT) -> CommandStatus:
+        """Run ``command`` in a fresh process: no shared state, empty stdin.
+
+        Safe under ``asyncio.gather``.
+        """
+        return await loop.call(self._oneshot_checked(command, timeout))
+
+    def oneshot_sync(self, command: str, timeout: float | object = DEFAULT) -> CommandStatus:
+        """Blocking twin of `oneshot`."""
+        return loop.wait(self._oneshot_checked(command, timeout))
+
+    # -- sessions, send / expect ------------------------------------------------------
+
+    async def open_session(self, name: str) -> Session:
+        """Open (or return the already open) shell session called ``name``."""
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a session name must be a non-empty str, not {name!r}")
+        return await loop.call(self._session(name)._open())
+
+    def open_session_sync(self, name: str) -> Session:
+        """Blocking twin of `open_session`."""
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a session name must be a non-empty str, not {name!r}")
+        return loop.wait(self._session(name)._open())
+
+    async def send(self, text: str) -> None:
+        """Write ``text`` to the default shell exactly as given."""
+        await self.default_session.send(text)
+
+    def send_sync(self, text: str) -> None:
+        """Blocking twin of `send`."""
+        self.default_session.send_sync(text)
+
+    async def expect(self, pattern: str | re.Pattern[str], timeout: float | object = DEFAULT) -> str:
+        """Read the default shell until ``pattern`` matches (see `Session.expect`)."""
+        return await self.default_session.expect(pattern, timeout)
+
+    def expect_sync(self, pattern: str | re.Pattern[str], timeout: float | object = DEFAULT) -> str:
+        """Blocking twin of `expect`."""
+        return self.default_session.expect_sync(pattern, timeout)
+
+    # -- transfers -----------------------------------------------------------------
+
+    async def _transfer(
+        self, kind: str, src_files: PathArg, dest_dir: str | os.PathLike[str], timeout: object
+    ) -> tuple[Status, str]:
+        budget = resolve_timeout(timeout, self.command_timeout)
+        files = _as_paths(src_files)
+        dest = os.fspath(dest_dir)
+        started, t0 = time.time(), time.monotonic()
+        result: tuple[Status, str] = (Status.Success, "")
+        for src in files:
+            try:
+                if kind == "put":
+                    await wait_bounded(self._put_file(Path(src), dest), budget - (time.monotonic() - t0))
+                else:
+                    await wait_bounded(self._get_file(src, Path(dest)), budget - (time.monotonic() - t0))
+            except TimeoutError:
+                result = (Status.Error, f"{self.id}: {kind} {src}: timed out after {format_seconds(budget)}s")
+            except HostConnectionError as exc:
+                result = (Status.Error, f"{kind} {src}: {exc}")
+            except Exception as exc:
+                result = (Status.Failed, f"{self.id}: {kind} {src} -> {dest}: {exc}")
+            if not result[0].is_ok:
+                break
+        summary = CommandStatus(
+            f"{kind} {' '.join(files)} -> {dest}", result[1], result[0], 0 if result[0].is_ok else -1
+        )
+        self._record("transfer", kind, summary, started, time.monotonic() - t0)
+        return result
+
+    async def put(
+        self, src_files: PathArg, dest_dir: str | os.PathLike[str], timeout: float | object = DEFAULT
+    ) -> tuple[Status, str]:
+        """Copy local files to ``dest_dir`` on the host, byte-identical, mode kept.
+
+        Returns ``(Status.Success, "")`` or a non-ok status and a message naming the file.
+        """
+        return await loop.call(self._transfer("put", src_files, dest_dir, timeout))
+
+    def put_sync(
+        self, src_files: PathArg, dest_dir: str | os.PathLike[str], timeout: float | object = DEFAULT
+    ) -> tuple[Status, str]:
+        """Blocking twin of `put`."""
+        return loop.wait(self._transfer("put", src_files, dest_dir, timeout))
+
+    async def get(
+        self, src_files: PathArg, dest_dir: str | os.PathLike[str], timeout: float | object = DEFAULT
+    ) -> tuple[Status, str]:
+        """Copy files from the host into local ``dest_dir``; same results as `put`."""
+        return await loop.call(self._transfer("get", src_files, dest_dir, timeout))
+
+    def get_sync(
+        self, src_files: PathArg, dest_dir: str | os.PathLike[str], timeout: float | object = DEFAULT
+    ) -> tuple[Status, str]:
+        """Blocking twin of `get`."""
+        return loop.wait(self._transfer("get", src_files, dest_dir, timeout))
+
+    # -- lifetime ------------------------------------------------------------------
+
+    async def _connect(self) -> None:
+        await self.default_session._shell.open()
+
+    async def connect(self) -> None:
+        """Connect and open the default shell now instead of on first use.
+
+        Raises `HostConnectionError` (a ``ConnectionError``) naming the host.
+        """
+        await loop.call(self._connect())
+
+    def connect_sync(self) -> None:
+        """Blocking twin of `connect`."""
+        loop.wait(self._connect())
+
+    async def _close(self) -> None:
+        sessions = list(self._sessions.values())
+        self._sessions = {name: s for name, s in self._sessions.items() if name == DEFAULT_SESSION}
+        await asyncio.gather(*(s._shell.close() for s in sessions), return_exceptions=True)
+        await self._disconnect()
+
+    async def close(self) -> None:
+        """Close every session and connection; the host reconnects if used again."""
+        await loop.call(self._close())
+
+    def close_sync(self) -> None:
+        """Blocking twin of `close`."""
+        loop.wait(self._close())
+
+    async def __aenter__(self) -> Host:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    def __enter__(self) -> Host:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close_sync()

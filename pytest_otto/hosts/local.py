@@ -1,0 +1,134 @@
+"""The machine pytest runs on."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..output import OutputBuffer
+from ..result import CommandStatus, Status
+from ..session import format_seconds
+from ..transports.local import DEFAULT_SHELL, LocalShellTransport
+from .base import Host
+
+if TYPE_CHECKING:
+    from ..config import HostConfig
+
+__all__ = ["LocalHost"]
+
+#: How long a finished oneshot waits for output still held by a background child.
+ONESHOT_DRAIN_GRACE = 0.5
+
+
+class LocalHost(Host):
+    """The local machine: a persistent ``bash`` for ``run``, ``bash -c`` for ``oneshot``.
+
+    ``put``/``get`` are local copies. The default id is ``local``.
+    """
+
+    transport_name = "local"
+
+    def __init__(
+        self,
+        id: str = "local",
+        *,
+        shell: Sequence[str] = DEFAULT_SHELL,
+        env: Mapping[str, str] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(id, **options)
+        self.shell = list(shell)
+        self.env = dict(env) if env is not None else None
+        self.cwd = os.fspath(cwd) if cwd is not None else None
+
+    @classmethod
+    def from_config(cls, config: HostConfig, lab: object = None) -> LocalHost:
+        """Build from a lab file entry."""
+        return cls(
+            config.id,
+            tags=config.tags,
+            vars=config.vars,
+            command_timeout=config.command_timeout,
+            connect_timeout=config.connect_timeout,
+            max_output=config.max_output,
+        )
+
+    def _make_shell_transport(self) -> LocalShellTransport:
+        return LocalShellTransport(self.shell, env=self.env, cwd=self.cwd)
+
+    async def _oneshot(self, command: str, deadline: float, timeout: float) -> CommandStatus:
+        proc = await asyncio.create_subprocess_exec(
+            "bash",
+            "-c",
+            command,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,  # its own process group, killed whole on timeout
+            env=self.env,
+            cwd=self.cwd,
+        )
+        output = OutputBuffer(self.max_output)
+        assert proc.stdout is not None
+        stdout = proc.stdout
+
+        async def pump() -> None:
+            while chunk := await stdout.read(1 << 18):
+                output.append(chunk)
+
+        reader = asyncio.ensure_future(pump())
+        try:
+            remaining = deadline - time.monotonic()
+            await asyncio.wait_for(proc.wait(), None if remaining == float("inf") else max(remaining, 0))
+        except TimeoutError:
+            _kill_group(proc.pid)
+            await proc.wait()
+            await _settle(reader)
+            text = f"Command timed out after {format_seconds(timeout)}s"
+            if len(output):
+                text += f"; output before the timeout:\n{output.text()}"
+            return CommandStatus(command, text, Status.Error, -1)
+        except BaseException:
+            _kill_group(proc.pid)
+            reader.cancel()
+            raise
+        await _settle(reader)
+        code = proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
+        return CommandStatus(command, output.text(), Status.Success if code == 0 else Status.Failed, code)
+
+    async def _put_file(self, src: Path, dest_dir: str) -> None:
+        await asyncio.to_thread(_copy, src, Path(dest_dir))
+
+    async def _get_file(self, src: str, dest_dir: Path) -> None:
+        await asyncio.to_thread(_copy, Path(src), dest_dir)
+
+
+def _copy(src: Path, dest_dir: Path) -> None:
+    src = src.expanduser()
+    if not src.is_file():
+        raise FileNotFoundError(f"no such file: {src}")
+    dest_dir = dest_dir.expanduser()
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src, dest_dir / src.name)
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+async def _settle(reader: asyncio.Future[None]) -> None:
+    """Give the output reader a moment; a background child may hold the pipe open."""
+    try:
+        await asyncio.wait_for(asyncio.shield(reader), ONESHOT_DRAIN_GRACE)
+    except TimeoutError:
+        reader.cancel()

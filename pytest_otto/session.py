@@ -1,0 +1,520 @@
+"""The shell-session framing, written once for every transport.
+
+How one command is framed (a fresh nonce ``N`` each time, pitfall 4)::
+
+    printf 'OTTO_%s_S\\n' N; eval "${__otto_x:+set -x;}"'<command>' </dev/null; \\
+    { __otto_rc=$?; ...; } 2>/dev/null; printf '\\nOTTO_%s_E_%s\\n' N "$__otto_rc"
+
+- The markers only exist once the shell has expanded ``%s``: an echoed command line,
+  a ``set -x`` trace or a REPL that prints its input can never show them (pitfalls 3, 5).
+- The command travels as one single-quoted word and runs through ``eval``: a here-doc,
+  a trailing ``# comment``, a trailing ``&`` or an unbalanced quote cannot swallow the
+  end marker, and the whole line is read before anything runs, so a command that reads
+  stdin cannot eat the framing. Its stdin is ``/dev/null``: ``run()`` never blocks on input
+  (use ``send``/``expect`` for interactive programs).
+- Everything before the start marker (echo, prompts, job notices, late output of an
+  interrupted command) is discarded; everything between the markers is the output.
+- xtrace is switched off around the framing and restored for the next command, so
+  ``set -x`` traces the user's commands and never ours.
+
+After a timeout or a cancellation the session interrupts the command (Ctrl-C), then
+proves the shell alive with a probe only a shell can answer (``printf`` expanding a
+fresh nonce and ``$?``), escalating to a hard kill, and finally to a fresh shell with a
+``ShellResetWarning``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import re
+import secrets
+import time
+import warnings
+from collections.abc import Awaitable, Callable
+from typing import Final, TypeVar
+
+from .errors import HostConnectionError, ShellResetWarning
+from .output import DEFAULT_MAX_OUTPUT, OutputBuffer, decode_output
+from .result import CommandStatus, Status
+from .transports.base import Transport
+
+__all__ = ["DEFAULT", "ExpectTimeout", "ShellSession", "resolve_timeout", "shell_quote", "wait_bounded"]
+
+log = logging.getLogger("pytest_otto")
+
+T = TypeVar("T")
+
+
+class _Default:
+    """Marker for "use the host's configured timeout" (resolved at call time)."""
+
+    _instance: _Default | None = None
+
+    def __new__(cls) -> _Default:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+#: Use the host's ``command_timeout`` (looked up when the call is made, not frozen).
+DEFAULT: Final = _Default()
+
+#: Bound on proving a shell alive after an interrupt, per escalation step.
+RECOVERY_STEP_TIMEOUT = 3.0
+#: How often an unanswered probe is typed again (login may flush type-ahead).
+PROBE_RESEND_INTERVAL = 1.0
+
+_SETUP = (
+    "stty -echo -icanon min 1 time 0 -opost -icrnl -inlcr -ixon -iexten 2>/dev/null; "
+    "PS1=''; PS2=''; PROMPT_COMMAND=''; unset HISTFILE TMOUT 2>/dev/null; "
+    '[ -n "$BASH_VERSION" ] && set +H +o history +o emacs +o vi 2>/dev/null; '
+)
+_END_TAIL = "{ __otto_rc=$?; __otto_x=; case $- in *x*) __otto_x=1; set +x;; esac; } 2>/dev/null; "
+
+
+def resolve_timeout(value: object, default: float) -> float:
+    """Validate a ``timeout=`` argument before anything is sent (B13).
+
+    ``DEFAULT`` means ``default``; ``float("inf")`` disables the bound; ``None``,
+    NaN, zero, negative numbers and booleans are refused.
+    """
+    if value is DEFAULT:
+        value = default
+    if value is None:
+        raise TypeError("timeout=None is not allowed; pass float('inf') to wait without a bound")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds, not {value!r}")
+    if math.isnan(value) or value <= 0:
+        raise ValueError(f"timeout must be a positive number of seconds, not {value!r}")
+    return float(value)
+
+
+async def wait_bounded(awaitable: Awaitable[T], seconds: float) -> T:
+    """``asyncio.wait_for`` that treats an infinite bound as none."""
+    if math.isinf(seconds):
+        return await awaitable
+    return await asyncio.wait_for(awaitable, max(seconds, 0))
+
+
+def format_seconds(value: float) -> str:
+    """``1.0`` -> ``1``, ``0.5`` -> ``0.5`` for messages."""
+    return f"{value:g}"
+
+
+def shell_quote(text: str) -> str:
+    """Quote ``text`` as one POSIX shell word."""
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+class ExpectTimeout(TimeoutError):
+    """``expect()`` saw no match in time; ``output`` holds what was read."""
+
+    def __init__(self, message: str, output: str) -> None:
+        super().__init__(message)
+        self.output = output
+
+
+class _Deadline(Exception):
+    """Internal: the deadline of the current wait passed."""
+
+
+class _Ended(Exception):
+    """Internal: the shell's stream ended."""
+
+
+class ShellSession:
+    """One persistent shell over one transport, with the framing protocol.
+
+    All methods run on the otto loop (see `pytest_otto.loop`); the public faces
+    in `pytest_otto.hosts` marshal onto it.
+    """
+
+    def __init__(
+        self,
+        host_id: str,
+        name: str,
+        transport_factory: Callable[[], Transport],
+        *,
+        connect_timeout: Callable[[], float],
+        max_output: Callable[[], int] = lambda: DEFAULT_MAX_OUTPUT,
+    ) -> None:
+        self.host_id = host_id
+        self.name = name
+        self._transport_factory = transport_factory
+        self._connect_timeout = connect_timeout
+        self._max_output = max_output
+        self._transport: Transport | None = None  # published once the shell answered
+        self._io: Transport | None = None  # where bytes go, also while opening
+        self._buffer = bytearray()
+        self._changed = asyncio.Event()
+        self._eof = False
+        self._exit_status: int | None = None
+        self._eof_reason = ""
+        self._lock = asyncio.Lock()
+        # "interrupt": a command may still run; "probe": raw send/expect left the
+        # stream in an unknown place; None: at a clean prompt.
+        self._needs_recovery: str | None = None
+        self._reset_pending = False
+        self._ever_opened = False
+
+    # -- ByteSink ---------------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        """Transport callback: bytes from the shell."""
+        self._buffer += data
+        self._changed.set()
+
+    def feed_eof(self, exit_status: int | None, reason: str = "") -> None:
+        """Transport callback: the stream ended."""
+        self._eof = True
+        self._exit_status = exit_status
+        self._eof_reason = reason
+        self._changed.set()
+
+    # -- state ----------------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        """True while a live shell is attached."""
+        return self._transport is not None and not self._eof
+
+    def _describe_end(self) -> str:
+        what = f"shell session '{self.name}' on {self.host_id} ended"
+        if self._exit_status is not None:
+            what += f" (exit code {self._exit_status})"
+        elif self._eof_reason:
+            what += f" ({self._eof_reason})"
+        else:
+            what += " (exit code unknown)"
+        return what
+
+    async def _discard_transport(self, *, reset: bool) -> None:
+        transport, self._transport, self._io = self._transport, None, None
+        self._needs_recovery = None
+        if reset and self._ever_opened:
+            self._reset_pending = True
+        if transport is not None:
+            try:
+                await asyncio.wait_for(transport.close(), 5)
+            except Exception:  # closing must never turn into the caller's error
+                log.debug(
+                    "%s: closing transport of session %r failed", self.host_id, self.name, exc_info=True
+                )
+
+    async def _ensure_ready(self) -> None:
+        """Open the shell if needed, or recover it after a timeout or raw I/O."""
+        if self._transport is not None and self._eof:
+            await self._discard_transport(reset=True)
+        if self._transport is None:
+            await self._open()
+        elif self._needs_recovery is not None and not await self._recover(
+            interrupt_first=self._needs_recovery == "interrupt"
+        ):
+            await self._open()
+
+    async def _open(self) -> None:
+        timeout = self._connect_timeout()
+        deadline = time.monotonic() + timeout
+        transport = self._transport_factory()
+        self._buffer.clear()
+        self._eof = False
+        self._exit_status = None
+        self._eof_reason = ""
+        self._io = transport
+        try:
+            try:
+                await wait_bounded(transport.open(self), timeout)
+                await self._probe(deadline, setup=True)
+            except _Deadline:
+                raise HostConnectionError(
+                    self.host_id,
+                    f"no shell answered within connect_timeout={format_seconds(timeout)}s{self._tail_hint()}",
+                ) from None
+            except TimeoutError:
+                raise HostConnectionError(
+                    self.host_id, f"connect timed out after {format_seconds(timeout)}s"
+                ) from None
+            except _Ended:
+                raise HostConnectionError(
+                    self.host_id, f"shell ended while starting: {self._describe_end()}"
+                ) from None
+        except BaseException as exc:
+            self._io = None
+            try:
+                await asyncio.wait_for(transport.close(), 5)
+            except Exception:
+                pass
+            if isinstance(exc, HostConnectionError) or not isinstance(exc, (OSError, EOFError)):
+                raise
+            raise HostConnectionError(self.host_id, _describe_exception(exc)) from exc
+        self._transport = transport
+        self._needs_recovery = None
+        if self._reset_pending:
+            self._reset_pending = False
+            message = (
+                f"{self.host_id}: shell session '{self.name}' was replaced by a fresh shell;"
+                " shell state (cwd, variables) was reset"
+            )
+            log.warning(message)
+            # warn_explicit with no registry: every reset is reported, not only the first.
+            warnings.warn_explicit(message, ShellResetWarning, __file__, 0, module=__name__, registry=None)
+        self._ever_opened = True
+
+    def _tail_hint(self) -> str:
+        tail = decode_output(self._buffer[-200:]).strip()
+        return f"; last output: {tail!r}" if tail else ""
+
+    # -- waiting -------------------------------------------------------------------
+
+    async def _wait_for_data(self, deadline: float) -> None:
+        """Wait until more data (or EOF) arrives, or raise ``_Deadline``."""
+        if self._eof:
+            raise _Ended
+        self._changed.clear()
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _Deadline
+        try:
+            await wait_bounded(self._changed.wait(), remaining)
+        except TimeoutError:
+            raise _Deadline from None
+
+    async def _write(self, text: str, deadline: float) -> None:
+        transport = self._io
+        if transport is None:
+            raise _Ended
+        data = text.encode("utf-8", "surrogateescape")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _Deadline
+        try:
+            await wait_bounded(transport.write(data), remaining)
+        except TimeoutError:
+            raise _Deadline from None
+        except (OSError, EOFError) as exc:
+            if not self._eof:
+                self.feed_eof(None, _describe_exception(exc))
+            raise _Ended from exc
+
+    async def _await_line(self, marker: bytes, deadline: float, resend: str | None = None) -> bytes:
+        """Wait for ``marker`` followed by the rest of its line; drop all before it.
+
+        Returns the rest of the marker's line (without the line ending).
+        """
+        next_resend = time.monotonic() + PROBE_RESEND_INTERVAL
+        while True:
+            idx = self._buffer.find(marker)
+            if idx >= 0:
+                nl = self._buffer.find(b"\n", idx + len(marker))
+                if nl >= 0:
+                    rest = bytes(self._buffer[idx + len(marker) : nl]).rstrip(b"\r")
+                    del self._buffer[: nl + 1]
+                    return rest
+            if resend is not None:
+                wait_until = min(deadline, next_resend)
+                try:
+                    await self._wait_for_data(wait_until)
+                except _Deadline:
+                    if time.monotonic() >= deadline:
+                        raise
+                    await self._write(resend, deadline)
+                    next_resend = time.monotonic() + PROBE_RESEND_INTERVAL
+            else:
+                await self._wait_for_data(deadline)
+
+    async def _probe(self, deadline: float, *, setup: bool = False) -> None:
+        """Prove a real shell is listening: it must expand a fresh nonce and ``$?``."""
+        nonce = secrets.token_hex(8)
+        line = f"printf 'OTTO_%s_P_%d\\n' {nonce} $?\n"
+        if setup:
+            line = _SETUP + line
+        await self._write(line, deadline)
+        await self._await_line(f"OTTO_{nonce}_P_".encode(), deadline, resend=line)
+
+    async def _recover(self, *, interrupt_first: bool) -> bool:
+        """Bring the shell back to a clean prompt; False if it could not be proven alive."""
+        assert self._transport is not None
+        steps: list[str] = ["interrupt", "kill"] if interrupt_first else ["probe", "interrupt", "kill"]
+        for step in steps:
+            try:
+                if step == "interrupt":
+                    await self._transport.interrupt()
+                elif step == "kill" and not (
+                    self._transport.can_kill_foreground and await self._transport.kill_foreground()
+                ):
+                    await self._transport.interrupt()
+                await self._probe(time.monotonic() + RECOVERY_STEP_TIMEOUT)
+            except _Deadline:
+                log.debug("%s: session %r did not answer after %s", self.host_id, self.name, step)
+                continue
+            except (_Ended, OSError, EOFError):
+                break
+            self._needs_recovery = None
+            return True
+        log.warning(
+            "%s: shell session '%s' could not be recovered; it will be replaced", self.host_id, self.name
+        )
+        await self._discard_transport(reset=True)
+        return False
+
+    # -- commands ------------------------------------------------------------------
+
+    def _frame(self, command: str, nonce: str, payload: str) -> str:
+        return (
+            f"printf 'OTTO_%s_S\\n' {nonce}; eval \"${{__otto_x:+set -x;}}\"{payload} </dev/null; "
+            f"{_END_TAIL}printf '\\nOTTO_%s_E_%s\\n' {nonce} \"$__otto_rc\"\n"
+        )
+
+    async def _send_command(self, command: str, nonce: str, deadline: float) -> None:
+        assert self._transport is not None
+        limit = self._transport.line_limit
+        line = self._frame(command, nonce, shell_quote(command))
+        if limit is None or len(line.encode()) <= limit:
+            await self._write(line, deadline)
+            return
+        # The far end cuts long lines (pitfall 12): build the command in a shell
+        # variable, piece by piece, each piece acknowledged before the next.
+        piece_len = max(16, (limit - 80) // 4)
+        await self._write("__otto_c=''\n", deadline)
+        for i, start in enumerate(range(0, len(command), piece_len)):
+            piece = shell_quote(command[start : start + piece_len])
+            ack = f"OTTO_{nonce}_C{i}_"
+            await self._write(
+                f"__otto_c=\"$__otto_c\"{piece}; printf '{ack[:5]}%s\\n' '{ack[5:]}'\n", deadline
+            )
+            await self._await_line(ack.encode(), deadline)
+        await self._write(self._frame(command, nonce, '"$__otto_c"'), deadline)
+
+    async def run_command(self, command: str, deadline: float, timeout: float) -> CommandStatus:
+        """Run one framed command; ``deadline`` is absolute (monotonic)."""
+        if "\x00" in command:
+            raise ValueError("a command cannot contain NUL characters")
+        async with self._lock:
+            await self._ensure_ready()
+            nonce = secrets.token_hex(8)
+            output = OutputBuffer(self._max_output())
+            started = False
+            self._needs_recovery = "interrupt"
+            try:
+                await self._send_command(command, nonce, deadline)
+                await self._await_line(f"OTTO_{nonce}_S".encode(), deadline)
+                started = True
+                retcode = await self._collect_body(nonce, output, deadline)
+            except _Deadline:
+                if started:
+                    output.append(self._buffer)
+                partial = output.text() if started else ""
+                self._buffer.clear()
+                await self._recover(interrupt_first=True)
+                text = f"Command timed out after {format_seconds(timeout)}s"
+                if partial:
+                    text += f"; output before the timeout:\n{partial}"
+                log.info("%s: %r timed out after %ss", self.host_id, command, format_seconds(timeout))
+                return CommandStatus(command, text, Status.Error, -1)
+            except _Ended:
+                if started:
+                    output.append(self._buffer)
+                partial = output.text() if started else ""
+                text = _sentence(self._describe_end())
+                if partial:
+                    text += f"; output before the end:\n{partial}"
+                log.warning("%s: %s", self.host_id, self._describe_end())
+                await self._discard_transport(reset=True)
+                return CommandStatus(command, text, Status.Error, -1)
+            self._needs_recovery = None
+            status = Status.Success if retcode == 0 else Status.Failed
+            return CommandStatus(command, output.text(), status, retcode)
+
+    async def _collect_body(self, nonce: str, output: OutputBuffer, deadline: float) -> int:
+        """Move output into ``output`` until the end marker; return the exit code."""
+        end = f"\nOTTO_{nonce}_E_".encode()
+        scan_from = 0
+        while True:
+            buf = self._buffer
+            idx = buf.find(end, scan_from)
+            if idx >= 0:
+                nl = buf.find(b"\n", idx + len(end))
+                if nl >= 0:
+                    body_end = idx - 1 if idx > 0 and buf[idx - 1] == 0x0D else idx
+                    output.append(memoryview(buf)[:body_end])
+                    code = bytes(buf[idx + len(end) : nl]).strip()
+                    del buf[: nl + 1]
+                    return int(code) if code.isdigit() else -1
+                scan_from = idx
+            else:
+                keep = len(end) + 1
+                if len(buf) > 65536 + keep:
+                    # Hand the bulk to the capped buffer; keep a tail for a split marker.
+                    cut = len(buf) - keep
+                    output.append(memoryview(buf)[:cut])
+                    del buf[:cut]
+                scan_from = max(0, len(buf) - keep)
+            await self._wait_for_data(deadline)
+
+    # -- raw I/O -------------------------------------------------------------------
+
+    async def send(self, text: str) -> None:
+        """Write ``text`` exactly; the next framed command first re-syncs with a probe."""
+        async with self._lock:
+            await self._ensure_ready()
+            self._needs_recovery = self._needs_recovery or "probe"
+            try:
+                await self._write(text, math.inf)
+            except _Ended:
+                raise HostConnectionError(self.host_id, self._describe_end()) from None
+
+    async def expect(self, pattern: str | re.Pattern[str], timeout: float) -> str:
+        """Read until ``pattern`` matches; return the text up to and including the match."""
+        regex = re.compile(pattern) if isinstance(pattern, str) else pattern
+        async with self._lock:
+            await self._ensure_ready()
+            self._needs_recovery = self._needs_recovery or "probe"
+            deadline = time.monotonic() + timeout
+            while True:
+                text = self._buffer.decode("utf-8", "surrogateescape")
+                match = regex.search(text)
+                if match:
+                    consumed = text[: match.end()].encode("utf-8", "surrogateescape")
+                    del self._buffer[: len(consumed)]
+                    return consumed.decode("utf-8", "replace")
+                try:
+                    await self._wait_for_data(deadline)
+                except _Deadline:
+                    seen = self._buffer.decode("utf-8", "replace")
+                    raise ExpectTimeout(
+                        f"{self.host_id}: no match for {regex.pattern!r} within "
+                        f"{format_seconds(timeout)}s; read so far: {seen[-500:]!r}",
+                        seen,
+                    ) from None
+                except _Ended:
+                    raise HostConnectionError(
+                        self.host_id, f"{self._describe_end()} while expecting {regex.pattern!r}"
+                    ) from None
+
+    async def open(self) -> None:
+        """Start the shell now rather than on first use."""
+        async with self._lock:
+            await self._ensure_ready()
+
+    async def close(self) -> None:
+        """Close the shell; a later command opens a fresh one (without a warning)."""
+        async with self._lock:
+            await self._discard_transport(reset=False)
+            self._ever_opened = False
+            self._reset_pending = False
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _describe_exception(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, OSError) and exc.strerror and not str(exc).strip():
+        text = exc.strerror
+    return f"{type(exc).__name__}: {text}" if type(exc).__name__ not in text else text

@@ -1,0 +1,66 @@
+"""What every transport offers the shared shell framing.
+
+A transport knows how to reach a shell (spawn it, open an SSH channel, dial a
+console and log in) and how to move bytes. It knows nothing about markers, exit
+codes or timeouts: that is `pytest_otto.session`, written once for all of them.
+Differences that matter to the framing are declared as attributes, not coded as
+branches inside the session.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Protocol
+
+__all__ = ["ByteSink", "Transport"]
+
+
+class ByteSink(Protocol):
+    """Receives what the shell prints (implemented by the session)."""
+
+    def feed(self, data: bytes) -> None:
+        """Bytes arrived from the shell."""
+
+    def feed_eof(self, exit_status: int | None, reason: str = "") -> None:
+        """The shell's stream ended; ``exit_status`` when the transport knows it."""
+
+
+class Transport(ABC):
+    """Bytes to and from one shell.
+
+    Subclasses call ``self.sink.feed()`` as data arrives and ``self.sink.feed_eof()``
+    once when the stream ends, from the otto loop.
+    """
+
+    #: Longest line the far end accepts (tty or shell line editor); longer commands
+    #: are sent in pieces by the session. ``None``: no limit.
+    line_limit: int | None = None
+
+    #: Whether ``kill_foreground`` can hard-kill the running command.
+    can_kill_foreground: bool = False
+
+    def __init__(self) -> None:
+        self.sink: ByteSink | None = None
+
+    @abstractmethod
+    async def open(self, sink: ByteSink) -> None:
+        """Reach the shell (connect, spawn, log in); then feed ``sink`` until closed.
+
+        The caller bounds this with the host's connect timeout.
+        """
+
+    @abstractmethod
+    async def write(self, data: bytes) -> None:
+        """Write ``data`` exactly (pacing is the transport's business)."""
+
+    async def interrupt(self) -> None:
+        """Interrupt the foreground command (Ctrl-C on the shell's tty)."""
+        await self.write(b"\x03")
+
+    async def kill_foreground(self) -> bool:
+        """Hard-kill the foreground command if the transport can; True if it did."""
+        return False
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Hang up and release everything; must not raise and must not hang."""
