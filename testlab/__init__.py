@@ -1,0 +1,22 @@
+"""Real servers on loopback for pytest-otto's tests and benchmarks.
+
+- :class:`SshServer` / :class:`SshLab`: OpenSSH ``sshd`` on 127.0.0.x.
+- :class:`TelnetServer`: BusyBox ``telnetd`` with ``/bin/login`` or a ready shell.
+- :class:`SerialConsole`: a pty "serial line" with a respawning login or shell.
+- :func:`write_lab_toml`: describe running servers in a ``lab.toml``.
+
+This package never imports ``pytest_otto``.
+"""
+
+from testlab._util import PASSWORD, PASSWORD_USER, LabError, ensure_password_user
+from testlab.sshd import SshLab, SshServer, generate_keypair
+
+__all__ = [
+    "PASSWORD",
+    "PASSWORD_USER",
+    "LabError",
+    "SshLab",
+    "SshServer",
+    "ensure_password_user",
+    "generate_keypair",
+]
