@@ -206,16 +206,19 @@ class ShellSession:
                     "%s: closing transport of session %r failed", self.host_id, self.name, exc_info=True
                 )
 
-    async def _ensure_ready(self) -> None:
-        """Open the shell if needed, or recover it after a timeout or raw I/O."""
+    async def _ensure_ready(self, *, framed: bool = True) -> None:
+        """Open the shell if needed, or recover it after a timeout or raw I/O.
+
+        Raw ``send``/``expect`` (``framed=False``) keep what raw I/O left in the
+        stream; only an interrupted command is cleaned up before them.
+        """
         if self._transport is not None and self._eof:
             await self._discard_transport(reset=True)
         if self._transport is None:
             await self._open()
-        elif self._needs_recovery is not None and not await self._recover(
-            interrupt_first=self._needs_recovery == "interrupt"
-        ):
-            await self._open()
+        elif self._needs_recovery == "interrupt" or (framed and self._needs_recovery is not None):
+            if not await self._recover(interrupt_first=self._needs_recovery == "interrupt"):
+                await self._open()
 
     async def _open(self) -> None:
         timeout = self._connect_timeout()
@@ -410,8 +413,10 @@ class ShellSession:
                     output.append(self._buffer)
                 partial = output.text() if started else ""
                 self._buffer.clear()
-                await self._recover(interrupt_first=True)
+                recovered = await self._recover(interrupt_first=True)
                 text = f"Command timed out after {format_seconds(timeout)}s"
+                if not recovered:
+                    text += f"; {self._describe_end()} and will be replaced by a fresh shell"
                 if partial:
                     text += f"; output before the timeout:\n{partial}"
                 log.info("%s: %r timed out after %ss", self.host_id, command, format_seconds(timeout))
@@ -461,8 +466,8 @@ class ShellSession:
     async def send(self, text: str) -> None:
         """Write ``text`` exactly; the next framed command first re-syncs with a probe."""
         async with self._lock:
-            await self._ensure_ready()
-            self._needs_recovery = self._needs_recovery or "probe"
+            await self._ensure_ready(framed=False)
+            self._needs_recovery = "probe"
             try:
                 await self._write(text, math.inf)
             except _Ended:
@@ -472,8 +477,8 @@ class ShellSession:
         """Read until ``pattern`` matches; return the text up to and including the match."""
         regex = re.compile(pattern) if isinstance(pattern, str) else pattern
         async with self._lock:
-            await self._ensure_ready()
-            self._needs_recovery = self._needs_recovery or "probe"
+            await self._ensure_ready(framed=False)
+            self._needs_recovery = "probe"
             deadline = time.monotonic() + timeout
             while True:
                 text = self._buffer.decode("utf-8", "surrogateescape")

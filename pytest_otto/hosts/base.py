@@ -76,6 +76,11 @@ class Session:
     def __repr__(self) -> str:
         return f"<Session {self.name!r} of {self.host.id!r}>"
 
+    @property
+    def is_open(self) -> bool:
+        """True while this session has a live shell (it opens again on use)."""
+        return self._shell.is_open
+
     async def _run(self, commands: str | Sequence[str], timeout: object) -> RunResult:
         host = self.host
         commands = _as_commands(commands)

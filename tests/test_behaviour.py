@@ -1,0 +1,438 @@
+"""B5-B23 of the behaviour contract, run on every host kind (see conftest.any_host).
+
+Each test talks to a real shell: local bash on a pty, and (where the test lab
+provides them) real sshd, telnetd and pty-console servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+import os
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from pytest_otto import ExpectTimeout, Host, ShellResetWarning, Status
+
+
+def unique() -> str:
+    """A token no other test or process uses."""
+    return uuid.uuid4().hex[:12]
+
+
+def self_excluding(token: str) -> str:
+    """A pgrep pattern for ``token`` that does not match the pgrep command line itself."""
+    return f"[{token[0]}]{token[1:]}"
+
+
+# -- B5, B6: run() results -------------------------------------------------------------
+
+
+async def test_exit_codes_b5(any_host: Host) -> None:
+    ok = (await any_host.run("true")).only
+    assert ok.command == "true"
+    assert (ok.status, ok.retcode) == (Status.Success, 0)
+    for code in (1, 7, 255):
+        entry = (await any_host.run(f"(exit {code})")).only
+        assert entry.command == f"(exit {code})"
+        assert (entry.status, entry.retcode) == (Status.Failed, code)
+
+
+async def test_list_runs_in_order_after_failure_b6(any_host: Host) -> None:
+    result = await any_host.run(["echo first", "false", "echo third", "(exit 4)", "echo fifth"])
+    assert [s.command for s in result.statuses] == [
+        "echo first",
+        "false",
+        "echo third",
+        "(exit 4)",
+        "echo fifth",
+    ]
+    assert [s.output for s in result.statuses] == ["first", "", "third", "", "fifth"]
+    assert [s.retcode for s in result.statuses] == [0, 1, 0, 4, 0]
+    assert result.status is Status.Failed
+    assert not result
+
+
+# -- B7: state persists ------------------------------------------------------------------
+
+
+async def test_state_persists_b7(any_host: Host) -> None:
+    await any_host.run(["cd /tmp", "export OTTO_V=1", "f() { echo from-f; }"])
+    result = await any_host.run(["pwd", "echo $OTTO_V", "f"])
+    assert [s.output for s in result.statuses] == ["/tmp", "1", "from-f"]
+
+
+def test_state_persists_across_asyncio_run_b7(any_host: Host) -> None:
+    asyncio.run(any_host.run("cd /tmp"))
+    asyncio.run(any_host.run("export OTTO_ACROSS=yes"))
+    result = asyncio.run(any_host.run(["pwd", "echo $OTTO_ACROSS"]))
+    assert [s.output for s in result.statuses] == ["/tmp", "yes"]
+    # and the blocking twin sees the same shell
+    assert any_host.run_sync("pwd").only.output == "/tmp"
+
+
+# -- B8: output ------------------------------------------------------------------------------
+
+
+async def test_output_merges_stderr_in_order_b8(any_host: Host) -> None:
+    entry = (await any_host.run("echo one; echo two >&2; echo three; echo four >&2")).only
+    assert entry.output == "one\ntwo\nthree\nfour"
+
+
+async def test_output_normalised_b8(any_host: Host) -> None:
+    assert (await any_host.run("printf 'a\\r\\nb\\r\\n'")).only.output == "a\nb"
+    assert (await any_host.run("printf 'x\\n\\n\\n'")).only.output == "x"
+    assert (await any_host.run("printf foo")).only.output == "foo"
+    assert (await any_host.run("printf '  indented\\n'")).only.output == "  indented"
+
+
+async def test_no_framing_or_echo_in_output_b8(any_host: Host) -> None:
+    token = unique()
+    entry = (await any_host.run(f"echo {token}")).only
+    assert entry.output == token
+    entry = (await any_host.run(f"true {token}")).only
+    assert entry.output == ""
+    for status in any_host.transcript:
+        assert "OTTO_" not in status.output
+        assert "__otto" not in status.output
+
+
+# -- B9: framing robustness ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "disturbance",
+    [
+        "PS1='custom> '",
+        "PS2='more> '",
+        "PROMPT_COMMAND='echo prompt-noise'",
+        "stty echo",
+        "set -x",
+        "echo with-comment # trailing comment",
+        "sleep 0.2 &",
+        "cat <<'EOF'\nline one\nline two\nEOF",
+        "printf 'OTTO_%s_E_0\\n' deadbeefdeadbeef",
+        "echo 'OTTO_0000000000000000_S'; echo '\nOTTO_0000000000000000_E_0'",
+    ],
+    ids=[
+        "PS1",
+        "PS2",
+        "PROMPT_COMMAND",
+        "stty-echo",
+        "set-x",
+        "comment",
+        "background",
+        "heredoc",
+        "marker-shaped",
+        "marker-lines",
+    ],
+)
+async def test_framing_survives_b9(any_host: Host, disturbance: str) -> None:
+    await any_host.run(disturbance)
+    token = unique()
+    result = await any_host.run([f"echo {token}", "(exit 5)", "printf no-newline"])
+    first, second, third = result.statuses
+    assert first.output.splitlines()[-1] == token
+    assert token in first.output and "OTTO_" not in first.output
+    assert (first.status, first.retcode) == (Status.Success, 0)
+    assert (second.status, second.retcode) == (Status.Failed, 5)
+    assert third.output.splitlines()[-1] == "no-newline"
+    if disturbance != "set -x":  # xtrace shows the user's own commands, never the framing
+        assert first.output == token
+        assert third.output == "no-newline"
+    else:
+        assert "eval" not in first.output and "__otto" not in first.output
+
+
+async def test_heredoc_output_b9(any_host: Host) -> None:
+    entry = (await any_host.run("cat <<'EOF'\nline one\n$HOME stays literal\nEOF")).only
+    assert entry.output == "line one\n$HOME stays literal"
+
+
+async def test_unbalanced_quote_is_an_error_not_a_hang_b9(any_host: Host) -> None:
+    entry = (await any_host.run("echo 'unterminated", timeout=10)).only
+    assert entry.status is Status.Failed
+    assert (await any_host.run("echo fine")).only.output == "fine"
+
+
+# -- B10: binary and large output ---------------------------------------------------------
+
+
+async def test_binary_output_b10(any_host: Host) -> None:
+    entry = (await any_host.run("head -c 4096 /dev/urandom")).only
+    assert entry.status is Status.Success
+    assert isinstance(entry.output, str) and len(entry.output) > 1000
+    assert (await any_host.run("echo after-binary")).only.output == "after-binary"
+
+
+async def test_one_megabyte_line_b10(any_host: Host) -> None:
+    entry = (await any_host.run("head -c 1000000 /dev/zero | tr '\\0' a")).only
+    assert entry.status is Status.Success
+    assert entry.output == "a" * 1_000_000
+
+
+async def test_many_lines_b10(any_host: Host) -> None:
+    entry = (await any_host.run("seq 1 200000")).only
+    lines = entry.output.split("\n")
+    assert len(lines) == 200000
+    assert lines[0] == "1" and lines[-1] == "200000"
+    assert lines[123456] == "123457"
+
+
+async def test_output_cap_is_visible(any_host: Host) -> None:
+    any_host.max_output = 1000
+    entry = (await any_host.run("seq 1 10000")).only
+    assert entry.status is Status.Success
+    assert entry.output.startswith("1\n2\n3\n")
+    assert "output truncated" in entry.output
+    assert len(entry.output) < 1500
+    assert (await any_host.run("echo small")).only.output == "small"
+
+
+# -- B11, B12 ------------------------------------------------------------------------------------
+
+
+async def test_stdin_reader_does_not_hang_b11(any_host: Host) -> None:
+    started = time.monotonic()
+    result = await any_host.run(["cat", "read line; echo got:$line", "wc -c"], timeout=20)
+    assert time.monotonic() - started < 20
+    cat, read, wc = result.statuses
+    assert cat.status is Status.Success and cat.output == ""
+    assert read.output == "got:"
+    assert wc.output.strip() == "0"
+
+
+async def test_concurrent_runs_are_serialised_b12(any_host: Host) -> None:
+    async def one(i: int) -> str:
+        return (await any_host.run(f"echo start-{i}; sleep 0.05; echo end-{i}")).only.output
+
+    outputs = await asyncio.gather(*(one(i) for i in range(6)))
+    assert outputs == [f"start-{i}\nend-{i}" for i in range(6)]
+
+
+# -- B13-B17: timeouts, cancellation, recovery ------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [None, math.nan, -1, 0, True, False, "5"])
+async def test_invalid_timeouts_raise_before_sending_b13(any_host: Host, tmp_path: Path, bad: object) -> None:
+    marker = tmp_path / f"sent-{unique()}"
+    with pytest.raises((TypeError, ValueError)):
+        await any_host.run(f"touch {marker}", timeout=bad)
+    with pytest.raises((TypeError, ValueError)):
+        await any_host.oneshot(f"touch {marker}", timeout=bad)
+    assert not marker.exists()
+    assert len(any_host.transcript) == 0
+
+
+async def test_default_timeout_is_read_at_call_time_b13(any_host: Host) -> None:
+    any_host.command_timeout = 1
+    started = time.monotonic()
+    entry = (await any_host.run("sleep 30")).only
+    assert entry.status is Status.Error
+    assert entry.output.startswith("Command timed out after 1s")
+    assert time.monotonic() - started < 15
+
+
+async def test_infinite_timeout_disables_bound_b13(any_host: Host) -> None:
+    entry = (await any_host.run("sleep 0.3; echo done", timeout=float("inf"))).only
+    assert (entry.status, entry.output) == (Status.Success, "done")
+    assert (await any_host.oneshot("echo one", timeout=float("inf"))).output == "one"
+
+
+async def test_timeout_kills_command_and_keeps_shell_b14(any_host: Host) -> None:
+    token = unique()
+    await any_host.run("cd /tmp")
+    started = time.monotonic()
+    # a pipeline with a grandchild: the whole process group must go
+    entry = (await any_host.run(f"echo before-{token}; sh -c 'sleep 1000 # {token}' | cat", timeout=1)).only
+    elapsed = time.monotonic() - started
+    assert elapsed < 10
+    assert entry.status is Status.Error
+    assert entry.retcode == -1
+    assert entry.output.startswith("Command timed out after 1")
+    assert f"before-{token}" in entry.output
+    assert (await any_host.run("echo ok")).only.output == "ok"
+    assert (await any_host.run("pwd")).only.output == "/tmp"
+    leftovers = await any_host.oneshot(f"pgrep -f '{self_excluding(token)}' || true")
+    assert leftovers.output == ""
+
+
+async def test_list_shares_one_budget_b15(any_host: Host) -> None:
+    result = await any_host.run(["echo quick", "sleep 30", "echo never", "echo never-either"], timeout=1.5)
+    quick, slow, never, never_either = result.statuses
+    assert (quick.status, quick.output) == (Status.Success, "quick")
+    assert slow.status is Status.Error and slow.output.startswith("Command timed out after 1.5")
+    for skipped in (never, never_either):
+        assert (skipped.status, skipped.retcode) == (Status.Error, -1)
+        assert skipped.output == "Skipped: timeout budget exhausted"
+    assert result.status is Status.Error
+
+
+async def test_external_cancellation_leaves_host_usable_b16(any_host: Host) -> None:
+    await any_host.run("cd /tmp")
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(any_host.run("echo cancelled-output; sleep 30"), 0.5)
+    for i in range(3):
+        assert (await any_host.run(f"echo after-{i}")).only.output == f"after-{i}"
+    assert (await any_host.run("pwd")).only.output == "/tmp"
+
+
+async def test_shell_exit_reported_and_replaced_b17(any_host: Host) -> None:
+    await any_host.run("cd /tmp; export OTTO_GONE=1")
+    entry = (await any_host.run("exit 3")).only
+    assert entry.status is Status.Error and entry.retcode == -1
+    assert "ended" in entry.output
+    if any_host.transport_name in ("local", "ssh"):  # consoles cannot know the exit code
+        assert "exit code 3" in entry.output
+    with pytest.warns(ShellResetWarning, match="reset"):
+        after = await any_host.run("echo ${OTTO_GONE:-unset}")
+    assert after.only.output == "unset"
+
+
+async def test_unrecoverable_shell_after_timeout_b17(any_host: Host) -> None:
+    # the shell itself is replaced by a process that outlives Ctrl-C: no shell can answer
+    entry = (await any_host.run("exec sh -c 'trap \"\" INT; sleep 1000'", timeout=1)).only
+    assert entry.status is Status.Error
+    assert entry.output.startswith("Command timed out after 1")
+    assert "replaced by a fresh shell" in entry.output
+    with pytest.warns(ShellResetWarning):
+        assert (await any_host.run("echo fresh")).only.output == "fresh"
+
+
+# -- B19, B20: oneshot ------------------------------------------------------------------------
+
+
+async def test_oneshot_results_b19(any_host: Host) -> None:
+    ok = await any_host.oneshot("echo out; echo err >&2")
+    assert (ok.command, ok.output, ok.status, ok.retcode) == (
+        "echo out; echo err >&2",
+        "out\nerr",
+        Status.Success,
+        0,
+    )
+    failed = await any_host.oneshot("exit 9")
+    assert (failed.status, failed.retcode) == (Status.Failed, 9)
+
+
+async def test_oneshot_shares_no_state_b19(any_host: Host) -> None:
+    await any_host.run(["cd /tmp", "export OTTO_SESSION_ONLY=1"])
+    await any_host.oneshot("export OTTO_ONESHOT=1; cd /")
+    seen = await any_host.oneshot("echo ${OTTO_SESSION_ONLY:-unset} ${OTTO_ONESHOT:-unset}")
+    assert seen.output == "unset unset"
+    assert (await any_host.run("pwd; echo ${OTTO_ONESHOT:-unset}")).only.output == "/tmp\nunset"
+
+
+async def test_oneshot_stdin_is_empty_b19(any_host: Host) -> None:
+    entry = await any_host.oneshot("wc -c", timeout=10)
+    assert (entry.status, entry.output.strip()) == (Status.Success, "0")
+
+
+async def test_oneshot_timeout(any_host: Host) -> None:
+    token = unique()
+    entry = await any_host.oneshot(f"echo early; sleep 1000 # {token}", timeout=1)
+    assert (entry.status, entry.retcode) == (Status.Error, -1)
+    assert entry.output.startswith("Command timed out after 1s")
+    assert "early" in entry.output
+    leftovers = await any_host.oneshot(f"pgrep -f '{self_excluding(token)}' || true")
+    assert leftovers.output == ""
+
+
+async def test_oneshots_run_concurrently_b20(any_host: Host) -> None:
+    await any_host.oneshot("true")  # connection set-up is not what is measured
+    started = time.monotonic()
+    results = await asyncio.gather(*(any_host.oneshot(f"sleep 1; echo {i}") for i in range(5)))
+    assert time.monotonic() - started < 3.5
+    assert [r.output for r in results] == [str(i) for i in range(5)]
+
+
+# -- B21, B22: named sessions, send/expect ------------------------------------------------
+
+
+async def test_named_sessions_are_independent_b21(any_host: Host) -> None:
+    await any_host.run("cd /tmp")
+    async with await any_host.open_session("other") as other:
+        await other.run("cd /; export OTTO_OTHER=1")
+        assert (await other.run("pwd")).only.output == "/"
+        assert (await any_host.run("pwd; echo ${OTTO_OTHER:-unset}")).only.output == "/tmp\nunset"
+        assert other.is_open
+    assert not other.is_open
+    assert await any_host.open_session("again") is await any_host.open_session("again")
+
+
+async def test_host_close_closes_every_session_b21(any_host: Host) -> None:
+    one = await any_host.open_session("one")
+    two = await any_host.open_session("two")
+    await any_host.run("true")
+    assert one.is_open and two.is_open and any_host.default_session.is_open
+    await any_host.close()
+    assert not one.is_open and not two.is_open and not any_host.default_session.is_open
+    assert (await any_host.run("echo reopened")).only.output == "reopened"
+
+
+async def test_send_expect_b22(any_host: Host) -> None:
+    session = await any_host.open_session("interactive")
+    await session.send("echo hello-$((40+2))\n")
+    seen = await session.expect(r"hello-\d+", timeout=10)
+    assert seen.endswith("hello-42")
+    await session.send("read answer; echo you-said-$answer\n")
+    await session.send("yes\n")
+    assert (await session.expect("you-said-yes", timeout=10)).endswith("you-said-yes")
+    # framed commands still work after raw I/O
+    assert (await session.run("echo framed")).only.output == "framed"
+
+
+async def test_expect_timeout_carries_output_b22(any_host: Host) -> None:
+    await any_host.send("echo partial-data\n")
+    started = time.monotonic()
+    with pytest.raises(ExpectTimeout) as caught:
+        await any_host.expect("never-printed", timeout=0.5)
+    assert time.monotonic() - started < 5
+    assert isinstance(caught.value, TimeoutError)
+    assert "partial-data" in caught.value.output
+    assert (await any_host.run("echo recovered")).only.output == "recovered"
+
+
+async def test_send_writes_exactly_b22(any_host: Host) -> None:
+    session = await any_host.open_session("exact")
+    await session.send("printf '%s|' 'a  b' \"c'd\"; echo\n")
+    assert (await session.expect(r"\|\r?\n", timeout=10)).strip() == "a  b|c'd|"
+
+
+# -- B23: transfers --------------------------------------------------------------------------
+
+
+async def test_put_get_round_trip_b23(any_host: Host, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    payload = os.urandom(200_000) + b"\x00\xff\r\n"
+    (src / "blob.bin").write_bytes(payload)
+    (src / "run.sh").write_text("#!/bin/sh\necho hi\n")
+    (src / "run.sh").chmod(0o751)
+    remote_dir = f"/tmp/otto-{unique()}"
+    status, message = await any_host.put([src / "blob.bin", src / "run.sh"], remote_dir)
+    assert (status, message) == (Status.Success, "")
+    check = await any_host.oneshot(f"sha256sum {remote_dir}/blob.bin; stat -c %a {remote_dir}/run.sh")
+    assert check.output.split()[0] == hashlib.sha256(payload).hexdigest()
+    assert check.output.split()[-1] == "751"
+    back = tmp_path / "back"
+    status, message = await any_host.get(f"{remote_dir}/blob.bin", back)
+    assert (status, message) == (Status.Success, "")
+    assert (back / "blob.bin").read_bytes() == payload
+    status, message = await any_host.get([f"{remote_dir}/run.sh"], back)
+    assert status is Status.Success
+    assert (back / "run.sh").stat().st_mode & 0o777 == 0o751
+    await any_host.oneshot(f"rm -rf {remote_dir}")
+
+
+async def test_transfer_failure_names_the_file_b23(any_host: Host, tmp_path: Path) -> None:
+    missing = tmp_path / f"missing-{unique()}.bin"
+    status, message = await any_host.put(missing, "/tmp")
+    assert not status.is_ok
+    assert missing.name in message
+    status, message = await any_host.get(f"/nonexistent/{missing.name}", tmp_path)
+    assert not status.is_ok
+    assert missing.name in message
