@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import time
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -36,6 +37,17 @@ log = logging.getLogger("pytest_otto")
 PathArg = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
 DEFAULT_SESSION = "default"
+
+#: Every host that may hold a live shell; closed when the interpreter exits, so no
+#: shell process or connection outlives the test run.
+_live_hosts: weakref.WeakSet[Host] = weakref.WeakSet()
+
+
+async def _close_live_hosts() -> None:
+    await asyncio.gather(*(h._close() for h in list(_live_hosts)), return_exceptions=True)
+
+
+loop.on_shutdown(_close_live_hosts)
 
 
 def _as_commands(commands: str | Sequence[str]) -> list[str]:
@@ -192,7 +204,7 @@ class Host(ABC):
         self.max_output = max_output
         self.transcript = Transcript()
         self._sessions: dict[str, Session] = {}
-        self._sessions_lock: asyncio.Lock | None = None
+        _live_hosts.add(self)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id!r}>"

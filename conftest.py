@@ -1,0 +1,7 @@
+"""Root conftest: makes the real test servers of `testlab` available as fixtures.
+
+The servers (OpenSSH sshd, busybox telnetd, pty serial consoles) are started by
+the fixtures that need them, on loopback addresses, and stopped at the end.
+"""
+
+pytest_plugins = ["pytester"]
