@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import concurrent.futures
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
@@ -57,12 +56,68 @@ def in_loop_thread() -> bool:
     return _thread is not None and threading.current_thread() is _thread
 
 
+class _Call:
+    """One coroutine handed to the otto loop, and how its outcome travels back.
+
+    Lighter than ``run_coroutine_threadsafe`` + ``wrap_future`` (no
+    ``concurrent.futures.Future`` and its locks in between): a call costs one
+    wake-up of each thread, which matters for sub-millisecond commands.
+    """
+
+    __slots__ = ("cancelled", "coro", "done", "on_done", "task")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], on_done: Callable[[asyncio.Task[Any]], None]) -> None:
+        self.coro = coro
+        self.on_done = on_done
+        self.task: asyncio.Task[Any] | None = None
+        self.cancelled = False
+
+    def start(self) -> None:  # on the otto loop
+        if self.cancelled:
+            self.coro.close()
+            return
+        self.task = asyncio.get_running_loop().create_task(self.coro)
+        self.task.add_done_callback(self.on_done)
+
+    def cancel(self) -> None:  # on the otto loop
+        self.cancelled = True
+        if self.task is not None:
+            self.task.cancel()
+
+
+def _copy_outcome(task: asyncio.Task[T], future: asyncio.Future[T]) -> None:
+    if future.done():
+        return
+    if task.cancelled():
+        future.cancel()
+    elif (exc := task.exception()) is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(task.result())
+
+
 async def call(coro: Coroutine[Any, Any, T]) -> T:
     """Await ``coro`` on the otto loop from any loop; cancellation propagates."""
     if in_loop_thread():
         return await coro
-    future = asyncio.run_coroutine_threadsafe(coro, get_loop())
-    return await asyncio.wrap_future(future)
+    otto = get_loop()
+    caller = asyncio.get_running_loop()
+    future: asyncio.Future[T] = caller.create_future()
+
+    def on_done(task: asyncio.Task[T]) -> None:
+        try:
+            caller.call_soon_threadsafe(_copy_outcome, task, future)
+        except RuntimeError:  # the caller's loop is gone; nobody waits for the outcome
+            if not task.cancelled():
+                task.exception()
+
+    job = _Call(coro, on_done)
+    otto.call_soon_threadsafe(job.start)
+    try:
+        return await future
+    except asyncio.CancelledError:
+        otto.call_soon_threadsafe(job.cancel)
+        raise
 
 
 def wait(coro: Coroutine[Any, Any, T]) -> T:
@@ -72,18 +127,19 @@ def wait(coro: Coroutine[Any, Any, T]) -> T:
         raise RuntimeError(
             "a blocking pytest-otto call was made on the otto loop itself; await the async method instead"
         )
-    future = asyncio.run_coroutine_threadsafe(coro, get_loop())
+    otto = get_loop()
+    finished = threading.Event()
+    job = _Call(coro, lambda task: finished.set())
+    otto.call_soon_threadsafe(job.start)
     try:
-        return future.result()
+        finished.wait()
     except BaseException:
         # KeyboardInterrupt while blocked: stop the work instead of leaving it running.
-        if not future.done():
-            future.cancel()
-            try:
-                future.result(timeout=5)
-            except (concurrent.futures.CancelledError, concurrent.futures.TimeoutError, Exception):
-                pass
+        otto.call_soon_threadsafe(job.cancel)
+        finished.wait(5)
         raise
+    assert job.task is not None
+    return job.task.result()
 
 
 def on_shutdown(hook: Callable[[], Awaitable[None]]) -> None:
