@@ -65,7 +65,7 @@ class _Default:
 DEFAULT: Final = _Default()
 
 #: Bound on proving a shell alive after an interrupt, per escalation step.
-RECOVERY_STEP_TIMEOUT = 3.0
+RECOVERY_STEP_TIMEOUT = 2.0
 #: How often an unanswered probe is typed again (login may flush type-ahead).
 PROBE_RESEND_INTERVAL = 1.0
 

@@ -1,0 +1,162 @@
+"""The otto loop, the blocking twins, transcripts and pitfalls of the framing."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import warnings
+
+import pytest
+
+from pytest_otto import Host, LocalHost, ShellResetWarning, Status, loop
+from pytest_otto.output import OutputBuffer, decode_output
+from pytest_otto.transcript import mask_secrets
+
+
+def test_host_survives_many_event_loops(local: LocalHost) -> None:
+    asyncio.run(local.run("cd /tmp; export FROM_LOOP=1"))
+    for _ in range(3):
+        assert asyncio.run(local.run("pwd; echo $FROM_LOOP")).only.output == "/tmp\n1"
+
+
+def test_blocking_twins_from_threads(local: LocalHost) -> None:
+    local.run_sync("cd /tmp")
+    outputs: list[str] = []
+
+    def worker(i: int) -> None:
+        outputs.append(local.run_sync(f"echo $PWD-{i}").only.output)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(outputs) == [f"/tmp-{i}" for i in range(4)]
+
+
+async def test_blocking_twin_inside_a_running_loop_still_works(local: LocalHost) -> None:
+    # discouraged (it blocks the caller's loop) but it must not deadlock
+    assert local.run_sync("echo inside").only.output == "inside"
+
+
+def test_blocking_call_on_the_otto_loop_is_refused() -> None:
+    host = LocalHost()
+
+    async def misuse() -> None:
+        host.run_sync("true")
+
+    with pytest.raises(RuntimeError, match="otto loop"):
+        loop.wait(misuse())
+
+
+async def test_sync_and_async_faces_share_one_shell(local: LocalHost) -> None:
+    await local.run("cd /var")
+    assert local.run_sync("pwd").only.output == "/var"
+    session = local.open_session_sync("side")
+    session.run_sync("cd /usr")
+    assert (await session.run("pwd")).only.output == "/usr"
+    with session:
+        assert session.run_sync("pwd").only.output == "/usr"
+    assert not session.is_open
+
+
+async def test_repl_cannot_fake_liveness_pitfall_3(local: LocalHost) -> None:
+    # A REPL left in the foreground sees the probe; it must not pass for a shell.
+    await local.send("python3 -q -i\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ShellResetWarning)
+        entry = (await local.run("echo back-in-shell", timeout=20)).only
+    assert entry.output == "back-in-shell"
+    assert (await local.run("echo $0")).only.output.endswith("bash")
+
+
+async def test_stale_marker_from_earlier_command_is_ignored_pitfall_4(local: LocalHost) -> None:
+    # A command whose output is printed late (after its own end) cannot end the next one.
+    await local.run("(sleep 0.3; echo late-output) &")
+    first = (await local.run("echo first")).only
+    await asyncio.sleep(0.5)
+    second = (await local.run("echo second")).only
+    assert first.output.splitlines()[-1] == "first"
+    assert second.output.splitlines()[-1] == "second"
+    assert "OTTO_" not in first.output + second.output
+
+
+async def test_long_command_is_sent_whole(local: LocalHost) -> None:
+    word = "x" * 200_000
+    entry = (await local.run(f"echo {word} | wc -c")).only
+    assert entry.output.strip() == str(len(word) + 1)
+
+
+async def test_command_with_nul_is_refused(local: LocalHost) -> None:
+    with pytest.raises(ValueError, match="NUL"):
+        await local.run("echo a\x00b")
+
+
+async def test_transcript_records_and_masks(local: LocalHost) -> None:
+    mark = local.transcript.mark()
+    await local.run(["echo one", "false"])
+    await local.oneshot("echo two")
+    entries = local.transcript.since(mark)
+    assert [(e.kind, e.command, e.output, e.retcode) for e in entries] == [
+        ("run", "echo one", "one", 0),
+        ("run", "false", "", 1),
+        ("oneshot", "echo two", "two", 0),
+    ]
+    assert entries[1].status is Status.Failed
+    assert "echo one" in entries[0].format() and "exit 0" in entries[0].format()
+
+    class SecretLocal(LocalHost):
+        def _secret_values(self) -> list[str]:
+            return ["hunter2"]
+
+    secret_host = SecretLocal()
+    try:
+        await secret_host.run("echo the password is hunter2")
+        (entry,) = list(secret_host.transcript)
+        assert "hunter2" not in entry.command + entry.output + entry.format()
+        assert "********" in entry.output
+    finally:
+        await secret_host.close()
+
+
+def test_mask_secrets_ignores_empty_values() -> None:
+    assert mask_secrets("a b c", ["", "b"]) == "a ******** c"
+
+
+def test_output_buffer_cap_and_decode() -> None:
+    buffer = OutputBuffer(limit=5)
+    buffer.append(b"abc")
+    buffer.append(b"defgh")
+    assert buffer.raw == b"abcde"
+    assert buffer.dropped == 3
+    assert buffer.text().startswith("abcde\n[pytest-otto: output truncated: 3 more bytes")
+    assert decode_output(b"a\r\nb\xff\r\n\n") == "a\nb\ufffd"
+
+
+async def test_host_rejects_bad_arguments(local: LocalHost) -> None:
+    with pytest.raises(TypeError):
+        await local.run(b"echo bytes")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        await local.run(["echo ok", 3])  # type: ignore[list-item]
+    with pytest.raises(TypeError):
+        await local.oneshot(["echo", "list"])  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        await local.open_session("")
+    with pytest.raises(ValueError):
+        LocalHost("")
+    assert len(local.transcript) == 0
+
+
+def test_public_api_is_typed_and_exported() -> None:
+    import pathlib
+
+    import pytest_otto
+
+    assert (pathlib.Path(pytest_otto.__file__).parent / "py.typed").exists()
+    for name in pytest_otto.__all__:
+        assert getattr(pytest_otto, name) is not None
+    assert issubclass(LocalHost, Host)
+    for method in ("run", "oneshot", "open_session", "send", "expect", "put", "get", "connect", "close"):
+        assert asyncio.iscoroutinefunction(getattr(Host, method))
+        assert callable(getattr(Host, f"{method}_sync"))
+        assert getattr(Host, method).__doc__ and getattr(Host, f"{method}_sync").__doc__
