@@ -2,21 +2,30 @@
 
 - :class:`SshServer` / :class:`SshLab`: OpenSSH ``sshd`` on 127.0.0.x.
 - :class:`TelnetServer`: BusyBox ``telnetd`` with ``/bin/login`` or a ready shell.
-- :class:`SerialConsole`: a pty "serial line" with a respawning login or shell.
+- :class:`SerialConsole`: a pty "serial line" with a respawning getty/login or shell.
 - :func:`write_lab_toml`: describe running servers in a ``lab.toml``.
 
+Fixtures for pytest: ``pytest_plugins = ["testlab.pytest_fixtures"]``.
 This package never imports ``pytest_otto``.
 """
 
 from testlab._util import PASSWORD, PASSWORD_USER, LabError, ensure_password_user
+from testlab.labfile import host_entry, lab_dict, write_lab_toml
+from testlab.serial import SerialConsole
 from testlab.sshd import SshLab, SshServer, generate_keypair
+from testlab.telnetd import TelnetServer
 
 __all__ = [
     "PASSWORD",
     "PASSWORD_USER",
     "LabError",
+    "SerialConsole",
     "SshLab",
     "SshServer",
+    "TelnetServer",
     "ensure_password_user",
     "generate_keypair",
+    "host_entry",
+    "lab_dict",
+    "write_lab_toml",
 ]

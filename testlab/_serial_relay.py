@@ -1,0 +1,173 @@
+"""Serial line emulator process (run as a script by :class:`testlab.serial.SerialConsole`).
+
+Two pty pairs joined by this relay::
+
+    client --open--> LINK -> /dev/pts/A (raw, no echo)   [the "serial port"]
+                     master A  <==relay==>  master B
+                     /dev/pts/B (cooked, echo, CRLF)      [the DUT's console]
+                     <-- login / shell, respawned after each exit
+
+Output produced while no client has the device open is discarded (like a real
+UART with nobody listening). Stand-alone on purpose: it imports nothing from
+``testlab``. Usage: ``python _serial_relay.py LINK login|shell SHELL_WRAPPER``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import signal
+import sys
+import termios
+import time
+import tty
+
+RESPAWN_DELAY = 0.2
+PRESENCE_POLL = 0.05
+
+
+def _spawn_console(tty_name: str, argv: list[str], saved_attrs: list) -> int:
+    pid = os.fork()
+    if pid == 0:  # child: new session, the console pty becomes its controlling tty
+        try:
+            os.setsid()
+            fd = os.open(tty_name, os.O_RDWR)
+            termios.tcsetattr(fd, termios.TCSANOW, saved_attrs)
+            for target in (0, 1, 2):
+                os.dup2(fd, target)
+            os.closerange(3, 65536)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            env = {
+                "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "TERM": "vt100",
+                "LANG": "C.UTF-8",
+            }
+            os.execve(argv[0], argv, env)
+        finally:
+            os._exit(127)
+    return pid
+
+
+def _kill_session(pid: int) -> None:
+    for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGCONT):
+        try:
+            os.killpg(pid, sig)
+        except OSError:
+            pass
+
+
+def main() -> int:
+    link, mode, wrapper = sys.argv[1], sys.argv[2], sys.argv[3]
+    argv = [wrapper]
+
+    client_master, client_slave = os.openpty()
+    client_name = os.ttyname(client_slave)
+    tty.setraw(client_slave)  # raw, no echo, no CRLF mangling: a plain UART
+    console_master, console_slave = os.openpty()
+    console_name = os.ttyname(console_slave)
+    attrs = termios.tcgetattr(console_slave)
+    attrs[0] |= termios.ICRNL | termios.IXON  # sane cooked console
+    attrs[1] |= termios.OPOST | termios.ONLCR
+    attrs[3] |= termios.ECHO | termios.ECHOE | termios.ECHOK | termios.ICANON | termios.ISIG | termios.IEXTEN
+    termios.tcsetattr(console_slave, termios.TCSANOW, attrs)
+    os.close(client_slave)  # keep only the master: EIO on read == no client attached
+    for fd in (client_master, console_master):
+        os.set_blocking(fd, False)
+
+    tmp_link = f"{link}.tmp{os.getpid()}"
+    os.symlink(client_name, tmp_link)
+    os.replace(tmp_link, link)
+
+    stopping = False
+
+    def on_term(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_term)
+    signal.signal(signal.SIGINT, on_term)
+
+    if mode == "login":
+        # real getty: issue + "<host> login: ", re-prompts on an empty line, then /bin/login
+        argv = ["/sbin/agetty", "--noclear", "-8", "-L", console_name[len("/dev/") :], "vt100"]
+    print(f"READY {link} -> {client_name} console {console_name}", flush=True)
+    child = 0
+    next_spawn = 0.0
+    client_present = False
+    last_presence_check = 0.0
+    try:
+        while not stopping:
+            now = time.monotonic()
+            if child:
+                done, _status = os.waitpid(child, os.WNOHANG)
+                if done:
+                    child = 0
+                    next_spawn = now + RESPAWN_DELAY
+            if not child and now >= next_spawn:
+                child = _spawn_console(console_name, argv, attrs)
+            if not client_present and now - last_presence_check >= PRESENCE_POLL:
+                last_presence_check = now
+                try:
+                    data = os.read(client_master, 4096)
+                    client_present = True
+                    if data:
+                        os.write(console_master, data)
+                except BlockingIOError:
+                    client_present = True
+                except OSError as exc:
+                    if exc.errno != errno.EIO:
+                        raise
+            readers = [console_master] + ([client_master] if client_present else [])
+            try:
+                ready, _, _ = select.select(readers, [], [], PRESENCE_POLL)
+            except InterruptedError:
+                continue
+            if console_master in ready:
+                try:
+                    data = os.read(console_master, 4096)
+                except (BlockingIOError, InterruptedError):
+                    data = b""
+                except OSError:  # EIO: console slave closed between sessions
+                    data = b""
+                if data and client_present:
+                    try:
+                        os.write(client_master, data)
+                    except BlockingIOError:
+                        pass  # client not reading: drop like an overrun UART
+                    except OSError:
+                        client_present = False
+            if client_present and client_master in ready:
+                try:
+                    data = os.read(client_master, 4096)
+                    if data:
+                        os.write(console_master, data)
+                except BlockingIOError:
+                    pass
+                except OSError as exc:
+                    if exc.errno != errno.EIO:
+                        raise
+                    client_present = False  # client closed the device
+    finally:
+        if child:
+            _kill_session(child)
+            deadline = time.monotonic() + 2.0
+            while time.monotonic() < deadline:
+                done, _status = os.waitpid(child, os.WNOHANG)
+                if done:
+                    break
+                time.sleep(0.02)
+            else:
+                os.killpg(child, signal.SIGKILL)
+        try:
+            if os.readlink(link) == client_name:
+                os.unlink(link)
+        except OSError:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""A real (pty-based) serial console: :class:`SerialConsole`.
+
+The client opens :attr:`SerialConsole.device` (a symlink ``<tmpdir>/ttyDUT0``
+to a ``/dev/pts/N``, raw, no local echo) exactly as it would open
+``/dev/ttyUSB0``. Behind it a relay process feeds a second pty that is the
+"DUT console": ``login=True`` runs the real ``/bin/login`` (respawned after
+every logout, like getty); ``login=False`` runs a root ``bash --login``
+(respawned after every ``exit``). Baud rate settings are accepted and ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from testlab._util import (
+    PASSWORD,
+    PASSWORD_USER,
+    LabError,
+    ensure_password_user,
+    kill_tree,
+    make_tempdir,
+    register_for_cleanup,
+    remove_tree,
+    spawn,
+)
+from testlab.telnetd import write_shell_wrapper
+
+__all__ = ["PASSWORD", "PASSWORD_USER", "SerialConsole"]
+
+_RELAY = Path(__file__).with_name("_serial_relay.py")
+
+
+class SerialConsole:
+    """A serial line on a pty pair with a respawning login (or shell) behind it.
+
+    Only one client at a time is expected (like a real UART). Output the
+    console produces while no client has the device open is discarded.
+    """
+
+    def __init__(self, *, login: bool = True, name: str = "ttyDUT0", startup_timeout: float = 10.0) -> None:
+        self.login = login
+        self.name = name
+        self.startup_timeout = startup_timeout
+        self._workdir = make_tempdir("serial")
+        self._proc: subprocess.Popen | None = None
+        register_for_cleanup(self)
+
+    @property
+    def device(self) -> Path:
+        """Path the client opens (symlink to the client pty slave)."""
+        return self._workdir / self.name
+
+    @property
+    def user(self) -> str | None:
+        """User to log in as (login mode), else None."""
+        return PASSWORD_USER if self.login else None
+
+    @property
+    def password(self) -> str | None:
+        """Password to log in with (login mode), else None."""
+        return PASSWORD if self.login else None
+
+    @property
+    def workdir(self) -> Path:
+        """Temp dir holding the device link and the relay log."""
+        return self._workdir
+
+    @property
+    def log_path(self) -> Path:
+        """The relay's log."""
+        return self._workdir / "relay.log"
+
+    @property
+    def log(self) -> str:
+        """The relay's log text so far."""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    @property
+    def pid(self) -> int | None:
+        """PID of the relay process, or None when not running."""
+        return self._proc.pid if self.running else None  # type: ignore[union-attr]
+
+    @property
+    def running(self) -> bool:
+        """True while the relay is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def __repr__(self) -> str:
+        mode = "login" if self.login else "shell"
+        state = f"pid={self.pid}" if self.running else "stopped"
+        return f"<SerialConsole {self.device} {mode} {state}>"
+
+    def start(self) -> SerialConsole:
+        """Start the relay and wait (bounded) until :attr:`device` exists. Returns self."""
+        if self.running:
+            raise LabError(f"{self!r} already running")
+        if self.login and os.geteuid() == 0:
+            ensure_password_user()
+        wrapper = write_shell_wrapper(self._workdir / "shell")
+        self.device.unlink(missing_ok=True)
+        mode = "login" if self.login else "shell"
+        argv = [sys.executable, "-u", str(_RELAY), str(self.device), mode, str(wrapper)]
+        self._proc = spawn(argv, log_path=self.log_path, cwd="/")
+        deadline = time.monotonic() + self.startup_timeout
+        while not ("READY" in self.log and self.device.exists()):
+            if self._proc.poll() is not None:
+                raise LabError(f"serial relay exited ({self._proc.returncode}):\n{self.log[-2000:]}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise LabError(f"serial device {self.device} not ready after {self.startup_timeout:.1f}s")
+            time.sleep(0.01)
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the relay, the console session and every process of it; remove the device link."""
+        proc, self._proc = self._proc, None
+        kill_tree(proc, graceful=True, timeout=timeout)
+        self.device.unlink(missing_ok=True)
+
+    def kill(self) -> None:
+        """SIGKILL relay and console processes at once (the line goes dead, the device vanishes)."""
+        proc, self._proc = self._proc, None
+        kill_tree(proc, graceful=False, timeout=5.0)
+        self.device.unlink(missing_ok=True)
+
+    def restart(self) -> SerialConsole:
+        """Stop and start again (same device path, new pty behind it)."""
+        self.stop()
+        return self.start()
+
+    def remove(self) -> None:
+        """Stop and delete the temp dir."""
+        self.stop()
+        remove_tree(self._workdir)
+
+    def __enter__(self) -> SerialConsole:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()

@@ -1,0 +1,214 @@
+"""A real telnet daemon on loopback: BusyBox ``telnetd`` (:class:`TelnetServer`).
+
+``login=True`` runs the real ``/bin/login`` on the session's pty, so the client
+sees ``<hostname> login:`` and ``Password:`` prompts; ``login=False`` gives an
+already-logged-in root ``bash --login`` at once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from testlab._util import (
+    PASSWORD,
+    PASSWORD_USER,
+    LabError,
+    _signal_all,
+    descendants,
+    ensure_password_user,
+    free_port,
+    kill_tree,
+    make_tempdir,
+    register_for_cleanup,
+    remove_tree,
+    spawn,
+    wait_listening,
+)
+
+__all__ = ["PASSWORD", "PASSWORD_USER", "TelnetServer", "busybox_path"]
+
+LOGIN = "/bin/login"
+_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+_SHELL_WRAPPER = """#!/bin/sh
+# testlab: an already-logged-in root shell for a telnet/serial session
+cd /root 2>/dev/null || cd /
+exec env -i TERM="${TERM:-vt100}" HOME=/root USER=root LOGNAME=root SHELL=/bin/bash \\
+    PATH=%(path)s LANG=C.UTF-8 /bin/bash --login
+"""
+
+
+def busybox_path() -> str:
+    """Path of a busybox binary that has ``telnetd`` (busybox-static on Debian)."""
+    for candidate in ("/bin/busybox", "/usr/bin/busybox", shutil.which("busybox") or ""):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise LabError("busybox not found: run scripts/install-system-deps (busybox-static)")
+
+
+def write_shell_wrapper(path: Path) -> Path:
+    """Write the login=False shell wrapper script to ``path`` (mode 0755); return it."""
+    path.write_text(_SHELL_WRAPPER % {"path": _PATH})
+    path.chmod(0o755)
+    return path
+
+
+class TelnetServer:
+    """BusyBox ``telnetd -F -p PORT -b ADDRESS -l PROGRAM`` on loopback.
+
+    ``login=True``: PROGRAM is ``/bin/login``; log in as :data:`PASSWORD_USER`
+    with :data:`PASSWORD` (created lazily when root). A wrong password answers
+    ``Login incorrect`` and a new ``login:`` prompt (after login's ~3 s fail delay).
+    ``login=False``: PROGRAM is a wrapper that execs a root ``bash --login``.
+    ``port=None`` picks a free port. Every connection gets its own pty and
+    session; the session processes are children of the daemon, so
+    :meth:`stop`/:meth:`kill` end them all.
+    """
+
+    def __init__(
+        self,
+        address: str = "127.0.0.20",
+        port: int | None = None,
+        *,
+        login: bool = True,
+        startup_timeout: float = 10.0,
+    ) -> None:
+        self._address = address
+        self._requested_port = port
+        self._port = port
+        self.login = login
+        self.startup_timeout = startup_timeout
+        self._workdir = make_tempdir(f"telnetd-{address}")
+        self._proc: subprocess.Popen | None = None
+        register_for_cleanup(self)
+
+    @property
+    def address(self) -> str:
+        """The loopback address telnetd listens on."""
+        return self._address
+
+    @property
+    def port(self) -> int:
+        """The TCP port (chosen at first start when ``port=None``)."""
+        if self._port is None:
+            raise LabError("port not chosen yet: start() the server first")
+        return self._port
+
+    @property
+    def user(self) -> str | None:
+        """User to log in as (login mode), else None."""
+        return PASSWORD_USER if self.login else None
+
+    @property
+    def password(self) -> str | None:
+        """Password to log in with (login mode), else None."""
+        return PASSWORD if self.login else None
+
+    @property
+    def workdir(self) -> Path:
+        """Temp dir with the log and shell wrapper."""
+        return self._workdir
+
+    @property
+    def log_path(self) -> Path:
+        """telnetd's stdout/stderr log."""
+        return self._workdir / "telnetd.log"
+
+    @property
+    def log(self) -> str:
+        """telnetd's log text so far."""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    @property
+    def pid(self) -> int | None:
+        """PID of the telnetd daemon, or None when not running."""
+        return self._proc.pid if self.running else None  # type: ignore[union-attr]
+
+    @property
+    def running(self) -> bool:
+        """True while telnetd is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def session_pids(self) -> list[int]:
+        """PIDs of the processes of open telnet sessions (login, shells, commands)."""
+        return descendants(self._proc.pid) if self.running else []  # type: ignore[union-attr]
+
+    def __repr__(self) -> str:
+        mode = "login" if self.login else "shell"
+        state = f"pid={self.pid}" if self.running else "stopped"
+        return f"<TelnetServer {self._address}:{self._port} {mode} {state}>"
+
+    def _program(self) -> str:
+        if self.login:
+            if os.geteuid() == 0:
+                ensure_password_user()
+            return LOGIN
+        return str(write_shell_wrapper(self._workdir / "shell"))
+
+    def start(self) -> TelnetServer:
+        """Start telnetd and wait (bounded) until it listens. Returns self."""
+        if self.running:
+            raise LabError(f"{self!r} already running")
+        program = self._program()
+        env = {"PATH": _PATH, "HOME": "/root", "LANG": "C.UTF-8"}
+        for _attempt in range(5):
+            if self._port is None:
+                self._port = free_port(self._address)
+            argv = [busybox_path(), "telnetd", "-F", "-p", str(self._port), "-b", self._address]
+            argv += ["-l", program]
+            with self.log_path.open("a") as handle:
+                handle.write(f"--- testlab: {' '.join(argv)} at {time.ctime()}\n")
+            self._proc = spawn(argv, log_path=self.log_path, env=env, cwd="/")
+            dead = wait_listening([(self._address, self._port)], self.startup_timeout, [self._proc])
+            if not dead:
+                return self
+            self._proc.wait(timeout=5)
+            self._proc = None
+            if self._requested_port is not None or "in use" not in self.log:
+                raise LabError(f"telnetd on {self._address}:{self._port} failed:\n{self.log[-2000:]}")
+            self._port = None
+        raise LabError(f"telnetd on {self._address} could not find a free port")
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop telnetd and every session (SIGTERM, then SIGKILL)."""
+        proc, self._proc = self._proc, None
+        kill_tree(proc, graceful=True, timeout=timeout)
+
+    def kill(self) -> None:
+        """SIGKILL telnetd and all sessions at once (a dead host: connections drop)."""
+        proc, self._proc = self._proc, None
+        kill_tree(proc, graceful=False, timeout=5.0)
+
+    def pause(self) -> None:
+        """SIGSTOP telnetd and its sessions (a hung host)."""
+        if self.running:
+            _signal_all([self._proc.pid, *descendants(self._proc.pid)], signal.SIGSTOP)  # type: ignore[union-attr]
+
+    def resume(self) -> None:
+        """Undo :meth:`pause`."""
+        if self.running:
+            _signal_all([self._proc.pid, *descendants(self._proc.pid)], signal.SIGCONT)  # type: ignore[union-attr]
+
+    def restart(self) -> TelnetServer:
+        """Stop and start again on the same address and port."""
+        self.stop()
+        return self.start()
+
+    def remove(self) -> None:
+        """Stop and delete the temp dir."""
+        self.stop()
+        remove_tree(self._workdir)
+
+    def __enter__(self) -> TelnetServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
