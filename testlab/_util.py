@@ -318,7 +318,8 @@ _STOPPERS: list[weakref.ref] = []
 
 
 def register_for_cleanup(server: object) -> None:
-    """Call ``server.stop()`` at interpreter exit if it is still alive then."""
+    """Call ``server.remove()`` (stop + delete temp dir) at interpreter exit if it still exists then."""
+    _STOPPERS[:] = [ref for ref in _STOPPERS if ref() is not None]
     _STOPPERS.append(weakref.ref(server))
 
 
@@ -328,7 +329,7 @@ def _cleanup_at_exit() -> None:
         server = ref()
         if server is not None:
             with contextlib.suppress(Exception):
-                server.stop()  # type: ignore[attr-defined]
+                (getattr(server, "remove", None) or server.stop)()  # type: ignore[attr-defined]
     for proc in list(_LIVE):
         with contextlib.suppress(Exception):
             kill_tree(proc, graceful=False, timeout=1.0)
