@@ -350,3 +350,24 @@ def test_serial_shell_mode_and_clean_stop() -> None:
         console.stop()
         assert not console.device.exists()
         assert not any(_alive(pid) for pid in pids)
+
+
+def test_lab_toml_for_telnet_and_serial(
+    telnet_login_server: TelnetServer, serial_login_console: SerialConsole, tmp_path: Path
+) -> None:
+    path = write_lab_toml(tmp_path / "mixed.toml", [telnet_login_server, serial_login_console])
+    hosts = tomllib.loads(path.read_text())["hosts"]
+    assert hosts["telnet1"] == {
+        "transport": "telnet",
+        "address": "127.0.0.21",
+        "port": telnet_login_server.port,
+        "user": PASSWORD_USER,
+        "password": PASSWORD,
+    }
+    assert hosts["serial1"] == {
+        "transport": "serial",
+        "device": str(serial_login_console.device),
+        "baud": 115200,
+        "user": PASSWORD_USER,
+        "password": PASSWORD,
+    }
