@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import fcntl
 import os
 import pwd
 import shutil
@@ -372,12 +373,13 @@ def ensure_password_user(name: str = PASSWORD_USER, password: str = PASSWORD) ->
             pass
         if os.geteuid() != 0:
             raise LabError(f"user {name!r} missing and not root: run scripts/install-system-deps")
-        try:
-            run_checked(["useradd", "--create-home", "--shell", "/bin/bash", name])
-        except LabError:
+        # serialize with other processes (xdist workers, parallel runs) too
+        with open("/run/testlab-users.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                pwd.getpwnam(name)  # lost a race with another process: fine
+                return pwd.getpwnam(name)  # another process created it meanwhile
             except KeyError:
-                raise
-        run_checked(["chpasswd"], input_text=f"{name}:{password}\n")
-        return pwd.getpwnam(name)
+                pass
+            run_checked(["useradd", "--create-home", "--shell", "/bin/bash", name])
+            run_checked(["chpasswd"], input_text=f"{name}:{password}\n")
+            return pwd.getpwnam(name)
