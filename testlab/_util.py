@@ -36,10 +36,46 @@ class LabError(RuntimeError):
 # ---------------------------------------------------------------- temp dirs
 
 
+_OWNER_FILE = ".testlab-owner"
+_swept = False
+
+
+def _process_identity(pid: int) -> str | None:
+    """``"<pid> <start time>"`` of a live process (start time guards against pid reuse)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    fields = data[data.rfind(b")") + 2 :].split()
+    return f"{pid} {fields[19].decode()}"
+
+
+def sweep_stale_tempdirs() -> None:
+    """Delete testlab temp dirs whose owner process is gone (a run killed before cleanup)."""
+    for path in Path(tempfile.gettempdir()).glob("testlab-*"):
+        try:
+            owner = (path / _OWNER_FILE).read_text().strip()
+            pid = int(owner.split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+        if _process_identity(pid) != owner:
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def make_tempdir(prefix: str) -> Path:
-    """Create a world-traversable (0755) temp dir, so non-root users can read keys lists."""
+    """Create a world-traversable (0755) temp dir, so non-root users can read keys lists.
+
+    The dir records its owner process; the first call in a process deletes
+    dirs left behind by dead owners.
+    """
+    global _swept
+    if not _swept:
+        _swept = True
+        sweep_stale_tempdirs()
     path = Path(tempfile.mkdtemp(prefix=f"testlab-{prefix}-"))
     path.chmod(0o755)
+    (path / _OWNER_FILE).write_text(_process_identity(os.getpid()) or str(os.getpid()))
     return path
 
 
