@@ -131,16 +131,31 @@ def _hex_addr(address: str, port: int) -> str:
     return f"{int.from_bytes(packed, 'little'):08X}:{port:04X}"
 
 
-def listening_sockets() -> set[str]:
-    """Return the ``ADDR:PORT`` hex keys of all IPv4 TCP sockets in LISTEN state (from /proc/net/tcp)."""
-    result = set()
+def listening_sockets() -> dict[str, set[str]]:
+    """Map ``ADDR:PORT`` hex keys of IPv4 TCP sockets in LISTEN state to their socket inodes."""
+    result: dict[str, set[str]] = {}
     with open("/proc/net/tcp") as handle:
         next(handle)
         for line in handle:
             fields = line.split()
-            if len(fields) > 3 and fields[3] == "0A":
-                result.add(fields[1])
+            if len(fields) > 9 and fields[3] == "0A":
+                result.setdefault(fields[1], set()).add(fields[9])
     return result
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    except OSError:
+        pass
+    return inodes
 
 
 def is_listening(address: str, port: int) -> bool:
@@ -157,7 +172,8 @@ def wait_listening(
     """Wait (bounded) until all ``(address, port)`` endpoints are in LISTEN state.
 
     Unlike :func:`wait_for_port` this opens no connection, so the servers do
-    not fork a child per probe (cheap for 100 sshd). Returns the indexes of
+    not fork a child per probe (cheap for 100 sshd); with ``procs`` the
+    listening socket must belong to that process. Returns the indexes of
     endpoints whose process (same index in ``procs``) exited; raises
     :class:`LabError` on timeout.
     """
@@ -168,7 +184,9 @@ def wait_listening(
         keys = listening_sockets()
         for index in list(pending):
             address, port = endpoints[index]
-            if _hex_addr(address, port) in keys:
+            inodes = keys.get(_hex_addr(address, port))
+            # the socket must be OUR process's, not another server's on the same port
+            if inodes and (procs is None or inodes & _socket_inodes(procs[index].pid)):
                 pending.discard(index)
             elif procs is not None and procs[index].poll() is not None:
                 pending.discard(index)

@@ -281,7 +281,11 @@ class SshServer:
         """Start sshd and wait (bounded by ``startup_timeout``) until it listens. Returns self."""
         for _attempt in range(5):
             proc = self._launch()
-            dead = wait_listening([(self.address, self.port)], self.startup_timeout, [proc])
+            try:
+                dead = wait_listening([(self.address, self.port)], self.startup_timeout, [proc])
+            except LabError as exc:
+                self.stop()
+                raise LabError(f"{exc}\nsshd log:\n{self.log[-3000:]}") from None
             if not dead:
                 return self
             proc.wait(timeout=5)
@@ -439,7 +443,12 @@ class SshLab:
         for _attempt in range(5):
             procs = [server._launch() for server in todo]
             remaining = max(0.5, deadline - time.monotonic())
-            dead = wait_listening([(s.address, s.port) for s in todo], remaining, procs)
+            try:
+                dead = wait_listening([(s.address, s.port) for s in todo], remaining, procs)
+            except LabError as exc:
+                logs = "\n".join(f"{s.address}:{s.port}: {s.log[-500:]}" for s in todo if not s.running)
+                self.stop()
+                raise LabError(f"{exc}\n{logs}") from None
             retry = []
             for index in dead:
                 procs[index].wait(timeout=5)
