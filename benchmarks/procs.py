@@ -1,0 +1,144 @@
+"""Whole-process measurements: a pytest run, or a helper script, timed from outside.
+
+Each run gets a fresh temp directory holding its test file and a ``pytest.ini``,
+outside the repository, so neither the repository's conftest nor its settings
+take part. Wall time is measured around the process; peak memory comes from the
+child's own rusage (``os.wait4``), so runs do not mix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "ProcessRun",
+    "run_process",
+    "pytest_otto_project",
+    "testinfra_project",
+    "otto_pytest_argv",
+    "testinfra_argv",
+]
+
+REPO = Path(__file__).resolve().parent.parent
+
+PYTEST_INI = """[pytest]
+asyncio_mode = auto
+asyncio_default_fixture_loop_scope = function
+"""
+
+OTTO_ECHO_TEST = """
+async def test_echo(host):
+    result = await host.run("echo hi")
+    assert result.only.output == "hi"
+"""
+
+TESTINFRA_ECHO_TEST = """
+def test_echo(host):
+    result = host.run("echo hi")
+    assert result.rc == 0 and result.stdout.strip() == "hi"
+"""
+
+OTTO_NODE_TEST = """
+async def test_true_{i}(host):
+    assert (await host.run("true")).status.is_ok
+"""
+
+
+@dataclass
+class ProcessRun:
+    """What one child process cost: wall seconds, peak RSS (KiB), exit code, output."""
+
+    wall: float
+    max_rss_kib: int
+    returncode: int
+    output: str
+
+    def tail(self, lines: int = 3) -> str:
+        """The last non-empty output lines, for error messages."""
+        return " | ".join([ln for ln in self.output.strip().splitlines() if ln.strip()][-lines:])
+
+    def json_tail(self) -> dict:
+        """The last line of stdout parsed as JSON (helper scripts report that way)."""
+        for line in reversed(self.output.strip().splitlines()):
+            if line.startswith("{"):
+                return json.loads(line)
+        raise ValueError(f"no JSON result in output:\n{self.output[-2000:]}")
+
+
+def run_process(argv: list[str], cwd: Path | None = None, timeout: float = 300.0) -> ProcessRun:
+    """Run ``argv`` to completion (bounded); return its wall time, peak RSS and output."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.pop("PYTEST_ADDOPTS", None)
+    env.pop("PYTEST_XDIST_WORKER", None)
+    with tempfile.TemporaryFile() as out:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        deadline = t0 + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                proc.kill()
+                pid, status, usage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.002)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read().decode("utf-8", "replace")
+    return ProcessRun(wall, int(usage.ru_maxrss), proc.returncode, text)
+
+
+def _project(files: dict[str, str]) -> Path:
+    path = Path(tempfile.mkdtemp(prefix="otto-bench-proj-"))
+    (path / "pytest.ini").write_text(PYTEST_INI)
+    for name, text in files.items():
+        (path / name).write_text(text)
+    return path
+
+
+def pytest_otto_project(tests: int = 1) -> Path:
+    """A temp project: one ``echo hi`` test (``tests=1``), or ``tests`` ``run("true")`` tests."""
+    if tests == 1:
+        return _project({"test_echo.py": OTTO_ECHO_TEST})
+    return _project({"test_nodes.py": "".join(OTTO_NODE_TEST.format(i=i) for i in range(tests))})
+
+
+def testinfra_project() -> Path:
+    """A temp project with the same one-line test written for pytest-testinfra."""
+    return _project({"test_echo.py": TESTINFRA_ECHO_TEST})
+
+
+def remove_project(path: Path) -> None:
+    """Delete a temp project."""
+    shutil.rmtree(path, ignore_errors=True)
+
+
+COMMON_PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
+
+
+def otto_pytest_argv(lab_toml: Path, extra: list[str] | None = None) -> list[str]:
+    """``pytest --lab lab.toml`` with testinfra's plugin off (both define ``host``)."""
+    return [*COMMON_PYTEST, "-p", "no:pytest11.testinfra", "--lab", str(lab_toml), *(extra or [])]
+
+
+def testinfra_argv(host_ids: list[str], ssh_config: Path, extra: list[str] | None = None) -> list[str]:
+    """``pytest --hosts=paramiko://...`` with pytest-otto's plugin off (both define ``host``)."""
+    hosts = ",".join(f"paramiko://{host_id}" for host_id in host_ids)
+    return [*COMMON_PYTEST, "-p", "no:otto", f"--hosts={hosts}", f"--ssh-config={ssh_config}", *(extra or [])]
+
+
+def rusage_self_kib() -> int:
+    """Peak RSS of this process in KiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

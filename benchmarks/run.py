@@ -1,0 +1,518 @@
+"""Run the benchmarks of issue 7: ``python -m benchmarks [--quick] [--only 1,2,...]``.
+
+Starts N real sshd on loopback (testlab), measures pytest-otto and its baseline
+side by side (repetitions interleaved), prints the table and writes the raw
+results to ``benchmarks/results/<timestamp>.json``. See docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from . import otto, procs, raw
+from .servers import BenchLab
+from .stats import Comparison, Stats, Target, environment, format_table, write_json
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+@dataclass
+class Config:
+    """How big a run is; ``quick()`` is the smoke-test size."""
+
+    reps: int = 5
+    fanout_ns: tuple[int, ...] = (1, 10, 50, 100)
+    process_ns: tuple[int, ...] = (10, 100)
+    xdist_n: int = 100
+    latency_count: int = 300
+    oneshot_count: int = 100
+    throughput_bytes: int = 100_000_000
+    node_tests: int = 10
+    node_hosts: int = 100
+    memory_hosts: int = 100
+
+    @classmethod
+    def quick(cls) -> Config:
+        """N up to 10, 3 repetitions: under a minute."""
+        return cls(
+            reps=3,
+            fanout_ns=(1, 10),
+            process_ns=(10,),
+            xdist_n=0,
+            latency_count=100,
+            oneshot_count=20,
+            throughput_bytes=10_000_000,
+            node_tests=10,
+            node_hosts=10,
+            memory_hosts=10,
+        )
+
+    @property
+    def servers(self) -> int:
+        """How many sshd the run needs."""
+        return max(*self.fanout_ns, *self.process_ns, self.xdist_n, self.node_hosts, self.memory_hosts)
+
+
+def _why(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+class Runner:
+    """Measures every section against one `BenchLab`, collecting `Comparison` rows."""
+
+    def __init__(self, lab: BenchLab, config: Config, verbose: bool = False) -> None:
+        self.lab = lab
+        self.config = config
+        self.verbose = verbose
+        self.rows: list[Comparison] = []
+        self.workdir = lab.workdir
+
+    def log(self, text: str) -> None:
+        """Progress line on stderr."""
+        print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+    def lab_file(self, count: int) -> Path:
+        """A lab file with the first ``count`` hosts."""
+        path = self.workdir / f"lab-{count}.toml"
+        if not path.exists():
+            self.lab.write_lab_toml(path, count)
+        return path
+
+    async def measure(
+        self,
+        row: Comparison,
+        subject: Callable[[], Awaitable[float]] | None,
+        baseline: Callable[[], Awaitable[float]] | None,
+        warmup: bool = True,
+    ) -> Comparison:
+        """Interleave repetitions of both sides; a side that fails is reported, not fatal."""
+        sides: dict[str, Callable[[], Awaitable[float]] | None] = {"baseline": baseline, "subject": subject}
+        values: dict[str, list[float]] = {"baseline": [], "subject": []}
+        broken: dict[str, str] = {}
+        for rep in range(self.config.reps + (1 if warmup else 0)):
+            for side, fn in sides.items():
+                if fn is None or side in broken:
+                    continue
+                try:
+                    value = await fn()
+                except Exception as exc:
+                    broken[side] = _why(exc)
+                    if self.verbose:
+                        traceback.print_exc()
+                    continue
+                if rep or not warmup:
+                    values[side].append(value)
+        row.baseline = Stats(values["baseline"]) if baseline else None
+        row.subject = Stats(values["subject"]) if subject else None
+        notes = [f"{side} failed: {why}" for side, why in broken.items()]
+        if notes:
+            row.note = "; ".join(filter(None, [row.note, *notes]))
+        self.rows.append(row)
+        self.log(format_table([row]).splitlines()[-1])
+        return row
+
+    # -- 1. cold fan-out ------------------------------------------------------------
+
+    async def fanout(self) -> None:
+        """Figure 1a: run_on_all_hosts("echo hi") against an asyncssh gather, in-process."""
+        for n in self.config.fanout_ns:
+            lab_file = self.lab_file(n)
+            endpoints = self.lab.endpoints[:n]
+
+            async def subject(lab_file: Path = lab_file) -> float:
+                return await otto.fanout(otto.load(lab_file))
+
+            async def baseline(endpoints: list = endpoints) -> float:
+                return await raw.gather_fanout(endpoints, self.lab.client_key)
+
+            await self.measure(
+                Comparison(
+                    "1",
+                    f"cold fan-out N={n}",
+                    "s",
+                    "run_on_all_hosts",
+                    "asyncssh gather",
+                    target=Target("max_ratio", 1.1, "<= 1.1x")
+                    if n == max(self.config.fanout_ns) and n >= 100
+                    else None,
+                ),
+                subject,
+                baseline,
+            )
+
+    async def processes(self) -> None:
+        """Figure 1b: a whole ``pytest --lab`` process against ``pytest --hosts`` (testinfra)."""
+        otto_project = procs.pytest_otto_project(1)
+        ti_project = procs.testinfra_project()
+        try:
+            for n in self.config.process_ns:
+                ids = [ep.id for ep in self.lab.endpoints[:n]]
+                lab_file = self.lab_file(n)
+
+                def check(run: procs.ProcessRun, n: int = n) -> float:
+                    if run.returncode != 0 or f"{n} passed" not in run.output:
+                        raise RuntimeError(f"pytest exited {run.returncode}: {run.tail()}")
+                    return run.wall
+
+                async def subject(lab_file: Path = lab_file, check: Callable = check) -> float:
+                    return check(procs.run_process(procs.otto_pytest_argv(lab_file), cwd=otto_project))
+
+                async def baseline(ids: list = ids, check: Callable = check) -> float:
+                    return check(
+                        procs.run_process(procs.testinfra_argv(ids, self.lab.ssh_config), cwd=ti_project)
+                    )
+
+                await self.measure(
+                    Comparison(
+                        "1",
+                        f"pytest process N={n}",
+                        "s",
+                        "pytest --lab",
+                        "testinfra (paramiko)",
+                        target=Target("max_ratio", 1 / 6, ">= 6x faster") if n >= 100 else None,
+                    ),
+                    subject,
+                    baseline,
+                    warmup=False,
+                )
+            if self.config.xdist_n:
+                n = self.config.xdist_n
+                ids = [ep.id for ep in self.lab.endpoints[:n]]
+                lab_file = self.lab_file(n)
+
+                async def subject_x() -> float:
+                    return procs.run_process(procs.otto_pytest_argv(lab_file), cwd=otto_project).wall
+
+                async def baseline_x() -> float:
+                    run = procs.run_process(
+                        procs.testinfra_argv(ids, self.lab.ssh_config, ["-n", "4"]), cwd=ti_project
+                    )
+                    if run.returncode != 0:
+                        raise RuntimeError(f"pytest -n 4 exited {run.returncode}")
+                    return run.wall
+
+                await self.measure(
+                    Comparison("1", f"pytest process N={n} (info)", "s", "pytest --lab", "testinfra -n 4"),
+                    subject_x,
+                    baseline_x,
+                    warmup=False,
+                )
+        finally:
+            procs.remove_project(otto_project)
+            procs.remove_project(ti_project)
+
+    # -- 2. warm per-command latency ---------------------------------------------------
+
+    async def latency(self) -> None:
+        """Figure 2: sequential commands on warm sessions."""
+        cfg = self.config
+        ep = self.lab.endpoints[0]
+        conn = await raw.connect(ep, self.lab.client_key)
+        shell = await raw.ShellLoop(conn).open()
+        shell_pty = await raw.ShellLoop(conn, pty=True).open()
+        bash = await raw.BashLoop().open()
+        ssh_host = local = None
+        try:
+            try:
+                ssh_host = otto.hosts(otto.load(self.lab_file(1)))[0]
+                await ssh_host.connect()
+            except Exception as exc:
+                ssh_host_error = _why(exc)
+                ssh_host = None
+            else:
+                ssh_host_error = ""
+            local = otto.local_host()
+            await local.connect()
+
+            def ssh_side(fn: Callable[[Any], Awaitable[float]]) -> Callable[[], Awaitable[float]] | None:
+                if ssh_host is None:
+                    return None
+                return lambda: fn(ssh_host)
+
+            count = cfg.latency_count
+            note = f"pytest-otto SSH host unavailable: {ssh_host_error}" if ssh_host_error else ""
+            ms = 1e3
+            await self.measure(
+                Comparison(
+                    "2",
+                    f"ssh run('true') x{count}",
+                    "ms/cmd",
+                    "host.run",
+                    "asyncssh sentinel loop",
+                    target=Target("max_ratio", 1.3, "<= 1.3x"),
+                    note=note,
+                ),
+                ssh_side(lambda h: _scaled(otto.run_loop(h, count), ms)),
+                lambda: _scaled(shell.loop(count), ms),
+            )
+            await self.measure(
+                Comparison(
+                    "2",
+                    f"ssh run('true') x{count} (info)",
+                    "ms/cmd",
+                    "host.run",
+                    "asyncssh sentinel loop on a pty",
+                    note=note,
+                ),
+                ssh_side(lambda h: _scaled(otto.run_loop(h, count), ms)),
+                lambda: _scaled(shell_pty.loop(count), ms),
+            )
+            await self.measure(
+                Comparison(
+                    "2",
+                    f"local run('true') x{count}",
+                    "ms/cmd",
+                    "host.run",
+                    "local bash sentinel loop",
+                    target=Target("max_ratio", 2.0, "<= 2x"),
+                ),
+                lambda: _scaled(otto.run_loop(local, count), ms),
+                lambda: _scaled(bash.loop(count), ms),
+            )
+            await self.measure(
+                Comparison(
+                    "2",
+                    f"local run_sync('true') x{count} (info)",
+                    "ms/cmd",
+                    "host.run_sync",
+                    "local bash sentinel loop",
+                ),
+                lambda: _scaled(asyncio.to_thread(otto.run_sync_loop, local, count), ms),
+                lambda: _scaled(bash.loop(count), ms),
+            )
+            n1 = cfg.oneshot_count
+            await self.measure(
+                Comparison(
+                    "2",
+                    f"ssh oneshot('true') x{n1}",
+                    "ms/cmd",
+                    "host.oneshot",
+                    "asyncssh conn.run",
+                    target=Target("max_ratio", 1.2, "<= 1.2x"),
+                    note=note,
+                ),
+                ssh_side(lambda h: _scaled(otto.oneshot_loop(h, n1), ms)),
+                lambda: _scaled(raw.exec_loop(conn, n1), ms),
+            )
+            # -- 3. throughput, on the same warm connections
+            nbytes = cfg.throughput_bytes
+            mb = f"{nbytes / 1e6:g} MB"
+            await self.measure(
+                Comparison(
+                    "3",
+                    f"ssh run() {mb}",
+                    "MB/s",
+                    "host.run",
+                    "asyncssh exec",
+                    target=Target("min_ratio", 0.75, ">= 0.75x"),
+                    note=note,
+                ),
+                ssh_side(lambda h: otto.run_throughput(h, nbytes)),
+                lambda: raw.exec_throughput(conn, nbytes),
+            )
+            await self.measure(
+                Comparison(
+                    "3", f"ssh oneshot() {mb} (info)", "MB/s", "host.oneshot", "asyncssh exec", note=note
+                ),
+                ssh_side(lambda h: otto.oneshot_throughput(h, nbytes)),
+                lambda: raw.exec_throughput(conn, nbytes),
+            )
+        finally:
+            for host in (ssh_host, local):
+                if host is not None:
+                    await host.close()
+            shell.close()
+            shell_pty.close()
+            await bash.close()
+            conn.close()
+            await conn.wait_closed()
+
+    # -- 4. plugin overhead ------------------------------------------------------------
+
+    async def nodes(self) -> None:
+        """Figure 4: 10 tests x N hosts through pytest against the same commands in a plain loop."""
+        cfg = self.config
+        tests, n = cfg.node_tests, cfg.node_hosts
+        lab_file = self.lab_file(n)
+        project = procs.pytest_otto_project(tests)
+        plain: list[dict] = []
+        runs: list[procs.ProcessRun] = []
+        base_runs: list[procs.ProcessRun] = []
+        try:
+
+            async def subject() -> float:
+                run = procs.run_process(procs.otto_pytest_argv(lab_file), cwd=project)
+                if run.returncode != 0 or f"{tests * n} passed" not in run.output:
+                    raise RuntimeError(f"pytest exited {run.returncode}: {run.tail()}")
+                runs.append(run)
+                return run.wall
+
+            async def baseline() -> float:
+                run = procs.run_process(
+                    [sys.executable, "-m", "benchmarks.child", "plain-loop", str(lab_file), str(tests)],
+                    cwd=procs.REPO,
+                )
+                if run.returncode != 0:
+                    raise RuntimeError(f"plain loop exited {run.returncode}: {run.tail()}")
+                plain.append(run.json_tail())
+                base_runs.append(run)
+                return run.wall
+
+            wall = await self.measure(
+                Comparison("4", f"pytest {tests}x{n} nodes wall", "s", "pytest --lab", "plain asyncio loop"),
+                subject,
+                baseline,
+                warmup=False,
+            )
+            rss_row = Comparison(
+                "4", f"pytest {tests}x{n} nodes peak RSS", "MiB", "pytest --lab", "plain asyncio loop"
+            )
+            rss_row.subject = Stats([r.max_rss_kib / 1024 for r in runs]) if wall.subject else None
+            rss_row.baseline = Stats([r.max_rss_kib / 1024 for r in base_runs])
+            self.rows.append(rss_row)
+            overhead = Comparison(
+                "4",
+                "overhead per pytest node",
+                "ms",
+                "(pytest - plain) / nodes",
+                "plain per command",
+                target=Target("max_value", 1.0, "<= 1 ms"),
+                note="wall difference of the two processes per node; both connect every host and run "
+                "the same commands",
+            )
+            if wall.subject and wall.subject.values and wall.baseline and wall.baseline.values:
+                nodes_count = tests * n
+                diffs = [
+                    (s - b) / nodes_count * 1e3
+                    for s, b in zip(wall.subject.values, wall.baseline.values, strict=False)
+                ]
+                overhead.subject = Stats(diffs)
+                overhead.baseline = Stats([p["per_command_s"] * 1e3 for p in plain])
+                overhead.extra = {"plain_loop": plain}
+            else:
+                overhead.note = wall.note
+            self.rows.append(overhead)
+            self.log(format_table([overhead]).splitlines()[-1])
+        finally:
+            procs.remove_project(project)
+
+    # -- 5. memory -----------------------------------------------------------------------
+
+    async def memory(self) -> None:
+        """Figure 5: RSS growth per connected host (shell open), in fresh processes."""
+        n = self.config.memory_hosts
+        endpoints = self.workdir / f"endpoints-{n}.json"
+        endpoints.write_text(json.dumps([asdict(ep) for ep in self.lab.endpoints[:n]]))
+        lab_file = self.lab_file(n)
+        extra: dict[str, list] = {"subject": [], "baseline": []}
+
+        def child(args: list[str], side: str) -> float:
+            run = procs.run_process([sys.executable, "-m", "benchmarks.child", *args], cwd=procs.REPO)
+            if run.returncode != 0:
+                raise RuntimeError(f"child exited {run.returncode}: {run.tail()}")
+            data = run.json_tail()
+            extra[side].append(data)
+            return data["per_host_kib"]
+
+        row = await self.measure(
+            Comparison(
+                "5",
+                f"RSS per connected host (N={n}, shell open)",
+                "KiB",
+                "pytest-otto host",
+                "asyncssh conn + shell",
+                target=Target("max_ratio", 2.0, "<= 2x"),
+            ),
+            _aw(lambda: child(["otto-memory", str(lab_file)], "subject")),
+            _aw(lambda: child(["raw-memory", str(endpoints), str(self.lab.client_key)], "baseline")),
+            warmup=False,
+        )
+        row.extra = extra
+
+
+async def _scaled(awaitable: Awaitable[float], factor: float) -> float:
+    return (await awaitable) * factor
+
+
+def _aw(fn: Callable[[], float]) -> Callable[[], Awaitable[float]]:
+    async def wrapper() -> float:
+        return fn()
+
+    return wrapper
+
+
+SECTIONS = {
+    "1": ("fanout", "processes"),
+    "2": ("latency",),
+    "3": ("latency",),
+    "4": ("nodes",),
+    "5": ("memory",),
+}
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Command line: ``--quick``, ``--reps``, ``--only``, ``--out``, ``--verbose``."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="N up to 10, 3 repetitions (< 1 minute)")
+    parser.add_argument("--reps", type=int, help="repetitions per figure (default 5, quick 3)")
+    parser.add_argument("--only", default="1,2,3,4,5", help="comma-separated figures to run (1-5)")
+    parser.add_argument("--out", type=Path, help="JSON output path (default benchmarks/results/<ts>.json)")
+    parser.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
+    parser.add_argument("--verbose", action="store_true", help="print tracebacks of failing sides")
+    return parser.parse_args(argv)
+
+
+async def _run(runner: Runner, methods: list[str]) -> None:
+    for method in methods:
+        runner.log(f"--- {method}")
+        await getattr(runner, method)()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the servers, run the selected figures, print the table, write the JSON."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    config = Config.quick() if args.quick else Config()
+    if args.reps:
+        config.reps = args.reps
+    methods: list[str] = []
+    for part in args.only.split(","):
+        for method in SECTIONS.get(part.strip(), ()):
+            if method not in methods:
+                methods.append(method)
+    if not methods:
+        print(f"--only: choose from {','.join(SECTIONS)}", file=sys.stderr)
+        return 2
+    started = time.time()
+    with BenchLab(config.servers) as lab:
+        runner = Runner(lab, config, verbose=args.verbose)
+        runner.log(f"{config.servers} sshd on {lab.endpoints[0].address}.. ready; figures {args.only}")
+        asyncio.run(_run(runner, methods))
+    rows = runner.rows
+    print()
+    print(format_table(rows))
+    if args.markdown:
+        print()
+        print(format_table(rows, markdown=True))
+    for row in rows:
+        if row.note:
+            print(f"note: {row.section} {row.name}: {row.note}")
+    meta = {
+        "config": asdict(config),
+        "mode": "quick" if args.quick else "full",
+        "seconds": round(time.time() - started, 1),
+        "environment": environment(),
+    }
+    out = args.out or RESULTS_DIR / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
+    write_json(out, rows, meta)
+    print(f"\nraw results: {out} ({meta['seconds']} s)")
+    return 0
