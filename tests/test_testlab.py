@@ -115,19 +115,24 @@ def test_ssh_stop_ends_sessions_and_regenerate_host_key_changes_key() -> None:
         assert "MaxStartups" not in server.config_path.read_text()
         known_hosts = asyncssh.import_known_hosts(server.known_hosts_line() + "\n")
 
-        async def sessions() -> list[int]:
+        async def sessions() -> tuple[list[int], list[bytes]]:
             async with _ssh(server) as conn:
-                procs = [await conn.create_process("sleep 30") for _ in range(2)]
+                procs = [await conn.create_process("echo started; exec sleep 30") for _ in range(2)]
                 with pytest.raises(asyncssh.ChannelOpenError):
                     await conn.create_process("sleep 30")  # MaxSessions 2: the third is refused
+                for proc in procs:  # both commands really run before we look at the process tree
+                    assert await asyncio.wait_for(proc.stdout.readline(), 10) == "started\n"
                 pids = server.connection_pids()
+                commands = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in pids]
                 server.stop()
                 for proc in procs:
                     await asyncio.wait_for(proc.wait_closed(), 5)
-                return pids
+                return pids, commands
 
-        pids = asyncio.run(sessions())
-        assert len(pids) >= 4  # sshd children + two `sleep 30`
+        pids, commands = asyncio.run(sessions())
+        # the per-connection sshd ("sshd: root@notty", maybe also its [net] child) + two `sleep 30`
+        assert len(pids) >= 3
+        assert sum(b"sleep" in command for command in commands) == 2  # bash -c ... or (after exec) sleep
         assert not any(_alive(pid) for pid in pids), "no session may survive stop()"
 
         server.start()
