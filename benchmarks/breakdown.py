@@ -1,0 +1,172 @@
+"""Where the time of one local ``run("true")`` goes, layer by layer.
+
+``python -m benchmarks.breakdown [--count 2000] [--reps 5]`` peels pytest-otto's
+local ``run()`` into the layers it is built from and times each on its own,
+medians over repetitions (microseconds per command):
+
+1. ``bash pipe loop``: ``true; echo MARK $?`` on a bash over pipes (the baseline);
+2. ``bash pty loop, otto framing``: the exact framed line pytest-otto sends, on a
+   pty bash with the session's stty settings, read with a bare ``add_reader``;
+3. ``ShellSession.run_command``: the session's framing code, called on the otto loop;
+4. ``Session._run``: plus timeout resolution, transcript and logging;
+5. ``await host.run`` / ``host.run_sync``: plus the hop to the otto loop and back;
+6. ``loop.call(noop)``: the hop alone.
+
+The difference between neighbouring layers is what that layer costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import pty
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+
+from pytest_otto import LocalHost, loop
+from pytest_otto.session import _SETUP, ShellSession
+
+from .raw import BashLoop
+
+
+class _PtyFramedLoop:
+    """pytest-otto's framed line on a pty bash, read with the least code possible."""
+
+    async def open(self) -> _PtyFramedLoop:
+        master, slave = pty.openpty()
+        self.proc = subprocess.Popen(
+            ["bash", "--norc", "--noprofile", "--noediting", "-i"],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+            env={**os.environ, "TERM": "dumb"},
+        )
+        os.close(slave)
+        os.set_blocking(master, False)
+        self.fd = master
+        self.buf = bytearray()
+        self.event = asyncio.Event()
+        asyncio.get_running_loop().add_reader(master, self._readable)
+        os.write(master, (_SETUP + "echo READY_$((6*7))\n").encode())
+        await self._until(b"READY_42")
+        return self
+
+    def _readable(self) -> None:
+        try:
+            self.buf += os.read(self.fd, 1 << 18)
+        except OSError:
+            return
+        self.event.set()
+
+    async def _until(self, marker: bytes) -> None:
+        while True:
+            idx = self.buf.find(marker)
+            if idx >= 0 and (nl := self.buf.find(b"\n", idx)) >= 0:
+                del self.buf[: nl + 1]
+                return
+            self.event.clear()
+            await self.event.wait()
+
+    async def loop(self, count: int) -> float:
+        frame = ShellSession._frame
+        t0 = time.perf_counter()
+        for _ in range(count):
+            nonce = secrets.token_hex(8)
+            os.write(self.fd, frame(None, "true", nonce, "'true'").encode())  # type: ignore[arg-type]
+            await self._until(f"OTTO_{nonce}_E_".encode())
+        return (time.perf_counter() - t0) / count
+
+    def close(self) -> None:
+        asyncio.get_running_loop().remove_reader(self.fd)
+        os.close(self.fd)
+        self.proc.kill()
+        self.proc.wait()
+
+
+async def _noop() -> None:
+    return None
+
+
+async def breakdown(count: int, reps: int) -> list[tuple[str, list[float]]]:
+    """Time every layer ``reps`` times (interleaved); return microseconds per command."""
+    bash = await BashLoop().open()
+    framed = await _PtyFramedLoop().open()
+    host = LocalHost()
+    await host.connect()
+    session = host.default_session
+    shell = session._shell
+
+    async def on_otto(make: Callable[[], Awaitable[object]]) -> float:
+        async def body() -> float:
+            t0 = time.perf_counter()
+            for _ in range(count):
+                await make()
+            return (time.perf_counter() - t0) / count
+
+        return await loop.call(body())
+
+    async def hop() -> float:
+        t0 = time.perf_counter()
+        for _ in range(count):
+            await loop.call(_noop())
+        return (time.perf_counter() - t0) / count
+
+    async def host_run() -> float:
+        t0 = time.perf_counter()
+        for _ in range(count):
+            await host.run("true")
+        return (time.perf_counter() - t0) / count
+
+    def host_run_sync() -> float:
+        t0 = time.perf_counter()
+        for _ in range(count):
+            host.run_sync("true")
+        return (time.perf_counter() - t0) / count
+
+    layers: list[tuple[str, Callable[[], Awaitable[float]]]] = [
+        ("bash pipe loop (baseline)", lambda: bash.loop(count)),
+        ("bash pty loop, otto framing", lambda: framed.loop(count)),
+        (
+            "ShellSession.run_command (otto loop)",
+            lambda: on_otto(lambda: shell.run_command("true", time.monotonic() + 60, 60)),
+        ),
+        ("Session._run (otto loop)", lambda: on_otto(lambda: session._run("true", 60))),
+        ("await host.run (from caller loop)", host_run),
+        ("host.run_sync (blocking twin)", lambda: asyncio.to_thread(host_run_sync)),
+        ("loop.call(noop): the hop alone", hop),
+    ]
+    results: dict[str, list[float]] = {name: [] for name, _ in layers}
+    try:
+        for _ in range(reps + 1):  # first round warms up and is dropped
+            for name, fn in layers:
+                results[name].append(await fn() * 1e6)
+    finally:
+        await host.close()
+        framed.close()
+        await bash.close()
+    return [(name, values[1:]) for name, values in results.items()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the layer table."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.breakdown", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--count", type=int, default=2000, help="commands per repetition")
+    parser.add_argument("--reps", type=int, default=5, help="repetitions (median reported)")
+    args = parser.parse_args(argv)
+    rows = asyncio.run(breakdown(args.count, args.reps))
+    print(f"{'layer':<40} {'median us':>10} {'min':>8} {'max':>8}")
+    for name, values in rows:
+        print(f"{name:<40} {statistics.median(values):>10.1f} {min(values):>8.1f} {max(values):>8.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
