@@ -191,7 +191,10 @@ class Runner:
                 lab_file = self.lab_file(n)
 
                 async def subject_x() -> float:
-                    return procs.run_process(procs.otto_pytest_argv(lab_file), cwd=otto_project).wall
+                    run = procs.run_process(procs.otto_pytest_argv(lab_file), cwd=otto_project)
+                    if run.returncode != 0 or f"{n} passed" not in run.output:
+                        raise RuntimeError(f"pytest exited {run.returncode}: {run.tail()}")
+                    return run.wall
 
                 async def baseline_x() -> float:
                     run = procs.run_process(
