@@ -1,0 +1,428 @@
+"""The lab: host objects built from a lab file, selection, and the fan-out helpers.
+
+``Lab`` turns a `LabConfig` into hosts through a registry of transport factories,
+so this module never imports the SSH or console code until a lab needs it. The
+fan-out helpers (``all_hosts``, ``do_for_all_hosts``, ``run_on_all_hosts``) exist
+as `Lab` methods and as module functions acting on the active lab: the one the
+pytest plugin loaded, else the file named by ``$OTTO_LAB``, else one local host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .config import HostConfig, LabConfig, LabError, load_lab_config
+
+if TYPE_CHECKING:
+    from .hosts.base import Host
+
+__all__ = [
+    "Lab",
+    "all_hosts",
+    "build_host",
+    "default_lab",
+    "do_for_all_hosts",
+    "get_active_lab",
+    "get_host",
+    "load_lab",
+    "register_transport",
+    "run_on_all_hosts",
+    "set_active_lab",
+]
+
+log = logging.getLogger("pytest_otto")
+
+#: transport name -> factory(config, lab) building an unconnected host.
+HostFactory = Callable[[HostConfig, "Lab"], "Host"]
+_factories: dict[str, HostFactory] = {}
+
+#: Modules that register a transport's factory when imported (loaded on demand).
+_TRANSPORT_MODULES: dict[str, str] = {
+    "ssh": "pytest_otto.hosts.ssh",
+    "telnet": "pytest_otto.hosts.console",
+    "serial": "pytest_otto.hosts.console",
+}
+
+Pattern = str | re.Pattern[str] | None
+
+
+def register_transport(name: str, factory: HostFactory) -> None:
+    """Make ``transport = name`` in a lab file build hosts with ``factory(config, lab)``."""
+    _factories[name] = factory
+
+
+def _local_factory(config: HostConfig, lab: Lab) -> Host:
+    from .hosts.local import LocalHost
+
+    return LocalHost.from_config(config)
+
+
+register_transport("local", _local_factory)
+
+
+def build_host(config: HostConfig, lab: Lab) -> Host:
+    """Build the (unconnected) host for one lab file entry.
+
+    The module of a transport is imported on first need, so a lab of local hosts
+    never loads asyncssh. A missing transport is a `LabError` naming the host.
+    """
+    factory = _factories.get(config.transport)
+    if factory is None and config.transport in _TRANSPORT_MODULES:
+        module = _TRANSPORT_MODULES[config.transport]
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise LabError(
+                f"transport {config.transport!r} is not available: cannot import {module} ({exc})",
+                path=lab.path,
+                host_id=config.id,
+                key="transport",
+            ) from exc
+        factory = _factories.get(config.transport)
+    if factory is None:
+        raise LabError(
+            f"transport {config.transport!r} has no host factory registered",
+            path=lab.path,
+            host_id=config.id,
+            key="transport",
+        )
+    return factory(config, lab)
+
+
+def _compile(pattern: Pattern) -> re.Pattern[str] | None:
+    if pattern is None or isinstance(pattern, re.Pattern):
+        return pattern
+    if isinstance(pattern, str):
+        return re.compile(pattern)
+    raise TypeError(f"pattern must be a str or a compiled regex, not {type(pattern).__name__}")
+
+
+def _host_classes() -> Iterator[type]:
+    from .hosts.base import Host
+
+    seen: set[type] = set()
+    todo: list[type] = [Host]
+    while todo:
+        cls = todo.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        yield cls
+        todo.extend(cls.__subclasses__())
+
+
+def host_method_name(fn: object) -> str | None:
+    """The method name when ``fn`` is an unbound method of a host class, else None.
+
+    ``RemoteHost.put`` is the plain function stored in some `Host` subclass's
+    ``__dict__``; it is then dispatched by name, so every host runs its own
+    ``put`` (a `LocalHost` too). Static and class methods are not dispatched.
+    """
+    if not inspect.isfunction(fn) or "." not in fn.__qualname__:
+        return None
+    name = fn.__name__
+    for cls in _host_classes():
+        if cls.__dict__.get(name) is fn:
+            return name
+    return None
+
+
+def _bind(fn: Callable[..., Any], host: Any) -> Callable[..., Any]:
+    name = host_method_name(fn)
+    if name is None:
+        return lambda *args, **kwargs: fn(host, *args, **kwargs)
+    method = getattr(host, name, None)
+    if method is None:
+        raise AttributeError(f"{host.id}: {type(host).__name__} has no method {name!r}")
+    return method  # type: ignore[no-any-return]
+
+
+async def _call_one(fn: Callable[..., Any], host: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    result = _bind(fn, host)(*args, **kwargs)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+async def _guarded(fn: Callable[..., Any], host: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """One host's call; its ``Exception`` becomes its result.
+
+    ``KeyboardInterrupt`` and ``SystemExit`` pass through; so does a
+    ``CancelledError`` when this task was cancelled (the caller's cancellation).
+    A ``CancelledError`` raised by the host's own work while nobody cancelled us
+    is that host's outcome and is returned like an exception.
+    """
+    try:
+        return await _call_one(fn, host, args, kwargs)
+    except Exception as exc:
+        return exc
+    except asyncio.CancelledError as exc:
+        if _being_cancelled():
+            raise
+        return exc
+
+
+async def fan_out(
+    hosts: Sequence[Any],
+    fn: Callable[..., Any],
+    args: tuple[Any, ...] = (),
+    kwargs: dict[str, Any] | None = None,
+    *,
+    concurrent: bool = True,
+) -> dict[str, Any]:
+    """Call ``fn`` for each host; ``{host.id: result or exception}`` in the given order."""
+    kwargs = kwargs or {}
+    if not concurrent:
+        return {host.id: await _guarded(fn, host, args, kwargs) for host in hosts}
+    tasks = [asyncio.ensure_future(_guarded(fn, host, args, kwargs)) for host in hosts]
+    try:
+        results = await asyncio.gather(*tasks)
+    except BaseException:
+        # Our caller was cancelled (or Ctrl-C): stop the others and let them finish
+        # their clean-up before the exception goes on.
+        pending = [t for t in tasks if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+        raise
+    return {host.id: result for host, result in zip(hosts, results, strict=True)}
+
+
+class Lab:
+    """The hosts of one lab file, in file order, with lookup, selection and fan-out.
+
+    Build one with `load_lab` or `Lab.from_config`; `Lab(hosts)` wraps host
+    objects made in code (tests, scripts).
+    """
+
+    def __init__(
+        self,
+        hosts: Iterable[Host],
+        *,
+        name: str = "lab",
+        path: str | os.PathLike[str] | None = None,
+        config: LabConfig | None = None,
+    ) -> None:
+        self.name = name
+        self.path = Path(path) if path is not None else None
+        self.config = config
+        self.hosts: list[Host] = []
+        self._by_id: dict[str, Host] = {}
+        for host in hosts:
+            if host.id in self._by_id:
+                raise ValueError(f"two hosts with id {host.id!r} in lab {name!r}")
+            self.hosts.append(host)
+            self._by_id[host.id] = host
+
+    @classmethod
+    def from_config(cls, config: LabConfig) -> Lab:
+        """Build every host of ``config`` (unconnected) through its transport's factory."""
+        lab = cls((), name=config.name, path=config.path, config=config)
+        for host_config in config.hosts:
+            host = build_host(host_config, lab)
+            lab.hosts.append(host)
+            lab._by_id[host.id] = host
+        return lab
+
+    def __repr__(self) -> str:
+        return f"<Lab {self.name!r}: {', '.join(self._by_id) or 'no hosts'}>"
+
+    def __iter__(self) -> Iterator[Host]:
+        return iter(list(self.hosts))
+
+    def __len__(self) -> int:
+        return len(self.hosts)
+
+    def __contains__(self, host_id: object) -> bool:
+        return host_id in self._by_id
+
+    @property
+    def ids(self) -> list[str]:
+        """Host ids in lab order."""
+        return [host.id for host in self.hosts]
+
+    def __getitem__(self, host_id: str) -> Host:
+        return self.get(host_id)
+
+    def get(self, host_id: str) -> Host:
+        """The host called ``host_id``; ``KeyError`` listing the lab's ids."""
+        try:
+            return self._by_id[host_id]
+        except KeyError:
+            known = ", ".join(self._by_id) or "(none)"
+            raise KeyError(f"no host {host_id!r} in lab {self.name!r}; hosts: {known}") from None
+
+    def select(self, pattern: Pattern = None, tags: str | Iterable[str] | None = None) -> list[Host]:
+        """Hosts in lab order whose id matches ``pattern`` (``re.search``) and that have all ``tags``."""
+        regex = _compile(pattern)
+        wanted = {tags} if isinstance(tags, str) else set(tags or ())
+        return [
+            host
+            for host in self.hosts
+            if (regex is None or regex.search(host.id)) and wanted.issubset(getattr(host, "tags", ()))
+        ]
+
+    def all_hosts(self, pattern: Pattern = None) -> Iterator[Host]:
+        """Yield the hosts in lab order, filtered by ``pattern.search(host.id)`` (B24)."""
+        yield from self.select(pattern)
+
+    async def do_for_all_hosts(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        pattern: Pattern = None,
+        concurrent: bool = True,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Call ``fn(host, *args, **kwargs)`` on each selected host (B25).
+
+        Returns ``{host.id: result or exception}`` in lab order; one host's
+        exception never cancels the others. ``concurrent=False`` runs one host at
+        a time. An unbound host method (``RemoteHost.put``) runs each host's own
+        method of that name. The caller's cancellation and Ctrl-C propagate.
+        """
+        return await fan_out(self.select(pattern), fn, args, kwargs, concurrent=concurrent)
+
+    async def run_on_all_hosts(
+        self,
+        cmds: str | Sequence[str],
+        pattern: Pattern = None,
+        concurrent: bool = True,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """``host.run(cmds)`` on each selected host: ``{host.id: RunResult or exception}`` (B26).
+
+        ``timeout=None`` uses each host's own ``command_timeout``.
+        """
+        kwargs: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+        return await fan_out(self.select(pattern), _run, (cmds,), kwargs, concurrent=concurrent)
+
+    async def connect_all(self, pattern: Pattern = None, concurrent: bool = True) -> dict[str, Any]:
+        """Connect the selected hosts, all at once: ``{host.id: None or exception}``."""
+        return await fan_out(self.select(pattern), _connect, concurrent=concurrent)
+
+    async def close(self) -> None:
+        """Close every host (concurrently); errors are logged, not raised."""
+        results = await fan_out(self.hosts, _close)
+        for host_id, result in results.items():
+            if isinstance(result, BaseException):
+                log.warning("%s: close failed: %s", host_id, result)
+
+    def close_sync(self) -> None:
+        """Blocking twin of `close`."""
+        from . import loop
+
+        loop.wait(self.close())
+
+    def dump(self, path: str | os.PathLike[str] | None = None) -> str:
+        """The lab as TOML text (written to ``path`` when given).
+
+        Loading the text gives the same hosts: secrets stay ``{ env = ... }``
+        references, ``[defaults]`` stays a table, implied values stay implicit.
+        """
+        import tomli_w
+
+        if self.config is None:
+            raise ValueError(f"lab {self.name!r} was not built from a lab file; there is nothing to dump")
+        target = Path(path) if path is not None else None
+        base = target.parent.resolve() if target is not None else None
+        self.config.name = self.name
+        text = tomli_w.dumps(self.config.to_toml(base))
+        if target is not None:
+            target.write_text(text, encoding="utf-8")
+        return text
+
+
+async def _run(host: Any, cmds: str | Sequence[str], **kwargs: Any) -> Any:
+    return await host.run(cmds, **kwargs)
+
+
+async def _connect(host: Any) -> None:
+    await host.connect()
+
+
+async def _close(host: Any) -> None:
+    await host.close()
+
+
+def load_lab(path: str | os.PathLike[str]) -> Lab:
+    """Load, validate and build the lab file at ``path`` (`LabError` on mistakes)."""
+    return Lab.from_config(load_lab_config(path))
+
+
+def default_lab() -> Lab:
+    """The lab used without a lab file: one local host, id ``local``."""
+    return Lab.from_config(LabConfig(name="local", hosts=[HostConfig(id="local", transport="local")]))
+
+
+_active_lock = threading.Lock()
+_active: Lab | None = None
+_env_lab: tuple[str, Lab] | None = None
+_default: Lab | None = None
+
+
+def set_active_lab(lab: Lab | None) -> None:
+    """Make ``lab`` the one the module helpers act on (the pytest plugin does this)."""
+    global _active
+    with _active_lock:
+        _active = lab
+
+
+def get_active_lab() -> Lab:
+    """The lab set by `set_active_lab`, else ``$OTTO_LAB``'s file (loaded once), else `default_lab`."""
+    global _env_lab, _default
+    with _active_lock:
+        if _active is not None:
+            return _active
+        env_path = os.environ.get("OTTO_LAB")
+        if env_path:
+            if _env_lab is None or _env_lab[0] != env_path:
+                _env_lab = (env_path, load_lab(env_path))
+            return _env_lab[1]
+        if _default is None:
+            _default = default_lab()
+        return _default
+
+
+def all_hosts(pattern: Pattern = None) -> Iterator[Host]:
+    """Yield the active lab's hosts in lab order, filtered by ``pattern`` (B24)."""
+    return get_active_lab().all_hosts(pattern)
+
+
+def get_host(host_id: str) -> Host:
+    """The active lab's host called ``host_id``; ``KeyError`` listing the ids."""
+    return get_active_lab().get(host_id)
+
+
+async def do_for_all_hosts(
+    fn: Callable[..., Any], *args: Any, pattern: Pattern = None, concurrent: bool = True, **kwargs: Any
+) -> dict[str, Any]:
+    """`Lab.do_for_all_hosts` on the active lab (B25)."""
+    lab = get_active_lab()
+    return await lab.do_for_all_hosts(fn, *args, pattern=pattern, concurrent=concurrent, **kwargs)
+
+
+async def run_on_all_hosts(
+    cmds: str | Sequence[str],
+    pattern: Pattern = None,
+    concurrent: bool = True,
+    timeout: float | None = None,
+) -> dict[str, Any]:
+    """`Lab.run_on_all_hosts` on the active lab (B26)."""
+    lab = get_active_lab()
+    return await lab.run_on_all_hosts(cmds, pattern=pattern, concurrent=concurrent, timeout=timeout)
