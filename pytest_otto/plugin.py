@@ -1,3 +1,536 @@
-"""pytest plugin entry point (fixtures and options arrive with the plugin work)."""
+"""The pytest plugin: ``--lab``, ``--host-pattern``, host fixtures, one test node per host.
+
+The plugin is thin: loading a lab file, selecting hosts, connecting them and
+recording what they ran are library features (`pytest_otto.lab`, `Host`,
+`Transcript`); this module only wires them into pytest's hooks:
+
+- ``pytest_sessionstart`` loads the lab (``--lab`` > ``$OTTO_LAB`` > ini ``otto_lab``)
+  and checks ``--host-pattern``; mistakes are usage errors (exit code 4) before any test.
+- ``pytest_generate_tests`` turns a test that uses ``host`` into one node per selected
+  host (``test_x[router1]``), after ``@pytest.mark.otto_hosts`` filters.
+- ``pytest_runtestloop`` connects every host the run needs once, concurrently (pre-flight);
+  an unreachable host errors its own nodes, the others run.
+- ``pytest_runtest_makereport`` adds each host's transcript to the report.
+- ``pytest_pycollect_makeitem`` marks ``async def`` tests for pytest-asyncio, so they
+  need no decorator and no ini setting.
+"""
 
 from __future__ import annotations
+
+import inspect
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import loop
+from .hosts.base import Host
+from .hosts.local import LocalHost
+
+__all__ = ["OTTO_LAB_ENV", "OttoFixtures"]
+
+#: Environment variable naming the lab file (between ``--lab`` and ini ``otto_lab``).
+OTTO_LAB_ENV = "OTTO_LAB"
+
+#: Markers that mean "another async framework runs this test": left alone.
+_OTHER_ASYNC_MARKERS = ("asyncio", "anyio", "trio")
+
+#: Hosts listed in the header and in usage errors before "... and N more".
+_LIST_LIMIT = 30
+
+
+# -- state ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Otto:
+    """What the plugin holds for one pytest run (one per xdist worker)."""
+
+    lab: Any  # pytest_otto.lab.Lab
+    source: str  # where the lab came from, for the header
+    pattern: str | None
+    selected: list[Host]
+    local: LocalHost | None = None
+    #: host id -> host, for every host of the lab.
+    by_id: dict[str, Host] = field(default_factory=dict)
+    #: host id -> None (connected) or the exception of its one connection attempt.
+    connected: dict[str, BaseException | None] = field(default_factory=dict)
+
+    def selected_for(self, node: pytest.Item | pytest.Function | Any) -> tuple[list[Host], str]:
+        """The selected hosts that ``node``'s ``otto_hosts`` markers allow, and why none if so."""
+        hosts = list(self.selected)
+        for mark in node.iter_markers("otto_hosts"):
+            pattern, tags = _marker_args(mark, node)
+            allowed = {id(h) for h in self.lab.select(pattern=pattern, tags=tags)}
+            hosts = [h for h in hosts if id(h) in allowed]
+            if not hosts:
+                return [], (
+                    f"no selected host of lab {self.lab.name!r} matches "
+                    f"otto_hosts(pattern={pattern!r}, tags={tags!r})"
+                )
+        return hosts, ""
+
+    def connect(self, hosts: Iterable[Host]) -> None:
+        """Connect hosts never tried before, concurrently; remember each outcome."""
+        todo = [h for h in dict.fromkeys(hosts) if h.id not in self.connected]
+        if not todo:
+            return
+        ids = "|".join(re.escape(h.id) for h in todo)
+        outcome = loop.wait(self.lab.connect_all(pattern=f"^(?:{ids})$"))
+        for h in todo:
+            self.connected[h.id] = outcome.get(h.id)
+
+    def require(self, hosts: Iterable[Host]) -> None:
+        """Fail the current test setup if one of ``hosts`` could not be connected."""
+        hosts = list(hosts)
+        self.connect(hosts)
+        failed = [(h.id, self.connected[h.id]) for h in hosts if self.connected[h.id] is not None]
+        if failed:
+            causes = "; ".join(f"{hid}: {_describe(exc)}" for hid, exc in failed)
+            names = ", ".join(repr(hid) for hid, _ in failed)
+            pytest.fail(
+                f"pytest-otto: host {names} unreachable (one connection attempt per session), "
+                f"its tests cannot run: {causes}",
+                pytrace=False,
+            )
+
+    def tracked(self) -> list[Host]:
+        """Every host whose transcript goes into test reports."""
+        hosts = list(self.lab.hosts)
+        if self.local is not None and all(h is not self.local for h in hosts):
+            hosts.append(self.local)
+        return hosts
+
+
+_STATE = pytest.StashKey[_Otto]()
+_MARKS = pytest.StashKey[dict[int, tuple[Host, int]]]()
+
+
+def _state(config: pytest.Config) -> _Otto:
+    try:
+        return config.stash[_STATE]
+    except KeyError:
+        raise RuntimeError(
+            "pytest-otto: the lab is not loaded yet (fixtures need a running session)"
+        ) from None
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return text if text and isinstance(exc, ConnectionError) else f"{type(exc).__name__}: {text}"
+
+
+def _marker_args(mark: pytest.Mark, node: Any) -> tuple[str | None, list[str] | None]:
+    """``otto_hosts(pattern=None, tags=None)``; a bad regex fails the collection of ``node``."""
+    kwargs = dict(mark.kwargs)
+    if mark.args:
+        kwargs.setdefault("pattern", mark.args[0])
+    unknown = set(kwargs) - {"pattern", "tags"}
+    if unknown or len(mark.args) > 1:
+        pytest.fail(f"{node.nodeid}: otto_hosts takes pattern= and tags= only, got {mark}", pytrace=False)
+    pattern, tags = kwargs.get("pattern"), kwargs.get("tags")
+    if isinstance(tags, str):
+        tags = [tags]
+    if pattern is not None:
+        try:
+            re.compile(pattern)
+        except (re.error, TypeError) as exc:
+            pytest.fail(
+                f"{node.nodeid}: otto_hosts pattern {pattern!r} is not a valid regex: {exc}", pytrace=False
+            )
+    return pattern, list(tags) if tags is not None else None
+
+
+def _list_ids(hosts: Iterable[Host]) -> str:
+    ids = [h.id for h in hosts]
+    shown = ", ".join(ids[:_LIST_LIMIT])
+    if len(ids) > _LIST_LIMIT:
+        shown += f", ... and {len(ids) - _LIST_LIMIT} more"
+    return shown or "(none)"
+
+
+def _lab_api() -> tuple[Any, Any, Any, Any]:
+    """``LabError, default_lab, load_lab, set_active_lab`` (TEMPORARY fallback until lab.py lands)."""
+    try:
+        from .lab import LabError, default_lab, load_lab, set_active_lab
+    except ImportError:
+        return _FallbackError, _FallbackLab, _fallback_load, lambda lab: None
+    return LabError, default_lab, load_lab, set_active_lab
+
+
+class _FallbackError(Exception):
+    pass
+
+
+class _FallbackLab:
+    """One local host; stands in for pytest_otto.lab until it is committed."""
+
+    def __init__(self) -> None:
+        self.name, self.path, self.hosts = "local", None, [LocalHost("local")]
+
+    def select(self, pattern: str | None = None, tags: Iterable[str] | None = None) -> list[Host]:
+        return [
+            h
+            for h in self.hosts
+            if (pattern is None or re.search(pattern, h.id)) and set(tags or ()) <= set(h.tags)
+        ]
+
+    async def connect_all(self, pattern: str | None = None) -> dict[str, BaseException | None]:
+        out: dict[str, BaseException | None] = {}
+        for h in self.select(pattern):
+            try:
+                await h.connect()
+                out[h.id] = None
+            except Exception as exc:
+                out[h.id] = exc
+        return out
+
+    def close_sync(self) -> None:
+        for h in self.hosts:
+            h.close_sync()
+
+
+def _fallback_load(path: Path) -> Any:
+    raise _FallbackError(f"{path}: lab files need pytest_otto.lab, which is not installed yet")
+
+
+# -- options, markers ----------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--lab``, ``--host-pattern`` and the ``otto_lab`` ini option."""
+    group = parser.getgroup("otto", "pytest-otto (hardware-in-the-loop hosts)")
+    group.addoption(
+        "--lab",
+        dest="otto_lab",
+        metavar="PATH",
+        default=None,
+        help=(
+            f"Lab file (lab.toml) with the hosts to test. Precedence: --lab, then ${OTTO_LAB_ENV}, "
+            "then the ini option otto_lab. None given: one local host 'local'."
+        ),
+    )
+    group.addoption(
+        "--host-pattern",
+        dest="otto_host_pattern",
+        metavar="REGEX",
+        default=None,
+        help="Only test the hosts whose id matches REGEX (re.search). No match is a usage error.",
+    )
+    parser.addini(
+        "otto_lab",
+        f"Lab file used when neither --lab nor ${OTTO_LAB_ENV} is given (relative to the ini file).",
+        default="",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker and the fixtures; group each host's nodes on one xdist worker."""
+    config.pluginmanager.register(OttoFixtures(), "otto-fixtures")
+    config.addinivalue_line(
+        "markers",
+        "otto_hosts(pattern=None, tags=None): run this test only on the selected hosts whose id "
+        "matches the regex pattern (re.search) and that carry every tag in tags.",
+    )
+    option = config.option
+    if (
+        getattr(option, "dist", "no") == "load"
+        and getattr(option, "numprocesses", None)
+        and getattr(config.known_args_namespace, "dist", "no") == "no"
+        and not getattr(config.known_args_namespace, "distload", False)
+    ):
+        # -n without --dist: pytest-xdist chose "load"; keep a host's nodes on one worker.
+        option.dist = "loadgroup"
+
+
+def _lab_path(config: pytest.Config) -> tuple[Path | None, str]:
+    """The lab file to load and where its name came from (option > env > ini)."""
+    if config.option.otto_lab:
+        return config.invocation_params.dir / Path(config.option.otto_lab).expanduser(), "--lab"
+    env = os.environ.get(OTTO_LAB_ENV, "")
+    if env:
+        return config.invocation_params.dir / Path(env).expanduser(), f"${OTTO_LAB_ENV}"
+    ini = str(config.getini("otto_lab") or "")
+    if ini:
+        base = config.inipath.parent if config.inipath else config.rootpath
+        return base / Path(ini).expanduser(), "ini otto_lab"
+    return None, "default"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Load the lab and apply ``--host-pattern``; any mistake is a usage error (exit 4)."""
+    LabError, default_lab, load_lab, set_active_lab = _lab_api()
+
+    config = session.config
+    path, source = _lab_path(config)
+    if path is None:
+        lab = default_lab()
+    else:
+        if not path.is_file():
+            raise pytest.UsageError(f"pytest-otto: lab file {str(path)!r} (from {source}) does not exist")
+        try:
+            lab = load_lab(path)
+        except LabError as exc:
+            raise pytest.UsageError(f"pytest-otto: {exc}") from None
+    pattern = config.option.otto_host_pattern
+    if pattern is None:
+        selected = list(lab.hosts)
+    else:
+        where = f"lab {lab.name!r}" + (f" ({lab.path})" if path else "")
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise pytest.UsageError(
+                f"pytest-otto: --host-pattern {pattern!r} is not a valid regular expression ({exc}); "
+                f"the hosts of {where} are: {_list_ids(lab.hosts)}"
+            ) from None
+        selected = lab.select(pattern=pattern)
+        if not selected:
+            raise pytest.UsageError(
+                f"pytest-otto: --host-pattern {pattern!r} selects no host; "
+                f"the hosts of {where} are: {_list_ids(lab.hosts)}"
+            )
+    local = next((h for h in lab.hosts if h.id == "local" and isinstance(h, LocalHost)), None)
+    config.stash[_STATE] = _Otto(
+        lab=lab,
+        source=source,
+        pattern=pattern,
+        selected=selected,
+        local=local,
+        by_id={h.id: h for h in lab.hosts},
+    )
+    set_active_lab(lab)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    """The lab (name, file) and the selected hosts."""
+    state = config.stash.get(_STATE, None)
+    if state is None:
+        return None
+    lab = state.lab
+    if state.source == "default":
+        lines = [f"otto lab: {lab.name} (no --lab, ${OTTO_LAB_ENV} or otto_lab: the local machine)"]
+    else:
+        lines = [f"otto lab: {lab.name} ({lab.path}, from {state.source})"]
+    count = f"{len(state.selected)} of {len(lab.hosts)}"
+    if state.pattern is not None:
+        count += f", --host-pattern {state.pattern!r}"
+    lines.append(f"otto hosts ({count}): {_list_ids(state.selected)}")
+    if getattr(config.option, "dist", "no") == "loadgroup":
+        lines.append("otto xdist: --dist loadgroup, the tests of one host run on one worker")
+    return lines
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Close every host of the lab (and the local host): shells and connections end here."""
+    state = session.config.stash.get(_STATE, None)
+    if state is None:
+        return
+    set_active_lab = _lab_api()[3]
+    try:
+        state.lab.close_sync()
+        if state.local is not None and state.local not in state.lab.hosts:
+            state.local.close_sync()
+    finally:
+        set_active_lab(None)
+
+
+# -- async tests -----------------------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pycollect_makeitem(collector: pytest.Module | pytest.Class, name: str, obj: object) -> Any:
+    """Mark ``async def`` tests for pytest-asyncio, unless the user already did.
+
+    pytest-asyncio's strict mode (its default) only runs coroutine tests carrying
+    ``@pytest.mark.asyncio``; adding the mark here, before the item is built, lets users
+    write ``async def test_x(host)`` with no decorator and no ini setting. Tests marked for
+    asyncio (with their own loop scope), anyio or trio, at any level, are left alone.
+    """
+    if (
+        inspect.iscoroutinefunction(obj)
+        and collector.config.pluginmanager.hasplugin("asyncio")
+        and _asyncio_mode(collector.config) == "strict"
+        and collector.istestfunction(obj, name)
+        and not any(getattr(m, "name", None) in _OTHER_ASYNC_MARKERS for m in getattr(obj, "pytestmark", []))
+        and not any(collector.get_closest_marker(n) for n in _OTHER_ASYNC_MARKERS)
+    ):
+        pytest.mark.asyncio(obj)
+    return (yield)
+
+
+def _asyncio_mode(config: pytest.Config) -> str:
+    mode = config.getoption("asyncio_mode", None) or config.getini("asyncio_mode")
+    return str(getattr(mode, "value", mode) or "strict")
+
+
+# -- parametrization --------------------------------------------------------------------
+
+
+def _parametrized_by_user(metafunc: pytest.Metafunc, name: str) -> bool:
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0] if mark.args else mark.kwargs.get("argnames", "")
+        if isinstance(names, str):
+            names = [n.strip() for n in names.split(",")]
+        if name in names:
+            return True
+    return False
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One node per selected host for tests that use ``host``: ``test_x[host_id]``."""
+    if "host" not in metafunc.fixturenames or _parametrized_by_user(metafunc, "host"):
+        return
+    state = _state(metafunc.config)
+    hosts, why_none = state.selected_for(metafunc.definition)
+    xdist = metafunc.config.pluginmanager.hasplugin("xdist")
+    if hosts:
+        params = [
+            pytest.param(h.id, id=h.id, marks=[pytest.mark.xdist_group(h.id)] if xdist else []) for h in hosts
+        ]
+    else:
+        params = [pytest.param(None, id="no-host", marks=pytest.mark.skip(reason=why_none))]
+    metafunc.parametrize("host", params, indirect=True)
+
+
+def _item_hosts(item: pytest.Item, state: _Otto) -> list[Host]:
+    """The lab hosts an item is bound to: its ``host`` parameter, or its ``hosts`` list."""
+    callspec = getattr(item, "callspec", None)
+    fixturenames = getattr(item, "fixturenames", ())
+    if callspec is not None and "host" in fixturenames:
+        host_id = callspec.params.get("host")
+        if isinstance(host_id, str) and host_id in state.by_id:
+            return [state.by_id[host_id]]
+    if "hosts" in fixturenames:
+        return state.selected_for(item)[0]
+    return []
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Give each test case its host ids as the JUnit property ``otto_host``."""
+    state = config.stash.get(_STATE, None)
+    if state is None:
+        return
+    for item in items:
+        for host in _item_hosts(item, state):
+            item.user_properties.append(("otto_host", host.id))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """Pre-flight: connect every host the collected tests use, once and concurrently.
+
+    Skipped on xdist workers, which connect each host when its first test needs it
+    (still once: a host's tests all run on one worker), and on the controller, which
+    runs no test.
+    """
+    config = session.config
+    state = config.stash.get(_STATE, None)
+    if (
+        state is None
+        or config.option.collectonly
+        or hasattr(config, "workerinput")
+        or (session.testsfailed and not config.option.continue_on_collection_errors)
+    ):
+        return
+    hosts: dict[str, Host] = {}
+    for item in session.items:
+        for host in _item_hosts(item, state):
+            hosts.setdefault(host.id, host)
+    state.connect(hosts.values())
+
+
+# -- fixtures ---------------------------------------------------------------------------
+
+
+class OttoFixtures:
+    """The fixtures ``lab``, ``host``, ``hosts`` and ``local_host``.
+
+    A plugin object registered in ``pytest_configure``, i.e. after every entry-point
+    plugin, so these win over fixtures of the same name from other plugins (testinfra
+    also has a ``host`` fixture); a conftest fixture still overrides them.
+    """
+
+    @pytest.fixture(scope="session")
+    def lab(self, request: pytest.FixtureRequest) -> Any:
+        """The lab of this run (``--lab``; by default one local host ``local``), closed at the end.
+
+        Use it for tests that need several hosts at once: ``lab.select(tags=["router"])``.
+        """
+        return _state(request.config).lab
+
+    @pytest.fixture(scope="session")
+    def host(self, request: pytest.FixtureRequest) -> Host:
+        """The host this test node runs on (one node per selected host: ``test_x[host_id]``).
+
+        Session-scoped: its connection and shell stay open for the whole run. A host that
+        could not be connected errors its nodes with the cause.
+        """
+        state = _state(request.config)
+        host_id = getattr(request, "param", None)
+        selected = state.by_id.get(host_id) if isinstance(host_id, str) else None
+        if selected is None:
+            pytest.fail(
+                f"pytest-otto: the host fixture got {host_id!r}, not a host id of lab {state.lab.name!r}",
+                pytrace=False,
+            )
+        state.require([selected])
+        return selected
+
+    @pytest.fixture
+    def hosts(self, request: pytest.FixtureRequest) -> list[Host]:
+        """All selected hosts this test may use (``otto_hosts`` applies), connected; one node.
+
+        For tests that need several hosts at once; skipped when none is selected.
+        """
+        state = _state(request.config)
+        selected, why_none = state.selected_for(request.node)
+        if not selected:
+            pytest.skip(why_none)
+        state.require(selected)
+        return selected
+
+    @pytest.fixture(scope="session")
+    def local_host(self, request: pytest.FixtureRequest) -> LocalHost:
+        """The machine pytest runs on: one persistent local shell for the whole run."""
+        state = _state(request.config)
+        if state.local is None:
+            state.local = LocalHost("local")
+        return state.local
+
+
+# -- reports ----------------------------------------------------------------------------
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Remember where each host's transcript stands before the test starts."""
+    state = item.config.stash.get(_STATE, None)
+    if state is not None:
+        item.stash[_MARKS] = {id(h): (h, h.transcript.mark()) for h in state.tracked()}
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+    """Add what each host ran during this phase as a report section, one per host.
+
+    pytest shows the sections of a failing test, and of every test with ``-rA``.
+    Entries are masked by the host, so no secret reaches the report.
+    """
+    marks = item.stash.get(_MARKS, None)
+    if marks:
+        state = item.config.stash.get(_STATE, None)
+        if state is not None and state.local is not None and id(state.local) not in marks:
+            marks[id(state.local)] = (state.local, 0)  # local_host created during this test
+        for key, (host, mark) in list(marks.items()):
+            entries = host.transcript.since(mark)
+            marks[key] = (host, host.transcript.mark())
+            if entries:
+                text = "\n".join(entry.format() for entry in entries)
+                item.add_report_section(call.when, f"otto transcript {host.id}", text)
+    return (yield)
