@@ -10,6 +10,7 @@ import logging
 from .errors import HostConnectionError, OttoError, ShellResetWarning
 from .hosts.base import Host, Session
 from .hosts.local import LocalHost
+from .hosts.ssh import RemoteHost
 from .result import CommandStatus, RunResult, Status
 from .session import DEFAULT, ExpectTimeout
 from .transcript import Transcript, TranscriptEntry
@@ -22,6 +23,7 @@ __all__ = [
     "HostConnectionError",
     "LocalHost",
     "OttoError",
+    "RemoteHost",
     "RunResult",
     "Session",
     "ShellResetWarning",

@@ -2,5 +2,6 @@
 
 from .base import Host, Session
 from .local import LocalHost
+from .ssh import RemoteHost
 
-__all__ = ["Host", "LocalHost", "Session"]
+__all__ = ["Host", "LocalHost", "RemoteHost", "Session"]

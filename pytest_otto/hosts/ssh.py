@@ -1,0 +1,384 @@
+"""SSH hosts (``transport = "ssh"``) over asyncssh.
+
+One SSH connection per host carries everything: the persistent shell of each
+session (a pty channel each), every ``oneshot`` (an exec channel each, no pty,
+empty stdin) and SFTP transfers. See `pytest_otto.transports.ssh` for how that
+connection is opened, shared, budgeted and replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import posixpath
+import signal
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import asyncssh
+
+from ..errors import HostConnectionError
+from ..output import OutputBuffer
+from ..result import CommandStatus, Status
+from ..session import format_seconds
+from ..transports.ssh import (
+    DEFAULT_MAX_SESSIONS,
+    HOST_KEY_POLICIES,
+    Channel,
+    SshConnection,
+    SshOptions,
+    SshShellTransport,
+    describe_ssh_error,
+)
+from .base import Host
+
+if TYPE_CHECKING:
+    from ..config import HostConfig
+
+__all__ = ["RemoteHost"]
+
+log = logging.getLogger("pytest_otto")
+
+#: After a oneshot's exit status arrived, how long to wait for more output to
+#: arrive before closing (a background child may hold the channel open).
+ONESHOT_DRAIN_GRACE = 0.5
+
+#: Run before the command (on its own line, so the command's text is untouched):
+#: stderr joins stdout at the source, so the merged output keeps arrival order.
+_MERGE_STDERR = "exec 2>&1\n"
+
+
+class _ExecSession(asyncssh.SSHClientSession[bytes]):
+    """Collects one exec channel's merged output and how it ended."""
+
+    def __init__(self, output: OutputBuffer) -> None:
+        self.output = output
+        self.exit_status: int | None = None
+        self.exit_signal: str | None = None
+        self.lost: Exception | None = None
+        self.received = 0
+        self.exited = asyncio.Event()
+        self.closed = asyncio.Event()
+        self.data = asyncio.Event()
+
+    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+        self.output.append(data)
+        self.received += len(data)
+        self.data.set()
+
+    def exit_status_received(self, status: int) -> None:
+        self.exit_status = status
+        self.exited.set()
+
+    def exit_signal_received(self, signal: str, core_dumped: bool, msg: str, lang: str) -> None:
+        self.exit_signal = signal
+        self.exited.set()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = exc
+        self.exited.set()
+        self.closed.set()
+        self.data.set()
+
+
+def _signal_number(name: str) -> int | None:
+    try:
+        return int(signal.Signals(f"SIG{name}"))
+    except ValueError:
+        return None
+
+
+def _sftp_path(path: str) -> str:
+    """SFTP paths start in the home directory; ``~`` means it."""
+    if path in ("~", "~/"):
+        return "."
+    if path.startswith("~/"):
+        return path[2:]
+    return path
+
+
+class RemoteHost(Host):
+    """A machine reached over SSH (asyncssh).
+
+    ``password`` may be a str or a lab-file secret (revealed when connecting, never
+    logged); ``key`` is a private key file; ``agent`` uses ``SSH_AUTH_SOCK``.
+    ``host_key_check`` is ``strict`` (the key must be in ``known_hosts``),
+    ``accept-new`` (unknown keys are added, a changed key is an error) or ``off``.
+    ``hop`` is another `RemoteHost` to tunnel through (chains allowed).
+    ``max_sessions`` is the channel budget of the connection (sshd's
+    ``MaxSessions``): more concurrent oneshots queue instead of being refused.
+    ``line_limit`` sends long commands in pieces for shells that cut long typed
+    lines (BusyBox ash: about 1000).
+    """
+
+    transport_name = "ssh"
+
+    def __init__(
+        self,
+        id: str,
+        address: str,
+        *,
+        port: int = 22,
+        user: str | None = None,
+        password: Any = None,
+        key: str | Path | None = None,
+        host_key_check: str = "accept-new",
+        known_hosts: str | Path | None = None,
+        agent: bool = True,
+        hop: RemoteHost | None = None,
+        keepalive_interval: float = 15.0,
+        max_sessions: int = DEFAULT_MAX_SESSIONS,
+        term_type: str = "dumb",
+        line_limit: int | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(id, **options)
+        if host_key_check not in HOST_KEY_POLICIES:
+            raise ValueError(
+                f"{id}: host_key_check must be one of {', '.join(HOST_KEY_POLICIES)}, not {host_key_check!r}"
+            )
+        if hop is not None and not isinstance(hop, RemoteHost):
+            raise TypeError(f"{id}: hop must be a RemoteHost, not {type(hop).__name__}")
+        if not isinstance(max_sessions, int) or max_sessions < 1:
+            raise ValueError(f"{id}: max_sessions must be a positive int, not {max_sessions!r}")
+        self.address = address
+        self.port = int(port)
+        self.user = user
+        self.key = Path(key).expanduser() if key is not None else None
+        self.host_key_check = host_key_check
+        self.known_hosts = Path(known_hosts).expanduser() if known_hosts is not None else None
+        self.agent = agent
+        self.hop = hop
+        self.keepalive_interval = keepalive_interval
+        self.term_type = term_type
+        self.line_limit = line_limit
+        self._password = password
+        self._revealed: list[str] = []
+        self._ssh = SshConnection(
+            id,
+            SshOptions(
+                address=address,
+                port=self.port,
+                user=user,
+                password=self._reveal_password,
+                key=self.key,
+                host_key_check=host_key_check,
+                known_hosts=self.known_hosts,
+                agent=agent,
+                keepalive_interval=keepalive_interval,
+            ),
+            connect_timeout=lambda: self.connect_timeout,
+            tunnel=hop._ssh.get if hop is not None else None,
+            max_sessions=max_sessions,
+        )
+
+    @classmethod
+    def from_config(cls, config: HostConfig, lab: Any = None) -> RemoteHost:
+        """Build from a lab file entry; ``hop`` is looked up among the lab's hosts."""
+        hop = None
+        if getattr(config, "hop", None):
+            hop = _lab_host(lab, config.hop)
+        options: dict[str, Any] = {}
+        for name in ("connect_timeout", "command_timeout", "max_output", "keepalive_interval"):
+            value = getattr(config, name, None)
+            if value is not None:
+                options[name] = value
+        return cls(
+            config.id,
+            config.address,
+            port=config.port or 22,
+            user=config.user,
+            password=config.password,
+            key=config.key,
+            host_key_check=config.host_key_check or "accept-new",
+            known_hosts=config.known_hosts,
+            agent=config.agent if config.agent is not None else True,
+            hop=hop,
+            tags=config.tags,
+            vars=config.vars,
+            **options,
+        )
+
+    def __repr__(self) -> str:
+        user = f"{self.user}@" if self.user else ""
+        via = f" via {self.hop.id!r}" if self.hop is not None else ""
+        return f"<RemoteHost {self.id!r} {user}{self.address}:{self.port}{via}>"
+
+    # -- secrets -------------------------------------------------------------------------
+
+    def _reveal_password(self) -> str | None:
+        secret = self._password
+        if secret is None:
+            return None
+        value = secret if isinstance(secret, str) else secret.reveal(self.id, "password")
+        if value and value not in self._revealed:
+            self._revealed.append(value)
+        return value
+
+    def _secret_values(self) -> list[str]:
+        values = list(self._revealed)
+        if isinstance(self._password, str) and self._password and self._password not in values:
+            values.append(self._password)
+        return values
+
+    # -- the Host contract -------------------------------------------------------------
+
+    @property
+    def is_connected(self) -> bool:
+        """True while the shared SSH connection is up."""
+        return self._ssh.is_connected
+
+    def _make_shell_transport(self) -> SshShellTransport:
+        return SshShellTransport(self._ssh, term_type=self.term_type, line_limit=self.line_limit)
+
+    async def _oneshot(self, command: str, deadline: float, timeout: float) -> CommandStatus:
+        output = OutputBuffer(self.max_output)
+        session = _ExecSession(output)
+
+        def timed_out(extra: str = "") -> CommandStatus:
+            text = f"Command timed out after {format_seconds(timeout)}s{extra}"
+            if len(output):
+                text += f"; output before the timeout:\n{output.text()}"
+            return CommandStatus(command, text, Status.Error, -1)
+
+        try:
+            channel = await self._ssh.open_channel(
+                lambda: session, command=_MERGE_STDERR + command, encoding=None, deadline=deadline
+            )
+        except TimeoutError:
+            return timed_out(" (waiting for a free SSH channel)")
+        try:
+            channel.chan.write_eof()  # empty stdin
+            remaining = deadline - time.monotonic()
+            try:
+                if math.isinf(remaining):
+                    await session.exited.wait()
+                else:
+                    await asyncio.wait_for(session.exited.wait(), max(remaining, 0))
+            except TimeoutError:
+                _kill(channel)
+                return timed_out()
+            if session.exit_status is None and session.exit_signal is None:
+                cause = (
+                    describe_ssh_error(session.lost) if session.lost else "channel closed without exit status"
+                )
+                text = f"Connection to {self.id} lost during the command: {cause}"
+                if len(output):
+                    text += f"; output before:\n{output.text()}"
+                log.warning("%s: oneshot %s: %s", self.id, self._mask(command), cause)
+                return CommandStatus(command, text, Status.Error, -1)
+            await self._drain(session, deadline)
+        except BaseException:
+            _kill(channel)  # cancelled from outside: the remote command must not live on
+            raise
+        finally:
+            await channel.close()
+        if session.exit_signal is not None:
+            number = _signal_number(session.exit_signal)
+            code = 128 + number if number is not None else -1
+        else:
+            assert session.exit_status is not None
+            code = session.exit_status
+        return CommandStatus(command, output.text(), Status.Success if code == 0 else Status.Failed, code)
+
+    async def _drain(self, session: _ExecSession, deadline: float) -> None:
+        """Wait for the channel to close while output keeps coming (bounded)."""
+        while not session.closed.is_set():
+            seen = session.received
+            session.data.clear()
+            wait = min(ONESHOT_DRAIN_GRACE, deadline - time.monotonic())
+            if wait <= 0:
+                return
+            try:
+                await asyncio.wait_for(session.data.wait(), wait)
+            except TimeoutError:
+                if session.received == seen:
+                    return  # a background child holds the channel open: stop here
+
+    async def _put_file(self, src: Path, dest_dir: str) -> None:
+        src = src.expanduser()
+        if not src.is_file():
+            raise FileNotFoundError(f"no such local file: {src}")
+        remote_dir = _sftp_path(dest_dir)
+        await self._with_sftp(
+            lambda sftp: _sftp_put(sftp, str(src), remote_dir, posixpath.join(remote_dir, src.name))
+        )
+
+    async def _get_file(self, src: str, dest_dir: Path) -> None:
+        dest_dir = dest_dir.expanduser()
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        remote = _sftp_path(src)
+        await self._with_sftp(
+            lambda sftp: sftp.get(remote, str(dest_dir / posixpath.basename(src)), preserve=True)
+        )
+
+    async def _with_sftp(self, action: Any) -> None:
+        conn, slot = await self._ssh.channel_slot()
+        try:
+            async with conn.start_sftp_client() as sftp:
+                await action(sftp)
+        except asyncssh.SFTPError as exc:
+            if isinstance(exc, asyncssh.SFTPConnectionLost) or conn.is_closed():
+                raise HostConnectionError(self.id, f"connection lost during transfer: {exc.reason}") from None
+            raise OSError(exc.reason) from None
+        except (asyncssh.DisconnectError, asyncssh.ChannelOpenError) as exc:
+            raise HostConnectionError(self.id, f"transfer failed: {describe_ssh_error(exc)}") from None
+        except OSError as exc:
+            if conn.is_closed():
+                raise HostConnectionError(
+                    self.id, f"connection lost during transfer: {describe_ssh_error(exc)}"
+                ) from None
+            raise
+        finally:
+            slot.release()
+
+    async def _disconnect(self) -> None:
+        await self._ssh.close()
+
+
+async def _sftp_put(sftp: asyncssh.SFTPClient, src: str, remote_dir: str, dest: str) -> None:
+    if remote_dir not in ("", "."):
+        await sftp.makedirs(remote_dir, exist_ok=True)
+    await sftp.put(src, dest, preserve=True)
+
+
+def _kill(channel: Channel) -> None:
+    """Kill the remote command's whole process group.
+
+    OpenSSH (7.9+) delivers a channel ``signal`` request with ``killpg`` on the
+    session's process group, which sshd created with ``setsid`` for the command:
+    the command and every child it did not move elsewhere die.
+    """
+    try:
+        channel.chan.send_signal("KILL")
+    except Exception:
+        log.debug("ssh: sending KILL to a oneshot failed", exc_info=True)
+
+
+def _lab_host(lab: Any, host_id: str) -> RemoteHost:
+    """Find the hop host ``host_id`` in ``lab`` (mapping-like or with ``.hosts``)."""
+    host: Any = None
+    for getter in (
+        lambda: lab[host_id],
+        lambda: lab.hosts[host_id],
+        lambda: lab.get_host(host_id),
+    ):
+        try:
+            host = getter()
+        except (KeyError, AttributeError, TypeError, IndexError):
+            continue
+        if host is not None:
+            break
+    if not isinstance(host, RemoteHost):
+        raise ValueError(f"hop {host_id!r} is not an SSH host of the lab")
+    return host
+
+
+try:  # lab.py may not exist yet in every checkout; the host works without it
+    from ..lab import register_transport
+except ImportError:  # pragma: no cover
+    pass
+else:
+    register_transport("ssh", RemoteHost.from_config)

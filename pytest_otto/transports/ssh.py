@@ -1,0 +1,617 @@
+"""SSH over asyncssh: one shared connection per host, and the shell-channel transport.
+
+`SshConnection` owns the host's single asyncssh connection. The default shell,
+every named session, every ``oneshot`` and every SFTP transfer open their own
+*channel* on it. It is opened lazily under a lock (concurrent first calls make
+exactly one connection, published only once it is fully up, pitfall 6), checked
+for liveness before reuse and replaced when closed (pitfall 8), bounded by the
+host's ``connect_timeout`` as a whole, kept alive with SSH keepalives so a dead
+peer is noticed, and retried with backoff when sshd drops it during the handshake
+(``MaxStartups``, pitfall 11).
+
+OpenSSH refuses the 11th session channel of one connection (``MaxSessions 10``)
+instead of queueing it, so channels are budgeted (`ChannelBudget`): a channel
+waits for a free slot, and a refusal below the budget lowers it to what the
+server really allows.
+
+`SshShellTransport` is a pty shell channel (the user's login shell, so devices
+without bash work) that only moves bytes; framing is `pytest_otto.session`'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from ..errors import HostConnectionError
+from ..session import format_seconds
+from .base import ByteSink, Transport
+
+__all__ = [
+    "DEFAULT_MAX_SESSIONS",
+    "ChannelBudget",
+    "SshConnection",
+    "SshOptions",
+    "SshShellTransport",
+    "describe_ssh_error",
+    "is_connection_error",
+]
+
+log = logging.getLogger("pytest_otto")
+
+#: Channels used at once on one connection: OpenSSH's default ``MaxSessions``.
+DEFAULT_MAX_SESSIONS = 10
+#: Keepalives missed before a connection counts as dead.
+KEEPALIVE_COUNT_MAX = 3
+#: Bounded exponential backoff between handshake retries (seconds).
+RETRY_BASE_DELAY = 0.05
+RETRY_MAX_DELAY = 1.0
+#: Bound on closing one channel or the connection.
+CLOSE_TIMEOUT = 2.0
+
+#: What a connection lost during the handshake looks like (sshd's MaxStartups drop).
+_HANDSHAKE_LOST: tuple[type[BaseException], ...] = (
+    asyncssh.ConnectionLost,
+    ConnectionResetError,
+    BrokenPipeError,
+    asyncio.IncompleteReadError,
+)
+
+#: Channel-open failure codes OpenSSH uses when MaxSessions is reached.
+_REFUSED = (asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, asyncssh.OPEN_CONNECT_FAILED)
+
+HOST_KEY_POLICIES = ("strict", "accept-new", "off")
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """True for errors that mean the SSH connection (not one command) failed."""
+    return isinstance(exc, (asyncssh.DisconnectError, OSError, EOFError)) or (
+        isinstance(exc, asyncssh.ChannelOpenError) and exc.code == asyncssh.OPEN_CONNECT_FAILED
+    )
+
+
+def describe_ssh_error(exc: BaseException) -> str:
+    """A one-line cause for an asyncssh or socket error (never contains secrets)."""
+    if isinstance(exc, asyncssh.DisconnectError):
+        return f"{type(exc).__name__}: {exc.reason}" if exc.reason else type(exc).__name__
+    if isinstance(exc, asyncssh.ChannelOpenError):
+        return f"channel open failed: {exc.reason}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{type(exc).__name__}: {exc.strerror}"
+    text = str(exc) or type(exc).__name__
+    return text if type(exc).__name__ in text else f"{type(exc).__name__}: {text}"
+
+
+def _known_hosts_pattern(address: str, port: int) -> str:
+    return address if port == 22 else f"[{address}]:{port}"
+
+
+@dataclass(frozen=True)
+class SshOptions:
+    """Where and how to log in; ``password`` is a callable so it is revealed at connect time only."""
+
+    address: str
+    port: int = 22
+    user: str | None = None
+    password: Callable[[], str | None] = lambda: None
+    key: Path | None = None
+    host_key_check: str = "accept-new"
+    known_hosts: Path | None = None
+    agent: bool = True
+    keepalive_interval: float = 15.0
+
+    def __repr__(self) -> str:  # no password callable, no secrets
+        return (
+            f"SshOptions({self.user or ''}@{self.address}:{self.port}, host_key_check={self.host_key_check})"
+        )
+
+    @property
+    def known_hosts_path(self) -> Path:
+        """The known_hosts file the policy reads and (accept-new) appends to."""
+        return (self.known_hosts or Path("~/.ssh/known_hosts")).expanduser()
+
+
+class ChannelBudget:
+    """How many channels may be open at once on one connection; waiters queue in order."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self.used = 0
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    async def acquire(self) -> None:
+        """Take a slot, waiting in line while all are in use."""
+        if self.used < self.limit and not self._waiters:
+            self.used += 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # granted, but our caller gave up: hand it on
+            else:
+                try:
+                    self._waiters.remove(waiter)
+                except ValueError:
+                    pass
+            raise
+
+    def release(self) -> None:
+        """Give a slot back (exactly once per `acquire`)."""
+        self.used -= 1
+        self._wake()
+
+    def lower(self, limit: int) -> None:
+        """The server refused a channel below our limit: believe it."""
+        if limit < self.limit:
+            log.info("ssh: server refused a channel; lowering the channel budget to %d", max(1, limit))
+            self.limit = max(1, limit)
+
+    def _wake(self) -> None:
+        while self._waiters and self.used < self.limit:
+            waiter = self._waiters.popleft()
+            if waiter.done():
+                continue
+            self.used += 1
+            waiter.set_result(None)
+
+
+class _Live:
+    """One established connection and the budget of its channels."""
+
+    __slots__ = ("budget", "conn")
+
+    def __init__(self, conn: asyncssh.SSHClientConnection, budget: ChannelBudget) -> None:
+        self.conn = conn
+        self.budget = budget
+
+
+class Channel:
+    """A session channel holding one budget slot; `release` it once closed."""
+
+    def __init__(self, live: _Live, chan: asyncssh.SSHClientChannel[bytes] | None, session: Any) -> None:
+        self.conn = live.conn
+        self.chan = chan
+        self.session = session
+        self._budget: ChannelBudget | None = live.budget
+
+    def release(self) -> None:
+        """Return the slot (idempotent)."""
+        budget, self._budget = self._budget, None
+        if budget is not None:
+            budget.release()
+
+    async def close(self) -> None:
+        """Close the channel (bounded, never raises) and return its slot."""
+        try:
+            if self.chan is not None:
+                self.chan.close()
+                await asyncio.wait_for(self.chan.wait_closed(), CLOSE_TIMEOUT)
+        except Exception:
+            log.debug("ssh: closing a channel failed", exc_info=True)
+        finally:
+            self.release()
+
+
+class SshConnection:
+    """The one lazily opened asyncssh connection of a host, shared by all its channels.
+
+    All methods run on the otto loop. ``tunnel`` returns the hop's connection
+    (for ``hop`` chains) or is ``None`` for a direct TCP connection.
+    """
+
+    def __init__(
+        self,
+        host_id: str,
+        options: SshOptions,
+        *,
+        connect_timeout: Callable[[], float],
+        tunnel: Callable[[], Awaitable[asyncssh.SSHClientConnection]] | None = None,
+        max_sessions: int = DEFAULT_MAX_SESSIONS,
+    ) -> None:
+        if options.host_key_check not in HOST_KEY_POLICIES:
+            raise ValueError(
+                f"{host_id}: host_key_check must be one of {', '.join(HOST_KEY_POLICIES)},"
+                f" not {options.host_key_check!r}"
+            )
+        self.host_id = host_id
+        self.options = options
+        self.max_sessions = max_sessions
+        self._connect_timeout = connect_timeout
+        self._tunnel = tunnel
+        self._live: _Live | None = None
+        self._lock = asyncio.Lock()
+        self._attempts = 0
+        self._last_error: HostConnectionError | None = None
+
+    @property
+    def where(self) -> str:
+        """``user@address:port`` for messages."""
+        user = f"{self.options.user}@" if self.options.user else ""
+        return f"{user}{self.options.address}:{self.options.port}"
+
+    @property
+    def is_connected(self) -> bool:
+        """True while an established connection is cached and not closed."""
+        return self._live is not None and not self._live.conn.is_closed()
+
+    # -- getting the connection -------------------------------------------------------
+
+    async def _get_live(self) -> _Live:
+        live = self._live
+        if live is not None and not live.conn.is_closed():
+            return live
+        attempts_seen = self._attempts
+        async with self._lock:
+            live = self._live
+            if live is not None and not live.conn.is_closed():
+                return live
+            if live is not None:  # closed by the peer, a keepalive timeout, a dead hop...
+                log.info("%s: SSH connection to %s was closed; reconnecting", self.host_id, self.where)
+                self._live = None
+                live.conn.abort()
+            if self._attempts != attempts_seen and self._last_error is not None:
+                # The attempt we queued behind just failed: share its verdict instead
+                # of making every concurrent caller wait out its own connect timeout.
+                raise HostConnectionError(self.host_id, self._last_error.cause)
+            self._attempts += 1
+            try:
+                conn = await self._connect()
+            except HostConnectionError as exc:
+                self._last_error = exc
+                raise
+            self._last_error = None
+            live = self._live = _Live(conn, ChannelBudget(self.max_sessions))
+            return live
+
+    async def get(self) -> asyncssh.SSHClientConnection:
+        """The live connection, connecting (once, for all callers) if needed."""
+        return (await self._get_live()).conn
+
+    async def open_channel(
+        self, session_factory: Callable[[], Any], *, deadline: float = math.inf, **kwargs: Any
+    ) -> Channel:
+        """Open a session channel within the budget (queueing for a slot).
+
+        Raises `HostConnectionError` if the connection cannot be made or is lost,
+        ``TimeoutError`` if ``deadline`` passes while waiting for a slot.
+        """
+        retried_dead = False
+        refusals = 0
+        while True:
+            live = await self._get_live()
+            await self._acquire(live.budget, deadline)
+            try:
+                chan, session = await live.conn.create_session(session_factory, **kwargs)
+            except asyncssh.ChannelOpenError as exc:
+                others = live.budget.used - 1
+                live.budget.release()
+                if exc.code in _REFUSED and others > 0 and not live.conn.is_closed():
+                    # MaxSessions: sshd frees a closed session a moment after the close
+                    # handshake; retry shortly, and believe a lower limit if it persists.
+                    refusals += 1
+                    if refusals > 4:
+                        live.budget.lower(others)
+                        refusals = 0
+                    else:
+                        await asyncio.sleep(min(0.2, 0.01 * 2**refusals))
+                    continue
+                if live.conn.is_closed() and not retried_dead:
+                    retried_dead = True
+                    continue
+                raise HostConnectionError(
+                    self.host_id, f"{self.where}: cannot open a channel: {exc.reason}"
+                ) from None
+            except BaseException as exc:
+                live.budget.release()
+                if isinstance(exc, Exception) and is_connection_error(exc):
+                    if live.conn.is_closed() and not retried_dead:
+                        retried_dead = True  # a connection that died just now is replaced once
+                        continue
+                    raise HostConnectionError(
+                        self.host_id, f"connection to {self.where} lost: {describe_ssh_error(exc)}"
+                    ) from None
+                raise
+            return Channel(live, chan, session)
+
+    @staticmethod
+    async def _acquire(budget: ChannelBudget, deadline: float) -> None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        if math.isinf(remaining):
+            await budget.acquire()
+        else:
+            await asyncio.wait_for(budget.acquire(), remaining)
+
+    async def channel_slot(self, deadline: float = math.inf) -> tuple[asyncssh.SSHClientConnection, Channel]:
+        """A budget slot without a channel, for SFTP (which opens its own channel)."""
+        live = await self._get_live()
+        await self._acquire(live.budget, deadline)
+        return live.conn, Channel(live, None, None)
+
+    # -- connecting ----------------------------------------------------------------------
+
+    async def _connect(self) -> asyncssh.SSHClientConnection:
+        timeout = self._connect_timeout()
+        deadline = time.monotonic() + timeout
+        attempt = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                if remaining <= 0:
+                    raise TimeoutError
+                if math.isinf(remaining):
+                    return await self._connect_once(math.inf)
+                return await asyncio.wait_for(self._connect_once(remaining), remaining)
+            except TimeoutError:
+                raise HostConnectionError(
+                    self.host_id,
+                    f"connecting to {self.where} timed out after connect_timeout={format_seconds(timeout)}s",
+                ) from None
+            except _HANDSHAKE_LOST as exc:
+                # sshd drops connections beyond MaxStartups right after accept: retry.
+                attempt += 1
+                delay = min(RETRY_MAX_DELAY, RETRY_BASE_DELAY * 2**attempt) * random.uniform(0.5, 1.0)
+                if time.monotonic() + delay >= deadline:
+                    raise HostConnectionError(
+                        self.host_id,
+                        f"connection to {self.where} lost during the handshake"
+                        f" ({attempt} attempts): {describe_ssh_error(exc)}",
+                    ) from None
+                log.debug("%s: handshake with %s lost (%s); retrying", self.host_id, self.where, exc)
+                await asyncio.sleep(delay)
+
+    def _known_hosts_arg(self) -> tuple[Any, bool]:
+        """What to pass as ``known_hosts``, and whether to record a new key afterwards."""
+        opts = self.options
+        if opts.host_key_check == "off":
+            return None, False
+        entries = self._known_entries()
+        if entries is None and opts.host_key_check == "accept-new":
+            return None, True  # unknown host: accept and remember its key
+        return asyncssh.import_known_hosts(self._known_hosts_text()), False
+
+    def _known_hosts_text(self) -> str:
+        try:
+            return self.options.known_hosts_path.read_text()
+        except FileNotFoundError:
+            return ""
+
+    def _known_entries(self) -> list[Any] | None:
+        """The keys known_hosts lists for this address and port, or None if none."""
+        text = self._known_hosts_text()
+        if not text.strip():
+            return None
+        try:
+            known = asyncssh.import_known_hosts(text)
+        except (ValueError, asyncssh.KeyImportError) as exc:
+            raise HostConnectionError(
+                self.host_id, f"cannot read known_hosts {self.options.known_hosts_path}: {exc}"
+            ) from None
+        opts = self.options
+        result = known.match(opts.address, opts.address, opts.port)
+        keys = [*result[0], *result[1]]
+        return keys or None
+
+    def _record_host_key(self, conn: asyncssh.SSHClientConnection) -> None:
+        key = conn.get_server_host_key()
+        if key is None:
+            return
+        key_type, key_data = key.export_public_key("openssh").decode().split()[:2]
+        line = f"{_known_hosts_pattern(self.options.address, self.options.port)} {key_type} {key_data}\n"
+        path = self.options.known_hosts_path
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with path.open("a") as handle:
+                handle.write(line)
+        except OSError as exc:
+            log.warning("%s: could not record the host key in %s: %s", self.host_id, path, exc)
+            return
+        log.info("%s: added the host key of %s to %s", self.host_id, self.where, path)
+
+    def _host_key_error(self, exc: BaseException) -> HostConnectionError:
+        opts = self.options
+        path = opts.known_hosts_path
+        target = _known_hosts_pattern(opts.address, opts.port)
+        if self._known_entries() is not None:
+            return HostConnectionError(
+                self.host_id,
+                f"host key for {opts.address}:{opts.port} changed (it does not match {path});"
+                f" this may be a reinstalled device or an attack. If expected, remove the old"
+                f" entry with `ssh-keygen -f {path} -R '{target}'` and connect again",
+            )
+        return HostConnectionError(
+            self.host_id,
+            f"host key for {opts.address}:{opts.port} is not in {path} (host_key_check=strict);"
+            f" add it (e.g. `ssh-keyscan -p {opts.port} {opts.address} >> {path}`) or use"
+            f" host_key_check='accept-new' ({describe_ssh_error(exc)})",
+        )
+
+    async def _connect_once(self, remaining: float) -> asyncssh.SSHClientConnection:
+        opts = self.options
+        known_hosts, record = self._known_hosts_arg()
+        kwargs: dict[str, Any] = {
+            "port": opts.port,
+            "known_hosts": known_hosts,
+            "keepalive_interval": opts.keepalive_interval or 0,
+            "keepalive_count_max": KEEPALIVE_COUNT_MAX,
+            "password": opts.password(),
+            "config": None,  # the lab file is the contract, not ~/.ssh/config
+        }
+        if not math.isinf(remaining):
+            kwargs["connect_timeout"] = remaining
+            kwargs["login_timeout"] = remaining
+        if opts.user:
+            kwargs["username"] = opts.user
+        if opts.key is not None:
+            key = opts.key.expanduser()
+            if not key.is_file():
+                raise HostConnectionError(self.host_id, f"{self.where}: key file {key} does not exist")
+            kwargs["client_keys"] = [str(key)]
+        if not opts.agent:
+            kwargs["agent_path"] = None
+        if self._tunnel is not None:
+            try:
+                kwargs["tunnel"] = await self._tunnel()
+            except HostConnectionError as exc:
+                raise HostConnectionError(self.host_id, f"via hop {exc}") from None
+        try:
+            conn = await asyncssh.connect(opts.address, **kwargs)
+        except (asyncssh.HostKeyNotVerifiable, asyncssh.KeyExchangeFailed) as exc:
+            if opts.host_key_check == "off":
+                raise HostConnectionError(self.host_id, f"{self.where}: {describe_ssh_error(exc)}") from None
+            raise self._host_key_error(exc) from None
+        except asyncssh.PermissionDenied as exc:
+            methods = [
+                m
+                for m, on in (
+                    ("key", opts.key),
+                    ("password", "password" in kwargs and kwargs["password"]),
+                    ("agent", opts.agent),
+                )
+                if on
+            ]
+            raise HostConnectionError(
+                self.host_id,
+                f"authentication failed for {self.where} (tried {', '.join(methods) or 'default keys'}):"
+                f" {exc.reason}",
+            ) from None
+        except _HANDSHAKE_LOST:
+            raise
+        except asyncssh.ChannelOpenError as exc:  # the hop could not reach us
+            raise HostConnectionError(
+                self.host_id, f"cannot reach {self.where} through the hop: {exc.reason}"
+            ) from None
+        except ConnectionRefusedError:
+            raise HostConnectionError(self.host_id, f"connection to {self.where} refused") from None
+        except OSError as exc:
+            raise HostConnectionError(
+                self.host_id, f"cannot reach {self.where}: {describe_ssh_error(exc)}"
+            ) from None
+        except asyncssh.Error as exc:
+            raise HostConnectionError(self.host_id, f"{self.where}: {describe_ssh_error(exc)}") from None
+        except ValueError as exc:  # bad key file, bad option values
+            raise HostConnectionError(self.host_id, f"{self.where}: {exc}") from None
+        if record:
+            self._record_host_key(conn)
+        log.debug("%s: connected to %s", self.host_id, self.where)
+        return conn
+
+    async def close(self) -> None:
+        """Close the connection (bounded, never raises); the next `get` reconnects."""
+        async with self._lock:
+            live, self._live = self._live, None
+            self._last_error = None
+        if live is None:
+            return
+        try:
+            live.conn.close()
+            await asyncio.wait_for(live.conn.wait_closed(), CLOSE_TIMEOUT)
+        except Exception:
+            log.debug("%s: closing the SSH connection failed", self.host_id, exc_info=True)
+            live.conn.abort()
+
+
+class _ShellSession(asyncssh.SSHClientSession[bytes]):
+    """Pushes what the shell channel reads into the transport's sink."""
+
+    def __init__(self, transport: SshShellTransport) -> None:
+        self._transport = transport
+
+    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+        self._transport._feed(data)
+
+    def exit_status_received(self, status: int) -> None:
+        self._transport._exit_status = status
+
+    def exit_signal_received(self, signal: str, core_dumped: bool, msg: str, lang: str) -> None:
+        self._transport._exit_reason = f"killed by signal {signal}"
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport._ended(exc)
+
+    def pause_writing(self) -> None:
+        self._transport._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._transport._writable.set()
+
+
+class SshShellTransport(Transport):
+    """The user's login shell on a pty channel of the host's shared connection."""
+
+    def __init__(
+        self, connection: SshConnection, *, term_type: str = "dumb", line_limit: int | None = None
+    ) -> None:
+        super().__init__()
+        self._connection = connection
+        self.term_type = term_type
+        self.line_limit = line_limit
+        self._channel: Channel | None = None
+        self._exit_status: int | None = None
+        self._exit_reason = ""
+        self._eof_sent = False
+        self._closed = False
+        self._writable = asyncio.Event()
+        self._writable.set()
+
+    async def open(self, sink: ByteSink) -> None:
+        """Open a pty shell channel (waiting for a channel slot if all are busy)."""
+        self.sink = sink
+        self._channel = await self._connection.open_channel(
+            lambda: _ShellSession(self),
+            term_type=self.term_type,
+            term_size=(4096, 50),
+            encoding=None,
+        )
+
+    def _feed(self, data: bytes) -> None:
+        if self.sink is not None and not self._eof_sent:
+            self.sink.feed(data)
+
+    def _ended(self, exc: Exception | None) -> None:
+        self._closed = True
+        self._writable.set()
+        if self._channel is not None:
+            self._channel.release()
+        if self._eof_sent or self.sink is None:
+            return
+        self._eof_sent = True
+        if exc is not None:
+            self.sink.feed_eof(None, f"connection lost: {describe_ssh_error(exc)}")
+        else:
+            self.sink.feed_eof(self._exit_status, self._exit_reason or "channel closed")
+
+    async def write(self, data: bytes) -> None:
+        """Write ``data``, waiting while the channel's send window is full."""
+        channel = self._channel
+        if channel is None or self._closed:
+            raise ConnectionResetError("SSH shell channel is closed")
+        try:
+            channel.chan.write(data)
+        except (asyncssh.Error, BrokenPipeError) as exc:
+            raise ConnectionResetError(f"SSH shell channel is closed: {describe_ssh_error(exc)}") from None
+        await self._writable.wait()
+        if self._closed:
+            raise ConnectionResetError("SSH shell channel closed")
+
+    async def close(self) -> None:
+        """Close the channel: sshd hangs up the pty, so the shell and its jobs get SIGHUP."""
+        channel, self._channel = self._channel, None
+        self._closed = True
+        self._writable.set()
+        if channel is not None:
+            await channel.close()
