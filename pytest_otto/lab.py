@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Lab",
+    "LabError",
     "all_hosts",
     "build_host",
     "default_lab",
@@ -233,10 +234,20 @@ class Lab:
     def from_config(cls, config: LabConfig) -> Lab:
         """Build every host of ``config`` (unconnected) through its transport's factory."""
         lab = cls((), name=config.name, path=config.path, config=config)
-        for host_config in config.hosts:
-            host = build_host(host_config, lab)
-            lab.hosts.append(host)
-            lab._by_id[host.id] = host
+        by_id = {cfg.id: cfg for cfg in config.hosts}
+
+        def build(cfg: HostConfig) -> None:
+            # A hop is built before the hosts behind it, so their factory can find it
+            # (the loader already refused cycles and unknown hops).
+            if cfg.id in lab._by_id:
+                return
+            if cfg.hop is not None and cfg.hop in by_id:
+                build(by_id[cfg.hop])
+            lab._by_id[cfg.id] = build_host(cfg, lab)
+
+        for cfg in config.hosts:
+            build(cfg)
+        lab.hosts = [lab._by_id[cfg.id] for cfg in config.hosts]
         return lab
 
     def __repr__(self) -> str:
