@@ -30,6 +30,7 @@ import pytest
 from . import loop
 from .hosts.base import Host
 from .hosts.local import LocalHost
+from .lab import Lab, LabError, default_lab, load_lab, set_active_lab
 
 __all__ = ["OTTO_LAB_ENV", "OttoFixtures"]
 
@@ -50,13 +51,11 @@ _LIST_LIMIT = 30
 class _Otto:
     """What the plugin holds for one pytest run (one per xdist worker)."""
 
-    lab: Any  # pytest_otto.lab.Lab
+    lab: Lab
     source: str  # where the lab came from, for the header
     pattern: str | None
     selected: list[Host]
     local: LocalHost | None = None
-    #: host id -> host, for every host of the lab.
-    by_id: dict[str, Host] = field(default_factory=dict)
     #: host id -> None (connected) or the exception of its one connection attempt.
     connected: dict[str, BaseException | None] = field(default_factory=dict)
 
@@ -153,51 +152,6 @@ def _list_ids(hosts: Iterable[Host]) -> str:
     return shown or "(none)"
 
 
-def _lab_api() -> tuple[Any, Any, Any, Any]:
-    """``LabError, default_lab, load_lab, set_active_lab`` (TEMPORARY fallback until lab.py lands)."""
-    try:
-        from .lab import LabError, default_lab, load_lab, set_active_lab
-    except ImportError:
-        return _FallbackError, _FallbackLab, _fallback_load, lambda lab: None
-    return LabError, default_lab, load_lab, set_active_lab
-
-
-class _FallbackError(Exception):
-    pass
-
-
-class _FallbackLab:
-    """One local host; stands in for pytest_otto.lab until it is committed."""
-
-    def __init__(self) -> None:
-        self.name, self.path, self.hosts = "local", None, [LocalHost("local")]
-
-    def select(self, pattern: str | None = None, tags: Iterable[str] | None = None) -> list[Host]:
-        return [
-            h
-            for h in self.hosts
-            if (pattern is None or re.search(pattern, h.id)) and set(tags or ()) <= set(h.tags)
-        ]
-
-    async def connect_all(self, pattern: str | None = None) -> dict[str, BaseException | None]:
-        out: dict[str, BaseException | None] = {}
-        for h in self.select(pattern):
-            try:
-                await h.connect()
-                out[h.id] = None
-            except Exception as exc:
-                out[h.id] = exc
-        return out
-
-    def close_sync(self) -> None:
-        for h in self.hosts:
-            h.close_sync()
-
-
-def _fallback_load(path: Path) -> Any:
-    raise _FallbackError(f"{path}: lab files need pytest_otto.lab, which is not installed yet")
-
-
 # -- options, markers ----------------------------------------------------------------
 
 
@@ -245,6 +199,16 @@ def pytest_configure(config: pytest.Config) -> None:
     ):
         # -n without --dist: pytest-xdist chose "load"; keep a host's nodes on one worker.
         option.dist = "loadgroup"
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and workerinput.get("otto_loadgroup"):
+        # Workers re-parse the command line, which has no --dist loadgroup: say it here.
+        option.loadgroup = True
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist: tell each worker that the controller switched to ``--dist loadgroup``."""
+    node.workerinput["otto_loadgroup"] = node.config.getoption("dist") == "loadgroup"
 
 
 def _lab_path(config: pytest.Config) -> tuple[Path | None, str]:
@@ -264,19 +228,15 @@ def _lab_path(config: pytest.Config) -> tuple[Path | None, str]:
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Load the lab and apply ``--host-pattern``; any mistake is a usage error (exit 4)."""
-    LabError, default_lab, load_lab, set_active_lab = _lab_api()
-
     config = session.config
     path, source = _lab_path(config)
     if path is None:
         lab = default_lab()
     else:
-        if not path.is_file():
-            raise pytest.UsageError(f"pytest-otto: lab file {str(path)!r} (from {source}) does not exist")
         try:
             lab = load_lab(path)
         except LabError as exc:
-            raise pytest.UsageError(f"pytest-otto: {exc}") from None
+            raise pytest.UsageError(f"pytest-otto: {exc} (lab file given by {source})") from None
     pattern = config.option.otto_host_pattern
     if pattern is None:
         selected = list(lab.hosts)
@@ -302,7 +262,6 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         pattern=pattern,
         selected=selected,
         local=local,
-        by_id={h.id: h for h in lab.hosts},
     )
     set_active_lab(lab)
 
@@ -331,7 +290,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(_STATE, None)
     if state is None:
         return
-    set_active_lab = _lab_api()[3]
     try:
         state.lab.close_sync()
         if state.local is not None and state.local not in state.lab.hosts:
@@ -404,8 +362,8 @@ def _item_hosts(item: pytest.Item, state: _Otto) -> list[Host]:
     fixturenames = getattr(item, "fixturenames", ())
     if callspec is not None and "host" in fixturenames:
         host_id = callspec.params.get("host")
-        if isinstance(host_id, str) and host_id in state.by_id:
-            return [state.by_id[host_id]]
+        if isinstance(host_id, str) and host_id in state.lab:
+            return [state.lab[host_id]]
     if "hosts" in fixturenames:
         return state.selected_for(item)[0]
     return []
@@ -457,7 +415,7 @@ class OttoFixtures:
     """
 
     @pytest.fixture(scope="session")
-    def lab(self, request: pytest.FixtureRequest) -> Any:
+    def lab(self, request: pytest.FixtureRequest) -> Lab:
         """The lab of this run (``--lab``; by default one local host ``local``), closed at the end.
 
         Use it for tests that need several hosts at once: ``lab.select(tags=["router"])``.
@@ -473,12 +431,12 @@ class OttoFixtures:
         """
         state = _state(request.config)
         host_id = getattr(request, "param", None)
-        selected = state.by_id.get(host_id) if isinstance(host_id, str) else None
-        if selected is None:
+        if not isinstance(host_id, str) or host_id not in state.lab:
             pytest.fail(
                 f"pytest-otto: the host fixture got {host_id!r}, not a host id of lab {state.lab.name!r}",
                 pytrace=False,
             )
+        selected = state.lab[host_id]
         state.require([selected])
         return selected
 

@@ -14,15 +14,25 @@ from pathlib import Path
 
 import pytest
 
-#: Options of every inner run: no cache dir, and no other plugin's ``host`` fixture in doubt.
-BASE_ARGS = ("-p", "no:cacheprovider")
+#: Options of every inner run: no cache dir, and none of the slow-loading plugins this
+#: machine has (they cost a second per run); `test_example_runs_out_of_the_box` keeps them.
+BASE_ARGS = (
+    "-p",
+    "no:cacheprovider",
+    "-p",
+    "no:hypothesispytest",
+    "-p",
+    "no:benchmark",
+    "-p",
+    "no:pytest11.testinfra",
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+def run(pytester: pytest.Pytester, *args: str, base: tuple[str, ...] = BASE_ARGS) -> pytest.RunResult:
     """Run pytest on the pytester directory in a subprocess, bounded."""
-    return pytester.runpytest_subprocess(*BASE_ARGS, *args, timeout=120)
+    return pytester.runpytest_subprocess(*base, *args, timeout=120)
 
 
 SYNC_ASYNC = """
@@ -170,7 +180,10 @@ def test_marker_filters_nodes_at_collection(pytester: pytest.Pytester) -> None:
             "*--host-pattern 'x[[]' is not a valid regular expression*hosts of*: local",
         ),
         (("--host-pattern", "nothing"), "*--host-pattern 'nothing' selects no host; the hosts of*: local"),
-        (("--lab", "missing.toml"), "*lab file '*missing.toml' (from --lab) does not exist"),
+        (
+            ("--lab", "missing.toml"),
+            "*missing.toml: cannot read the lab file: No such file*(lab file given by --lab)",
+        ),
     ],
 )
 def test_usage_errors_exit_4_before_tests(
@@ -193,8 +206,159 @@ def test_xdist_runs_local_host(pytester: pytest.Pytester) -> None:
 
 
 def test_example_runs_out_of_the_box(pytester: pytest.Pytester) -> None:
-    """examples/test_demo.py passes on the local host with no lab and no configuration."""
+    """examples/test_demo.py passes on the local host with no lab and no configuration.
+
+    Every installed plugin is loaded here: testinfra's ``host`` fixture must not win.
+    """
     shutil.copy(ROOT / "examples" / "test_demo.py", pytester.path / "test_demo.py")
-    result = run(pytester, "-v")
+    result = run(pytester, "-v", base=("-p", "no:cacheprovider"))
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["*test_kernel_is_linux[[]local[]] PASSED*"])
+
+
+LOCAL_LAB = """
+[lab]
+name = "bench-local"
+
+[hosts.alpha]
+transport = "local"
+tags = ["linux", "dut"]
+
+[hosts.beta]
+transport = "local"
+tags = ["linux"]
+
+[hosts.gamma]
+transport = "local"
+"""
+
+HOST_IDS = """
+import pytest
+
+def test_id(host, request):
+    assert request.node.name == f"test_id[{host.id}]"
+    assert host.run_sync("echo $((6*7))").only.output == "42"
+
+@pytest.mark.otto_hosts(tags=["linux"])
+async def test_linux(host):
+    assert "linux" in host.tags
+
+@pytest.mark.otto_hosts(pattern="a$", tags=["dut"])
+def test_dut(host):
+    assert host.id == "alpha"
+
+def test_many(hosts, lab):
+    assert [h.id for h in hosts] == [h.id for h in lab.hosts] == ["alpha", "beta", "gamma"]
+    assert [h.id for h in lab.select(tags=["linux"])] == ["alpha", "beta"]
+"""
+
+
+def write_lab(pytester: pytest.Pytester, text: str = LOCAL_LAB, name: str = "lab.toml") -> Path:
+    """Write a lab file into the pytester directory."""
+    path = pytester.path / name
+    path.write_text(text)
+    return path
+
+
+def test_lab_file_nodes_per_host_and_markers(pytester: pytest.Pytester) -> None:
+    """B29: one node per selected host, test_name[host_id]; markers drop nodes; one node for hosts."""
+    lab = write_lab(pytester)
+    pytester.makepyfile(test_h=HOST_IDS)
+    result = run(pytester, "--lab", str(lab), "-v")
+    result.assert_outcomes(passed=3 + 2 + 1 + 1)
+    result.stdout.fnmatch_lines(
+        [f"otto lab: bench-local ({lab}, from --lab)", "otto hosts (3 of 3): alpha, beta, gamma"]
+    )
+    out = result.stdout.str()
+    for node in (
+        "test_id[alpha]",
+        "test_id[beta]",
+        "test_id[gamma]",
+        "test_linux[alpha]",
+        "test_linux[beta]",
+    ):
+        assert f"test_h.py::{node} PASSED" in out
+    assert "test_linux[gamma]" not in out and "test_dut[beta]" not in out
+    assert "test_h.py::test_many PASSED" in out
+
+
+def test_k_and_host_pattern_select_hosts(pytester: pytest.Pytester) -> None:
+    """-k sees host ids in node ids; --host-pattern (re.search) selects hosts for every test."""
+    lab = write_lab(pytester)
+    pytester.makepyfile(test_h=HOST_IDS)
+    by_k = run(pytester, "--lab", str(lab), "-v", "-k", "beta")
+    by_k.assert_outcomes(passed=2, deselected=5)
+    by_k.stdout.fnmatch_lines(["*test_id[[]beta[]] PASSED*", "*test_linux[[]beta[]] PASSED*"])
+    by_pattern = run(pytester, "--lab", str(lab), "-v", "--host-pattern", "^(alpha|gamma)$")
+    # test_dut[alpha], test_id x2, test_linux[alpha]; test_many gets the 2 selected hosts and fails its check.
+    by_pattern.assert_outcomes(passed=4, failed=1)
+    by_pattern.stdout.fnmatch_lines(["otto hosts (2 of 3, --host-pattern '^(alpha|gamma)$'): alpha, gamma"])
+    assert "[beta]" not in by_pattern.stdout.str()
+
+
+def test_no_host_selected_lists_lab_hosts(pytester: pytest.Pytester) -> None:
+    """B28 with a lab file: the usage error names the lab file and lists its hosts."""
+    lab = write_lab(pytester)
+    pytester.makepyfile(test_h=HOST_IDS)
+    result = run(pytester, "--lab", str(lab), "--host-pattern", "router")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            f"*--host-pattern 'router' selects no host; the hosts of lab 'bench-local' ({lab}) are: "
+            "alpha, beta, gamma"
+        ]
+    )
+
+
+def test_broken_lab_file_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    """A mistake in the lab file stops the run (exit 4) naming the file, the host and the key."""
+    lab = write_lab(pytester, LOCAL_LAB.replace('tags = ["linux"]', 'tagz = ["linux"]'))
+    pytester.makepyfile(test_u="def test_u(host):\n    open('ran', 'w').close()\n")
+    result = run(pytester, "--lab", str(lab))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{lab}*host 'beta'*'tagz'*"])
+    assert not (pytester.path / "ran").exists()
+
+
+def test_lab_precedence_option_env_ini(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--lab wins over $OTTO_LAB, which wins over the ini option otto_lab (relative to the ini file)."""
+    for name in ("ini", "env", "opt"):
+        write_lab(
+            pytester, f'[lab]\nname = "{name}-lab"\n[hosts.{name}host]\ntransport = "local"\n', f"{name}.toml"
+        )
+    pytester.makeini("[pytest]\notto_lab = ini.toml\n")
+    pytester.makepyfile(test_p="def test_p(host, lab):\n    print('RAN-ON', lab.name, host.id)\n")
+    monkeypatch.delenv("OTTO_LAB", raising=False)
+    run(pytester, "-s").stdout.fnmatch_lines(["*RAN-ON ini-lab inihost*"])
+    monkeypatch.setenv("OTTO_LAB", str(pytester.path / "env.toml"))
+    run(pytester, "-s").stdout.fnmatch_lines(
+        ["otto lab: env-lab (*env.toml, from $OTTO_LAB)", "*RAN-ON env-lab envhost*"]
+    )
+    run(pytester, "-s", "--lab", "opt.toml").stdout.fnmatch_lines(["*RAN-ON opt-lab opthost*"])
+
+
+def test_xdist_keeps_each_host_on_one_worker(pytester: pytest.Pytester) -> None:
+    """-n 2: a host's nodes all run on one worker in one shell; the two hosts use both workers."""
+    lab = write_lab(pytester, LOCAL_LAB.replace('[hosts.gamma]\ntransport = "local"\n', ""))
+    pytester.makepyfile(
+        **{
+            f"test_w{i}": """
+            import os
+
+            def test_where(host):
+                shell = host.run_sync("echo $$").only.output
+                with open("where.log", "a") as f:
+                    f.write(f"{host.id} {os.environ['PYTEST_XDIST_WORKER']} {shell}\\n")
+            """
+            for i in range(4)
+        }
+    )
+    result = run(pytester, "--lab", str(lab), "-n", "2")
+    result.assert_outcomes(passed=8)
+    rows = [line.split() for line in (pytester.path / "where.log").read_text().splitlines()]
+    assert len(rows) == 8
+    placement = {
+        host: {(worker, shell) for h, worker, shell in rows if h == host} for host in ("alpha", "beta")
+    }
+    assert all(len(places) == 1 for places in placement.values()), placement
+    assert len({worker for places in placement.values() for worker, _ in places}) == 2, placement
