@@ -85,8 +85,8 @@ class _ExecSession(asyncssh.SSHClientSession[bytes]):
 
 def _signal_number(name: str) -> int | None:
     try:
-        return int(signal.Signals(f"SIG{name}"))
-    except ValueError:
+        return int(signal.Signals[name if name.startswith("SIG") else f"SIG{name}"])
+    except KeyError:
         return None
 
 
@@ -218,9 +218,17 @@ class RemoteHost(Host):
         return value
 
     def _secret_values(self) -> list[str]:
+        # Also the not-yet-revealed value: a command logged before the first connect
+        # may already contain it. Reading it here is for masking only.
         values = list(self._revealed)
-        if isinstance(self._password, str) and self._password and self._password not in values:
-            values.append(self._password)
+        secret = self._password
+        if secret is not None:
+            try:
+                value = secret if isinstance(secret, str) else secret.reveal(self.id, "password")
+            except Exception:
+                value = None
+            if value and value not in values:
+                values.append(value)
         return values
 
     # -- the Host contract -------------------------------------------------------------

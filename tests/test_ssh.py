@@ -1,0 +1,471 @@
+"""SSH hosts (issue 3) against real OpenSSH servers from `testlab`.
+
+The shared behaviour suite (B5-B23 in `test_behaviour`) runs here unchanged with
+``any_host`` overridden to give an SSH host. Below it: what is SSH's own —
+authentication (key, password, keyboard-interactive, agent), host key policies,
+jump chains, the one shared connection, the channel budget, lost connections,
+handshake retries and keepalives, and building hosts from a lab file.
+
+Tests that break a server (kill, pause, new host key, odd sshd settings) start
+their own `SshServer` on an address of their own; the others share the session's
+`ssh_lab` (127.0.0.2-5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_behaviour import *  # noqa: F403  (the shared B5-B23 suite, collected again here)
+from test_behaviour import self_excluding, unique
+
+from pytest_otto import Host, HostConnectionError, RemoteHost, ShellResetWarning, Status
+from pytest_otto.config import Secret
+from pytest_otto.lab import load_lab
+from testlab import PASSWORD, PASSWORD_USER
+from testlab.labfile import write_lab_toml
+from testlab.sshd import SshLab, SshServer
+
+
+def ssh_host(
+    server: SshServer | SshLab, index: int = 0, host_id: str = "ssh", **options: object
+) -> RemoteHost:
+    """A host for ``server`` (or ``lab[index]``) as the password user with the lab's client key."""
+    target = server[index] if isinstance(server, SshLab) else server
+    settings: dict[str, object] = {
+        "port": target.port,
+        "user": PASSWORD_USER,
+        "key": target.client_key_path,
+        "host_key_check": "off",
+        "command_timeout": 30,
+        "connect_timeout": 10,
+    }
+    settings.update(options)
+    return RemoteHost(host_id, target.address, **settings)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def any_host(ssh_lab: SshLab) -> Iterator[Host]:
+    """An SSH host on a real sshd (overrides conftest's ``any_host`` in this module)."""
+    host = ssh_host(ssh_lab, 0, "ssh1")
+    try:
+        yield host
+    finally:
+        host.close_sync()
+
+
+@pytest.fixture
+def own_server(request: pytest.FixtureRequest) -> Iterator[SshServer]:
+    """A private sshd this test may kill, pause or re-key (settings via indirect param)."""
+    kwargs = getattr(request, "param", {}) or {}
+    server = SshServer(kwargs.pop("address", "127.0.0.31"), **kwargs).start()
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
+def accepted(server: SshServer) -> list[str]:
+    """The sshd log's ``Accepted <method> for <user>`` lines (one per login)."""
+    return re.findall(r"Accepted (\S+) for (\S+)", server.log)
+
+
+async def wait_until(predicate: object, seconds: float = 5.0) -> bool:
+    """Poll an async or sync predicate until true or ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = predicate()  # type: ignore[operator]
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value or time.monotonic() > deadline:
+            return bool(value)
+        await asyncio.sleep(0.1)
+
+
+# -- one shared connection ------------------------------------------------------------------
+
+
+async def test_one_connection_for_shells_oneshots_and_transfers(
+    own_server: SshServer, tmp_path: Path
+) -> None:
+    host = ssh_host(own_server)
+    try:
+        # concurrent first calls: exactly one connection is made (pitfall 6)
+        results = await asyncio.gather(*(host.oneshot(f"echo {i}") for i in range(8)), host.run("echo shell"))
+        assert [r.output for r in results[:8]] == [str(i) for i in range(8)]
+        assert results[8].only.output == "shell"
+        session = await host.open_session("second")
+        assert (await session.run("echo named")).only.output == "named"
+        (tmp_path / "f.txt").write_text("x")
+        assert await host.put(tmp_path / "f.txt", f"/tmp/otto-{unique()}") == (Status.Success, "")
+        assert len(accepted(own_server)) == 1
+    finally:
+        await host.close()
+    assert not host.is_connected
+
+
+async def test_closed_connection_is_replaced_once(own_server: SshServer) -> None:
+    host = ssh_host(own_server)
+    try:
+        assert (await host.oneshot("echo one")).output == "one"
+        await host._ssh.get()  # the cached connection...
+        (await host._ssh.get()).close()  # ...closed behind the host's back (pitfall 8)
+        assert (await host.oneshot("echo two")).output == "two"
+        assert len(accepted(own_server)) == 2
+    finally:
+        await host.close()
+
+
+# -- authentication ----------------------------------------------------------------------------
+
+
+async def test_key_auth_as_root(ssh_lab: SshLab) -> None:
+    host = ssh_host(ssh_lab, 1, user="root")
+    try:
+        assert (await host.oneshot("id -un")).output == "root"
+    finally:
+        await host.close()
+
+
+async def test_password_auth(own_server: SshServer, password_user: tuple[str, str]) -> None:
+    user, password = password_user
+    host = ssh_host(own_server, key=None, agent=False, password=password)
+    try:
+        assert (await host.run("id -un")).only.output == user
+        assert (await host.oneshot("id -un")).output == user
+    finally:
+        await host.close()
+    assert accepted(own_server)[0][0] in ("password", "keyboard-interactive/pam")
+
+
+@pytest.mark.parametrize(
+    ("own_server", "method"),
+    [
+        (
+            {"address": "127.0.0.32", "extra_config": ["AuthenticationMethods keyboard-interactive"]},
+            "keyboard-interactive/pam",
+        ),
+        ({"address": "127.0.0.33", "extra_config": ["AuthenticationMethods password"]}, "password"),
+    ],
+    indirect=["own_server"],
+    ids=["keyboard-interactive-only", "password-only"],
+)
+async def test_password_over_each_method(
+    own_server: SshServer, method: str, password_user: tuple[str, str]
+) -> None:
+    host = ssh_host(own_server, key=None, agent=False, password=password_user[1])
+    try:
+        assert (await host.oneshot("echo in")).output == "in"
+    finally:
+        await host.close()
+    assert accepted(own_server) == [(method, PASSWORD_USER)]
+
+
+async def test_password_from_secret_never_shown(
+    own_server: SshServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("OTTO_SSH_TEST_PASSWORD", PASSWORD)
+    caplog.set_level(logging.DEBUG, logger="pytest_otto")
+    host = ssh_host(own_server, key=None, agent=False, password=Secret.from_env("OTTO_SSH_TEST_PASSWORD"))
+    try:
+        entry = (await host.run(f"echo {PASSWORD}")).only
+        assert entry.output == PASSWORD  # the caller gets real output...
+        recorded = [e.command + e.output for e in host.transcript]
+        assert recorded and all(PASSWORD not in text for text in recorded)  # ...the transcript does not
+        assert PASSWORD not in repr(host)
+    finally:
+        await host.close()
+    assert PASSWORD not in caplog.text
+
+
+async def test_wrong_password_is_a_connection_error(own_server: SshServer) -> None:
+    host = ssh_host(own_server, key=None, agent=False, password="not-the-password", connect_timeout=15)
+    try:
+        with pytest.raises(HostConnectionError) as caught:
+            await host.oneshot("true")
+        with pytest.raises(ConnectionError):
+            await host.run("true")
+    finally:
+        await host.close()
+    message = str(caught.value)
+    assert message.startswith("ssh: ")
+    assert "authentication failed" in message
+    assert "not-the-password" not in message
+
+
+async def test_agent_auth(ssh_lab: SshLab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not shutil.which("ssh-agent"):
+        pytest.skip("ssh-agent is not installed")
+    sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+    try:
+        assert await wait_until(sock.exists)
+        env = {**os.environ, "SSH_AUTH_SOCK": str(sock)}
+        subprocess.run(["ssh-add", str(ssh_lab.client_key_path)], env=env, check=True, capture_output=True)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        monkeypatch.setenv("HOME", str(tmp_path))  # no default key files in ~/.ssh
+        with_agent = ssh_host(ssh_lab, 2, key=None)
+        without = ssh_host(ssh_lab, 2, key=None, agent=False, connect_timeout=5)
+        try:
+            assert (await with_agent.oneshot("echo via-agent")).output == "via-agent"
+            with pytest.raises(HostConnectionError, match="authentication failed"):
+                await without.oneshot("true")
+        finally:
+            await with_agent.close()
+            await without.close()
+    finally:
+        agent.terminate()
+        agent.wait(5)
+
+
+# -- host keys -------------------------------------------------------------------------------
+
+
+async def test_strict_host_key_check(ssh_lab: SshLab, tmp_path: Path) -> None:
+    known = tmp_path / "known_hosts"
+    known.write_text(ssh_lab[0].known_hosts_line() + "\n")
+    good = ssh_host(ssh_lab, 0, host_key_check="strict", known_hosts=known)
+    unknown = ssh_host(ssh_lab, 1, host_key_check="strict", known_hosts=known)
+    try:
+        assert (await good.oneshot("echo trusted")).output == "trusted"
+        with pytest.raises(HostConnectionError) as caught:
+            await unknown.oneshot("true")
+    finally:
+        await good.close()
+        await unknown.close()
+    assert "not in" in str(caught.value) and str(known) in str(caught.value)
+    assert known.read_text() == ssh_lab[0].known_hosts_line() + "\n"  # strict never writes
+
+
+async def test_accept_new_records_the_key(ssh_lab: SshLab, tmp_path: Path) -> None:
+    known = tmp_path / "sub" / "known_hosts"
+    host = ssh_host(ssh_lab, 1, host_key_check="accept-new", known_hosts=known)
+    try:
+        assert (await host.oneshot("echo first")).output == "first"
+        assert known.read_text().split() == ssh_lab[1].known_hosts_line().split()
+        await host.close()
+        assert (await host.oneshot("echo again")).output == "again"  # now a known key
+        assert len(known.read_text().splitlines()) == 1
+    finally:
+        await host.close()
+
+
+async def test_changed_host_key_is_a_clear_error(own_server: SshServer, tmp_path: Path) -> None:
+    known = tmp_path / "known_hosts"
+    host = ssh_host(own_server, host_key_check="accept-new", known_hosts=known)
+    strict = ssh_host(own_server, host_key_check="strict", known_hosts=known)
+    off = ssh_host(own_server, host_key_check="off", known_hosts=known)
+    try:
+        assert (await host.oneshot("true")).status is Status.Success
+        await host.close()
+        own_server.regenerate_host_key()
+        for policy_host in (host, strict):
+            with pytest.raises(HostConnectionError) as caught:
+                await policy_host.run("true")
+            message = str(caught.value)
+            assert f"host key for {own_server.address}:{own_server.port} changed" in message
+            assert "ssh-keygen" in message and str(known) in message
+        assert (await off.oneshot("echo unchecked")).output == "unchecked"
+        assert len(known.read_text().splitlines()) == 1  # the changed key was not recorded
+    finally:
+        for h in (host, strict, off):
+            await h.close()
+
+
+# -- connection failures -------------------------------------------------------------------------
+
+
+async def test_refused_port_names_host_and_cause(own_server: SshServer) -> None:
+    port = own_server.port
+    own_server.stop()
+    host = RemoteHost(
+        "gone", own_server.address, port=port, key=own_server.client_key_path, connect_timeout=5
+    )
+    started = time.monotonic()
+    with pytest.raises(HostConnectionError) as caught:
+        await host.run("true")
+    assert time.monotonic() - started < 5
+    assert str(caught.value).startswith("gone: ") and "refused" in str(caught.value)
+
+
+async def test_unanswering_host_fails_within_connect_timeout(own_server: SshServer) -> None:
+    own_server.pause()  # the kernel accepts the TCP connection; sshd never answers
+    host = ssh_host(own_server, host_id="hung", connect_timeout=1)
+    try:
+        started = time.monotonic()
+        with pytest.raises(HostConnectionError) as caught:
+            await host.oneshot("true")
+        assert time.monotonic() - started < 4
+        assert str(caught.value).startswith("hung: ") and "connect_timeout=1s" in str(caught.value)
+    finally:
+        own_server.resume()
+        await host.close()
+
+
+@pytest.mark.parametrize("own_server", [{"address": "127.0.0.34", "max_startups": 1}], indirect=True)
+async def test_handshake_drops_are_retried(own_server: SshServer) -> None:
+    """MaxStartups 1: sshd drops every connection beyond one in the handshake (pitfall 11)."""
+    hosts = [ssh_host(own_server, host_id=f"h{i}", connect_timeout=20) for i in range(12)]
+    try:
+        results = await asyncio.gather(*(h.oneshot(f"echo {h.id}") for h in hosts))
+        assert [r.output for r in results] == [h.id for h in hosts]
+    finally:
+        await asyncio.gather(*(h.close() for h in hosts))
+    assert "MaxStartups" in own_server.log  # drops really happened and were survived
+
+
+async def test_lost_connection_between_and_during_commands_b18(own_server: SshServer) -> None:
+    host = ssh_host(own_server, host_id="dropper")
+    try:
+        await host.run("cd /tmp")
+        running = asyncio.ensure_future(host.run("echo started; sleep 30"))
+        oneshot = asyncio.ensure_future(host.oneshot("sleep 30"))
+        await asyncio.sleep(1)
+        own_server.kill()
+        during = (await asyncio.wait_for(running, 10)).only
+        assert during.status is Status.Error and during.retcode == -1
+        assert "connection lost" in during.output
+        shot = await asyncio.wait_for(oneshot, 10)
+        assert shot.status is Status.Error and "dropper" in shot.output
+        # between commands, with the server still down: a ConnectionError naming the host
+        for call in (host.run("true"), host.oneshot("true")):
+            with pytest.raises(HostConnectionError, match=r"^dropper: "):
+                await asyncio.wait_for(call, 15)
+        own_server.restart()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert (await host.run("echo back")).only.output == "back"
+        assert any(issubclass(w.category, ShellResetWarning) for w in caught)
+        assert (await host.oneshot("echo back too")).output == "back too"
+    finally:
+        await host.close()
+
+
+async def test_keepalive_notices_a_dead_peer(own_server: SshServer) -> None:
+    host = ssh_host(own_server, keepalive_interval=0.3)
+    try:
+        assert (await host.oneshot("true")).status is Status.Success
+        own_server.pause()  # no RST, no FIN: only keepalives can tell
+        assert await wait_until(lambda: not host.is_connected, 5)
+        own_server.resume()
+        assert (await host.oneshot("echo alive")).output == "alive"
+    finally:
+        own_server.resume()
+        await host.close()
+
+
+# -- oneshot and the channel budget ----------------------------------------------------------------
+
+
+async def test_twenty_concurrent_oneshots_b20(any_host: Host) -> None:
+    await any_host.run("true")  # the shell holds one of the channels
+    results = await asyncio.gather(*(any_host.oneshot(f"sleep 0.3; echo {i}") for i in range(20)))
+    assert [(r.status, r.output) for r in results] == [(Status.Success, str(i)) for i in range(20)]
+
+
+@pytest.mark.parametrize("own_server", [{"address": "127.0.0.35", "max_sessions": 3}], indirect=True)
+async def test_budget_adapts_to_a_lower_max_sessions(own_server: SshServer) -> None:
+    host = ssh_host(own_server)  # budget 10, server allows 3
+    try:
+        await host.run("true")
+        results = await asyncio.gather(*(host.oneshot(f"sleep 0.2; echo {i}") for i in range(8)))
+        assert [r.output for r in results] == [str(i) for i in range(8)]
+        assert (await host.run("echo shell-still-fine")).only.output == "shell-still-fine"
+    finally:
+        await host.close()
+
+
+async def test_cancelled_oneshot_leaves_no_remote_process(any_host: Host) -> None:
+    token = unique()
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(any_host.oneshot(f"sh -c 'sleep 1000 # {token}'; true"), 1)
+
+    async def gone() -> bool:
+        return (await any_host.oneshot(f"pgrep -f '{self_excluding(token)}' || true")).output == ""
+
+    assert await wait_until(gone, 5)
+
+
+async def test_oneshot_exit_by_signal(any_host: Host) -> None:
+    entry = await any_host.oneshot("kill -TERM $$")
+    assert (entry.status, entry.retcode) == (Status.Failed, 128 + signal.SIGTERM)
+
+
+async def test_oneshot_binary_and_large_output_b10(any_host: Host) -> None:
+    entry = await any_host.oneshot("head -c 4096 /dev/urandom; seq 1 100000")
+    assert entry.status is Status.Success
+    assert entry.output.endswith("\n99999\n100000")
+
+
+# -- jump hosts ----------------------------------------------------------------------------------
+
+
+def _socket_owners(address: str, port: int) -> set[int]:
+    out = subprocess.run(
+        ["ss", "-tnpH", "state", "established", "dst", f"{address}:{port}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return {int(pid) for pid in re.findall(r"pid=(\d+)", out)}
+
+
+async def test_jump_chain_of_three(ssh_lab: SshLab, tmp_path: Path) -> None:
+    """client -> A -> B -> C; each hop with its own user, credentials and host key policy."""
+    a_srv, b_srv, c_srv = ssh_lab[1], ssh_lab[2], ssh_lab[3]
+    known = tmp_path / "known_hosts"
+    known.write_text(a_srv.known_hosts_line() + "\n")
+    a = ssh_host(a_srv, host_id="A", user="root", host_key_check="strict", known_hosts=known)
+    b = ssh_host(
+        b_srv,
+        host_id="B",
+        hop=a,
+        key=None,
+        agent=False,
+        password=PASSWORD,
+        host_key_check="accept-new",
+        known_hosts=known,
+    )
+    c = ssh_host(c_srv, host_id="C", hop=b)
+    try:
+        assert (await c.run("echo $SSH_CONNECTION")).only.output.split()[2:] == [
+            c_srv.address,
+            str(c_srv.port),
+        ]
+        assert (await c.oneshot("id -un")).output == PASSWORD_USER
+        assert a.is_connected and b.is_connected
+        # the TCP connection to C is made by B's sshd, the one to B by A's sshd
+        assert _socket_owners(c_srv.address, c_srv.port) & set(b_srv.connection_pids())
+        assert _socket_owners(b_srv.address, b_srv.port) & set(a_srv.connection_pids())
+        assert b_srv.known_hosts_line().split()[1:] == known.read_text().splitlines()[1].split()[1:]
+    finally:
+        for host in (c, b, a):
+            await host.close()
+
+
+async def test_hop_from_lab_file(ssh_lab: SshLab, tmp_path: Path) -> None:
+    path = write_lab_toml(
+        tmp_path / "lab.toml",
+        {"jump": ssh_lab[0], "inner": ssh_lab[1]},
+        user=PASSWORD_USER,
+        extra=lambda host_id, server: {"hop": "jump"} if host_id == "inner" else {},
+    )
+    lab = load_lab(path)
+    inner, jump = lab["inner"], lab["jump"]
+    try:
+        assert isinstance(inner, RemoteHost) and inner.hop is jump
+        assert (await inner.run("echo through")).only.output == "through"
+        assert isinstance(jump, RemoteHost) and jump.is_connected
+    finally:
+        await inner.close()
+        await jump.close()
