@@ -88,14 +88,16 @@ class _Otto:
         hosts = list(hosts)
         self.connect(hosts)
         failed = [(h.id, self.connected[h.id]) for h in hosts if self.connected[h.id] is not None]
-        if failed:
-            causes = "; ".join(f"{hid}: {_describe(exc)}" for hid, exc in failed)
-            names = ", ".join(repr(hid) for hid, _ in failed)
-            pytest.fail(
-                f"pytest-otto: host {names} unreachable (one connection attempt per session), "
-                f"its tests cannot run: {causes}",
-                pytrace=False,
-            )
+        if len(failed) == 1:
+            host_id, exc = failed[0]
+            what = f"host {host_id!r} is unreachable: {_describe(exc)}"
+        elif failed:
+            names = ", ".join(repr(host_id) for host_id, _ in failed)
+            causes = "; ".join(f"{host_id}: {_describe(exc)}" for host_id, exc in failed)
+            what = f"hosts {names} are unreachable: {causes}"
+        else:
+            return
+        pytest.fail(f"pytest-otto: {what} (one connection attempt per session)", pytrace=False)
 
     def tracked(self) -> list[Host]:
         """Every host whose transcript goes into test reports."""
@@ -118,9 +120,12 @@ def _state(config: pytest.Config) -> _Otto:
         ) from None
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return text if text and isinstance(exc, ConnectionError) else f"{type(exc).__name__}: {text}"
+def _describe(exc: BaseException | None) -> str:
+    """The cause of a failed connection, without the host id the message already has."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, str) and cause:
+        return cause  # HostConnectionError
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _marker_args(mark: pytest.Mark, node: Any) -> tuple[str | None, list[str] | None]:

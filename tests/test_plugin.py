@@ -9,10 +9,18 @@ user has.
 from __future__ import annotations
 
 import shutil
+import socket
+import threading
+import time
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import tomli_w
+
+from testlab.labfile import lab_dict
+from testlab.sshd import SshLab
 
 #: Options of every inner run: no cache dir, and none of the slow-loading plugins this
 #: machine has (they cost a second per run); `test_example_runs_out_of_the_box` keeps them.
@@ -359,6 +367,197 @@ def test_xdist_keeps_each_host_on_one_worker(pytester: pytest.Pytester) -> None:
     assert len(rows) == 8
     placement = {
         host: {(worker, shell) for h, worker, shell in rows if h == host} for host in ("alpha", "beta")
+    }
+    assert all(len(places) == 1 for places in placement.values()), placement
+    assert len({worker for places in placement.values() for worker, _ in places}) == 2, placement
+
+
+# -- real sshd hosts ------------------------------------------------------------------------
+
+PW_ENV = "OTTO_PLUGIN_TEST_PASSWORD"
+
+
+class SilentServer:
+    """A TCP listener that accepts and never answers: each connection attempt is counted."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted.append(conn)
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.accepted:
+            conn.close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def silent_server() -> Iterator[SilentServer]:
+    """A host that accepts TCP connections and then says nothing (connects time out)."""
+    server = SilentServer()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (connections are refused at once)."""
+    with socket.create_server(("127.0.0.1", 0)) as sock:
+        return sock.getsockname()[1]
+
+
+def ssh_lab_file(
+    path: Path, ssh_lab: SshLab, *, extra_hosts: dict[str, dict[str, object]] | None = None
+) -> Path:
+    """A lab of real sshd hosts: ssh1 (router), ssh2 (router, edge) as root with a key,
+    sshpw as the password user with its password in ``$OTTO_PLUGIN_TEST_PASSWORD``."""
+    data = lab_dict(
+        {"ssh1": ssh_lab[0], "ssh2": ssh_lab[1], "sshpw": ssh_lab[2]},
+        name="bench-ssh",
+        defaults={"connect_timeout": 5.0, "command_timeout": 20.0},
+        user=lambda host_id, _: "ottopw" if host_id == "sshpw" else None,
+        password=lambda host_id, _: {"env": PW_ENV} if host_id == "sshpw" else None,
+        tags=lambda host_id, _: {"ssh1": ["router"], "ssh2": ["router", "edge"]}.get(host_id),
+    )
+    del data["hosts"]["sshpw"]["key"]
+    data["hosts"]["sshpw"]["agent"] = False
+    data["hosts"].update(extra_hosts or {})
+    path.write_text(tomli_w.dumps(data))
+    return path
+
+
+SSH_TESTS = """
+import asyncio
+import os
+import pytest
+
+def test_sync(host):
+    # SSH_CONNECTION is "client port server port": the command really ran on this host's sshd.
+    assert host.run_sync("echo $SSH_CONNECTION").only.output.split()[2] == host.address
+
+async def test_async(host):
+    await host.run("export OTTO_PLUGIN_STATE=kept")
+    assert (await host.run("echo $OTTO_PLUGIN_STATE")).only.output == "kept"
+
+@pytest.mark.otto_hosts(tags=["router"])
+async def test_routers(host):
+    assert (await host.oneshot("id -un")).output == "root"
+
+@pytest.mark.otto_hosts(pattern="pw")
+def test_secret_stays_hidden(host):
+    result = host.run_sync(f"echo 'the password is' {os.environ['OTTO_PLUGIN_TEST_PASSWORD']}; whoami")
+    assert result.only.output.endswith("ottopw")
+    assert False, "fail on purpose: the failure report shows the transcript"
+
+@pytest.mark.otto_hosts(tags=["router"])
+async def test_routers_together(hosts):
+    assert [h.id for h in hosts] == ["ssh1", "ssh2"]
+    results = await asyncio.gather(*(h.run("echo $SSH_CONNECTION") for h in hosts))
+    assert [r.only.output.split()[2] for r in results] == [h.address for h in hosts]
+
+@pytest.mark.otto_hosts(pattern="^(ssh1|dead|mute)$")
+def test_needs_unreachable_hosts(hosts):
+    raise AssertionError("must not run")
+"""
+
+
+def test_ssh_hosts_unreachable_secrets_reports(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    ssh_lab: SshLab,
+    password_user: tuple[str, str],
+    silent_server: SilentServer,
+) -> None:
+    """B29/B30 on real sshd: nodes per host, unreachable hosts error fast naming host and cause
+    (one connection attempt per session), the others run; transcripts and JUnit keep secrets out."""
+    secret = password_user[1]
+    monkeypatch.setenv(PW_ENV, secret)
+    lab = ssh_lab_file(
+        pytester.path / "lab.toml",
+        ssh_lab,
+        extra_hosts={
+            "dead": {"address": "127.0.0.1", "port": closed_port(), "user": "root"},
+            "mute": {
+                "address": "127.0.0.1",
+                "port": silent_server.port,
+                "user": "root",
+                "connect_timeout": 1.0,
+            },
+        },
+    )
+    pytester.makepyfile(test_ssh=SSH_TESTS)
+    t0 = time.monotonic()
+    result = run(pytester, "--lab", str(lab), "-rA", "--junitxml=out.xml")
+    elapsed = time.monotonic() - t0
+    # ssh1, ssh2, sshpw: 3 x (sync, async) + 2 routers + routers together pass; sshpw fails
+    # on purpose; dead and mute: 2 x (sync, async) error, and so does the test needing them.
+    result.assert_outcomes(passed=9, failed=1, errors=5)
+    out = result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            f"otto lab: bench-ssh ({lab}, from --lab)",
+            "otto hosts (5 of 5): ssh1, ssh2, sshpw, dead, mute",
+            "*ERROR at setup of test_sync[[]dead[]]*",
+            "pytest-otto: host 'dead' is unreachable: connection to root@127.0.0.1:* refused (*",
+            "*ERROR at setup of test_sync[[]mute[]]*",
+            "pytest-otto: host 'mute' is unreachable: connect timed out after 1s (*",
+            "*ERROR at setup of test_needs_unreachable_hosts*",
+            "pytest-otto: hosts 'dead', 'mute' are unreachable: dead: connection * refused; "
+            "mute: connect timed out after 1s (*",
+        ]
+    )
+    # Each unreachable host was tried once for the run, not once per test.
+    assert len(silent_server.accepted) == 1
+    assert elapsed < 30, f"unreachable hosts slowed the run down: {elapsed:.1f}s"
+    # The failing test's report shows what sshpw ran, with the password masked.
+    assert "otto transcript sshpw call" in out and "the password is ********" in out
+    junit = (pytester.path / "out.xml").read_text()
+    for text in (out, result.stderr.str(), junit):
+        assert secret not in text
+    cases = ET.fromstring(junit).iter("testcase")
+    props = {c.get("name"): [p.get("value") for p in c.iter("property")] for c in cases}
+    assert props["test_sync[ssh2]"] == ["ssh2"] and props["test_routers[ssh1]"] == ["ssh1"]
+    assert props["test_async[dead]"] == ["dead"]
+
+
+def test_ssh_hosts_with_xdist(pytester: pytest.Pytester, ssh_lab: SshLab) -> None:
+    """-n 2 on sshd hosts: one worker and one shell per host, both workers busy, a dead host errors."""
+    lab = ssh_lab_file(
+        pytester.path / "lab.toml",
+        ssh_lab,
+        extra_hosts={"dead": {"address": "127.0.0.1", "port": closed_port(), "user": "root"}},
+    )
+    pytester.makepyfile(
+        **{
+            f"test_w{i}": """
+            import os
+
+            def test_where(host):
+                shell = host.run_sync("echo $$").only.output
+                with open("where.log", "a") as f:
+                    f.write(f"{host.id} {os.environ['PYTEST_XDIST_WORKER']} {shell}\\n")
+            """
+            for i in range(3)
+        }
+    )
+    result = run(pytester, "--lab", str(lab), "--host-pattern", "^(ssh1|ssh2|dead)$", "-n", "2")
+    result.assert_outcomes(passed=6, errors=3)
+    result.stdout.fnmatch_lines(["pytest-otto: host 'dead' is unreachable: connection to * refused (*"])
+    rows = [line.split() for line in (pytester.path / "where.log").read_text().splitlines()]
+    placement = {
+        host: {(worker, shell) for h, worker, shell in rows if h == host} for host in ("ssh1", "ssh2")
     }
     assert all(len(places) == 1 for places in placement.values()), placement
     assert len({worker for places in placement.values() for worker, _ in places}) == 2, placement
