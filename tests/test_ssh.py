@@ -385,6 +385,20 @@ async def test_budget_adapts_to_a_lower_max_sessions(own_server: SshServer) -> N
         await host.close()
 
 
+async def test_oneshot_timeout_kills_the_whole_process_group(any_host: Host) -> None:
+    """Pitfall 10: the remote shell, its foreground and background children all die."""
+    entry = await any_host.oneshot("echo pid=$$; sleep 1000 & sleep 1000; true", timeout=1)
+    assert entry.output.startswith("Command timed out after 1s")
+    match = re.search(r"pid=(\d+)", entry.output)
+    assert match is not None
+    session_id = match.group(1)  # sshd made the command's shell a session (and group) leader
+
+    async def gone() -> bool:
+        return (await any_host.oneshot(f"ps -o pid= -s {session_id} || true")).output == ""
+
+    assert await wait_until(gone, 5)
+
+
 async def test_cancelled_oneshot_leaves_no_remote_process(any_host: Host) -> None:
     token = unique()
     with pytest.raises(TimeoutError):
