@@ -260,6 +260,16 @@ async def test_accept_new_records_the_key(ssh_lab: SshLab, tmp_path: Path) -> No
         await host.close()
 
 
+async def test_accept_new_records_a_key_once_for_concurrent_hosts(ssh_lab: SshLab, tmp_path: Path) -> None:
+    known = tmp_path / "known_hosts"
+    hosts = [ssh_host(ssh_lab, 2, f"h{i}", host_key_check="accept-new", known_hosts=known) for i in range(4)]
+    try:
+        await asyncio.gather(*(h.oneshot("true") for h in hosts))
+    finally:
+        await asyncio.gather(*(h.close() for h in hosts))
+    assert known.read_text().splitlines() == [ssh_lab[2].known_hosts_line()]
+
+
 async def test_changed_host_key_is_a_clear_error(own_server: SshServer, tmp_path: Path) -> None:
     known = tmp_path / "known_hosts"
     host = ssh_host(own_server, host_key_check="accept-new", known_hosts=known)
@@ -419,6 +429,25 @@ async def test_oneshot_binary_and_large_output_b10(any_host: Host) -> None:
     entry = await any_host.oneshot("head -c 4096 /dev/urandom; seq 1 100000")
     assert entry.status is Status.Success
     assert entry.output.endswith("\n99999\n100000")
+
+
+async def test_line_limit_sends_long_commands_in_pieces(ssh_lab: SshLab) -> None:
+    host = ssh_host(ssh_lab, 0, line_limit=200)
+    payload = "".join(f"{i:05d}" for i in range(1200))  # a 6000-character command line
+    try:
+        entry = (await host.run(f"echo {payload} | wc -c; echo {payload[-20:]}")).only
+        assert entry.output == f"{len(payload) + 1}\n{payload[-20:]}"
+    finally:
+        await host.close()
+
+
+def test_invalid_options_fail_at_construction() -> None:
+    with pytest.raises(ValueError, match="host_key_check"):
+        RemoteHost("bad", "127.0.0.2", host_key_check="sometimes")
+    with pytest.raises(ValueError, match="max_sessions"):
+        RemoteHost("bad", "127.0.0.2", max_sessions=0)
+    with pytest.raises(TypeError, match="hop"):
+        RemoteHost("bad", "127.0.0.2", hop="jumpbox")  # type: ignore[arg-type]
 
 
 # -- jump hosts ----------------------------------------------------------------------------------

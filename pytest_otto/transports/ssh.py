@@ -413,6 +413,8 @@ class SshConnection:
         key_type, key_data = key.export_public_key("openssh").decode().split()[:2]
         line = f"{_known_hosts_pattern(self.options.address, self.options.port)} {key_type} {key_data}\n"
         path = self.options.known_hosts_path
+        if line in self._known_hosts_text().splitlines(keepends=True):
+            return  # another host to the same address recorded it meanwhile
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             with path.open("a") as handle:
@@ -574,7 +576,7 @@ class SshShellTransport(Transport):
         self._channel = await self._connection.open_channel(
             lambda: _ShellSession(self),
             term_type=self.term_type,
-            term_size=(4096, 50),
+            term_size=(4096, 50),  # wide: tools that fit output to the tty (ps) keep whole lines
             encoding=None,
         )
 
