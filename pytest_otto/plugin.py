@@ -261,13 +261,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                 f"the hosts of {where} are: {_list_ids(lab.hosts)}"
             )
     local = next((h for h in lab.hosts if h.id == "local" and isinstance(h, LocalHost)), None)
-    config.stash[_STATE] = _Otto(
-        lab=lab,
-        source=source,
-        pattern=pattern,
-        selected=selected,
-        local=local,
-    )
+    config.stash[_STATE] = _Otto(lab, source, pattern, selected, local)
     set_active_lab(lab)
 
 
