@@ -345,9 +345,8 @@ def test_lab_precedence_option_env_ini(pytester: pytest.Pytester, monkeypatch: p
     run(pytester, "-s", "--lab", "opt.toml").stdout.fnmatch_lines(["*RAN-ON opt-lab opthost*"])
 
 
-def test_xdist_keeps_each_host_on_one_worker(pytester: pytest.Pytester) -> None:
-    """-n 2: a host's nodes all run on one worker in one shell; the two hosts use both workers."""
-    lab = write_lab(pytester, LOCAL_LAB.replace('[hosts.gamma]\ntransport = "local"\n', ""))
+def write_where_tests(pytester: pytest.Pytester, files: int) -> None:
+    """``files`` test files whose host test logs "host worker shell-pid" to where.log."""
     pytester.makepyfile(
         **{
             f"test_w{i}": """
@@ -358,18 +357,27 @@ def test_xdist_keeps_each_host_on_one_worker(pytester: pytest.Pytester) -> None:
                 with open("where.log", "a") as f:
                     f.write(f"{host.id} {os.environ['PYTEST_XDIST_WORKER']} {shell}\\n")
             """
-            for i in range(4)
+            for i in range(files)
         }
     )
+
+
+def assert_one_worker_and_shell_per_host(pytester: pytest.Pytester, runs: dict[str, int]) -> None:
+    """Each host ran its ``runs[host]`` tests on one worker, in one shell; hosts on different workers."""
+    rows = [line.split() for line in (pytester.path / "where.log").read_text().splitlines()]
+    assert {host: sum(row[0] == host for row in rows) for host in runs} == runs, rows
+    placement = {host: {(worker, shell) for h, worker, shell in rows if h == host} for host in runs}
+    assert all(len(places) == 1 for places in placement.values()), placement
+    assert len({worker for places in placement.values() for worker, _ in places}) == len(runs), placement
+
+
+def test_xdist_keeps_each_host_on_one_worker(pytester: pytest.Pytester) -> None:
+    """-n 2: a host's nodes all run on one worker in one shell; the two hosts use both workers."""
+    lab = write_lab(pytester, LOCAL_LAB.replace('[hosts.gamma]\ntransport = "local"\n', ""))
+    write_where_tests(pytester, 4)
     result = run(pytester, "--lab", str(lab), "-n", "2")
     result.assert_outcomes(passed=8)
-    rows = [line.split() for line in (pytester.path / "where.log").read_text().splitlines()]
-    assert len(rows) == 8
-    placement = {
-        host: {(worker, shell) for h, worker, shell in rows if h == host} for host in ("alpha", "beta")
-    }
-    assert all(len(places) == 1 for places in placement.values()), placement
-    assert len({worker for places in placement.values() for worker, _ in places}) == 2, placement
+    assert_one_worker_and_shell_per_host(pytester, {"alpha": 4, "beta": 4})
 
 
 # -- real sshd hosts ------------------------------------------------------------------------
@@ -539,25 +547,8 @@ def test_ssh_hosts_with_xdist(pytester: pytest.Pytester, ssh_lab: SshLab) -> Non
         ssh_lab,
         extra_hosts={"dead": {"address": "127.0.0.1", "port": closed_port(), "user": "root"}},
     )
-    pytester.makepyfile(
-        **{
-            f"test_w{i}": """
-            import os
-
-            def test_where(host):
-                shell = host.run_sync("echo $$").only.output
-                with open("where.log", "a") as f:
-                    f.write(f"{host.id} {os.environ['PYTEST_XDIST_WORKER']} {shell}\\n")
-            """
-            for i in range(3)
-        }
-    )
+    write_where_tests(pytester, 3)
     result = run(pytester, "--lab", str(lab), "--host-pattern", "^(ssh1|ssh2|dead)$", "-n", "2")
     result.assert_outcomes(passed=6, errors=3)
     result.stdout.fnmatch_lines(["pytest-otto: host 'dead' is unreachable: connection to * refused (*"])
-    rows = [line.split() for line in (pytester.path / "where.log").read_text().splitlines()]
-    placement = {
-        host: {(worker, shell) for h, worker, shell in rows if h == host} for host in ("ssh1", "ssh2")
-    }
-    assert all(len(places) == 1 for places in placement.values()), placement
-    assert len({worker for places in placement.values() for worker, _ in places}) == 2, placement
+    assert_one_worker_and_shell_per_host(pytester, {"ssh1": 3, "ssh2": 3})
