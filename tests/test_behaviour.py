@@ -378,7 +378,10 @@ async def test_send_expect_b22(any_host: Host) -> None:
     await session.send("echo hello-$((40+2))\n")
     seen = await session.expect(r"hello-\d+", timeout=10)
     assert seen.endswith("hello-42")
-    await session.send("read answer; echo you-said-$answer\n")
+    # wait until the shell is at the read: type-ahead before it may be parsed as a command
+    await session.send("echo ready-$((1+1)); read answer; echo you-said-$answer\n")
+    await session.expect("ready-2", timeout=10)
+    await asyncio.sleep(0.1)
     await session.send("yes\n")
     assert (await session.expect("you-said-yes", timeout=10)).endswith("you-said-yes")
     # framed commands still work after raw I/O
