@@ -317,6 +317,11 @@ async def test_unanswering_host_fails_within_connect_timeout(own_server: SshServ
             await host.oneshot("true")
         assert time.monotonic() - started < 4
         assert str(caught.value).startswith("hung: ") and "connect_timeout=1s" in str(caught.value)
+        # concurrent callers share one attempt's verdict instead of queueing 1 s each
+        started = time.monotonic()
+        results = await asyncio.gather(*(host.oneshot("true") for _ in range(6)), return_exceptions=True)
+        assert time.monotonic() - started < 4
+        assert all(isinstance(r, HostConnectionError) for r in results)
     finally:
         own_server.resume()
         await host.close()

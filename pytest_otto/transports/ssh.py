@@ -267,6 +267,7 @@ class SshConnection:
                 # of making every concurrent caller wait out its own connect timeout.
                 raise HostConnectionError(self.host_id, self._last_error.cause)
             self._attempts += 1
+            self._last_error = None  # a cancelled attempt leaves no verdict to share
             try:
                 conn = await self._connect()
             except HostConnectionError as exc:
