@@ -72,9 +72,8 @@ async def otto_memory(lab_toml: str) -> dict:
 
     lab = otto.load(Path(lab_toml))
     hosts = otto.hosts(lab)
-    warm = otto.load(Path(lab_toml), count=1)
-    await otto.connect_all(otto.hosts(warm))
-    await otto.close_all(otto.hosts(warm))
+    await otto.connect_all(hosts[:1])  # imports, first-use allocations
+    await otto.close_all(hosts[:1])
     before = settled_rss()
     await otto.connect_all(hosts)
     after = settled_rss()

@@ -2,15 +2,14 @@
 
 Each run gets a fresh temp directory holding its test file and a ``pytest.ini``,
 outside the repository, so neither the repository's conftest nor its settings
-take part. Wall time is measured around the process; peak memory comes from the
-child's own rusage (``os.wait4``), so runs do not mix.
+take part. Wall time is measured around the process; peak memory is the child
+program's own ``VmHWM`` (see `benchmarks.peak`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -22,6 +21,8 @@ from pathlib import Path
 __all__ = [
     "ProcessRun",
     "run_process",
+    "plain_pytest_argv",
+    "plain_pytest_project",
     "pytest_otto_project",
     "testinfra_project",
     "otto_pytest_argv",
@@ -52,10 +53,24 @@ async def test_true_{i}(host):
     assert (await host.run("true")).status.is_ok
 """
 
+PLAIN_NODES_HEADER = """
+import asyncio
+
+import pytest
+
+IDS = [f"ssh{{k + 1}}" for k in range({hosts})]
+"""
+
+PLAIN_NODE_TEST = """
+@pytest.mark.parametrize("host_id", IDS)
+async def test_nothing_{i}(host_id):
+    await asyncio.sleep(0)
+"""
+
 
 @dataclass
 class ProcessRun:
-    """What one child process cost: wall seconds, peak RSS (KiB), exit code, output."""
+    """What one child process cost: wall seconds, peak RSS (KiB, 0 if unknown), exit code, output."""
 
     wall: float
     max_rss_kib: int
@@ -75,9 +90,22 @@ class ProcessRun:
 
 
 def run_process(argv: list[str], cwd: Path | None = None, timeout: float = 300.0) -> ProcessRun:
-    """Run ``argv`` to completion (bounded); return its wall time, peak RSS and output."""
+    """Run ``argv`` to completion (bounded); return its wall time, peak RSS and output.
+
+    A ``python -m MODULE ...`` command runs under `benchmarks.peak`, which records
+    the program's own peak RSS (the rusage of a child would include this process's).
+    """
+    peak_file = None
+    if len(argv) > 2 and argv[0] == sys.executable and argv[1] == "-m":
+        fd, peak_file = tempfile.mkstemp(prefix="otto-bench-peak-")
+        os.close(fd)
+        argv = [argv[0], "-m", "benchmarks.peak", peak_file, *argv[2:]]
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    # The dev VM sets PYTHONDONTWRITEBYTECODE, so every pytest start would recompile
+    # pytest, its plugins and hypothesis (~1.5 s, imported by its plugin at exit):
+    # a cost of this machine, not of either tool. Children use bytecode caches.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.pop("PYTEST_ADDOPTS", None)
     env.pop("PYTEST_XDIST_WORKER", None)
     with tempfile.TemporaryFile() as out:
@@ -85,19 +113,26 @@ def run_process(argv: list[str], cwd: Path | None = None, timeout: float = 300.0
         proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
         deadline = t0 + timeout
         while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            pid, status, _usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
             if time.perf_counter() > deadline:
                 proc.kill()
-                pid, status, usage = os.wait4(proc.pid, 0)
+                pid, status, _usage = os.wait4(proc.pid, 0)
                 break
             time.sleep(0.002)
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         text = out.read().decode("utf-8", "replace")
-    return ProcessRun(wall, int(usage.ru_maxrss), proc.returncode, text)
+    max_rss = 0
+    if peak_file is not None:
+        try:
+            max_rss = int(Path(peak_file).read_text() or 0)
+        except (OSError, ValueError):
+            max_rss = 0
+        os.unlink(peak_file)
+    return ProcessRun(wall, max_rss, proc.returncode, text)
 
 
 def _project(files: dict[str, str]) -> Path:
@@ -108,11 +143,22 @@ def _project(files: dict[str, str]) -> Path:
     return path
 
 
-def pytest_otto_project(tests: int = 1) -> Path:
-    """A temp project: one ``echo hi`` test (``tests=1``), or ``tests`` ``run("true")`` tests."""
-    if tests == 1:
+def pytest_otto_project(tests: int = 0) -> Path:
+    """A temp project: one ``echo hi`` test (``tests=0``), or ``tests`` ``run("true")`` tests."""
+    if not tests:
         return _project({"test_echo.py": OTTO_ECHO_TEST})
     return _project({"test_nodes.py": "".join(OTTO_NODE_TEST.format(i=i) for i in range(tests))})
+
+
+def plain_pytest_project(tests: int, hosts: int) -> Path:
+    """``tests`` async tests parametrized over ``hosts`` ids doing nothing: pytest's own cost."""
+    body = PLAIN_NODES_HEADER.format(hosts=hosts) + "".join(PLAIN_NODE_TEST.format(i=i) for i in range(tests))
+    return _project({"test_plain.py": body})
+
+
+def plain_pytest_argv() -> list[str]:
+    """Plain ``pytest`` with neither pytest-otto nor testinfra loaded."""
+    return [*COMMON_PYTEST, "-p", "no:otto", "-p", "no:pytest11.testinfra"]
 
 
 def testinfra_project() -> Path:
@@ -137,8 +183,3 @@ def testinfra_argv(host_ids: list[str], ssh_config: Path, extra: list[str] | Non
     """``pytest --hosts=paramiko://...`` with pytest-otto's plugin off (both define ``host``)."""
     hosts = ",".join(f"paramiko://{host_id}" for host_id in host_ids)
     return [*COMMON_PYTEST, "-p", "no:otto", f"--hosts={hosts}", f"--ssh-config={ssh_config}", *(extra or [])]
-
-
-def rusage_self_kib() -> int:
-    """Peak RSS of this process in KiB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

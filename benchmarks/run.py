@@ -152,7 +152,7 @@ class Runner:
 
     async def processes(self) -> None:
         """Figure 1b: a whole ``pytest --lab`` process against ``pytest --hosts`` (testinfra)."""
-        otto_project = procs.pytest_otto_project(1)
+        otto_project = procs.pytest_otto_project()
         ti_project = procs.testinfra_project()
         try:
             for n in self.config.process_ns:
@@ -343,71 +343,122 @@ class Runner:
     # -- 4. plugin overhead ------------------------------------------------------------
 
     async def nodes(self) -> None:
-        """Figure 4: 10 tests x N hosts through pytest against the same commands in a plain loop."""
+        """Figure 4: ``tests`` x N host nodes through pytest against the same commands in a plain loop.
+
+        Per repetition five processes: pytest --lab with ``tests`` tests and with one
+        test (the difference is the marginal cost of a node), the same two shapes of
+        plain pytest without pytest-otto (pytest's own marginal cost of an async
+        node), and the plain asyncio loop connecting every host and running the
+        same ``tests`` x N ``run("true")``.
+        """
         cfg = self.config
         tests, n = cfg.node_tests, cfg.node_hosts
+        nodes = tests * n
         lab_file = self.lab_file(n)
-        project = procs.pytest_otto_project(tests)
-        plain: list[dict] = []
-        runs: list[procs.ProcessRun] = []
-        base_runs: list[procs.ProcessRun] = []
+        projects = {
+            "otto": procs.pytest_otto_project(tests),
+            "otto1": procs.pytest_otto_project(1),
+            "plain": procs.plain_pytest_project(tests, n),
+            "plain1": procs.plain_pytest_project(1, n),
+        }
+        runs: dict[str, list[procs.ProcessRun]] = {key: [] for key in [*projects, "loop"]}
+        plain_loop: list[dict] = []
+
+        def pytest_run(key: str, expect: int) -> float:
+            argv = procs.otto_pytest_argv(lab_file) if key.startswith("otto") else procs.plain_pytest_argv()
+            run = procs.run_process(argv, cwd=projects[key])
+            if run.returncode != 0 or f"{expect} passed" not in run.output:
+                raise RuntimeError(f"pytest ({key}) exited {run.returncode}: {run.tail()}")
+            runs[key].append(run)
+            return run.wall
+
+        async def subject() -> float:
+            wall = pytest_run("otto", nodes)
+            pytest_run("otto1", n)
+            pytest_run("plain", nodes)
+            pytest_run("plain1", n)
+            return wall
+
+        async def baseline() -> float:
+            argv = [sys.executable, "-m", "benchmarks.child", "plain-loop", str(lab_file), str(tests)]
+            run = procs.run_process(argv, cwd=procs.REPO)
+            if run.returncode != 0:
+                raise RuntimeError(f"plain loop exited {run.returncode}: {run.tail()}")
+            plain_loop.append(run.json_tail())
+            runs["loop"].append(run)
+            return run.wall
+
         try:
-
-            async def subject() -> float:
-                run = procs.run_process(procs.otto_pytest_argv(lab_file), cwd=project)
-                if run.returncode != 0 or f"{tests * n} passed" not in run.output:
-                    raise RuntimeError(f"pytest exited {run.returncode}: {run.tail()}")
-                runs.append(run)
-                return run.wall
-
-            async def baseline() -> float:
-                run = procs.run_process(
-                    [sys.executable, "-m", "benchmarks.child", "plain-loop", str(lab_file), str(tests)],
-                    cwd=procs.REPO,
-                )
-                if run.returncode != 0:
-                    raise RuntimeError(f"plain loop exited {run.returncode}: {run.tail()}")
-                plain.append(run.json_tail())
-                base_runs.append(run)
-                return run.wall
-
             wall = await self.measure(
                 Comparison("4", f"pytest {tests}x{n} nodes wall", "s", "pytest --lab", "plain asyncio loop"),
                 subject,
                 baseline,
-                warmup=False,
             )
-            rss_row = Comparison(
-                "4", f"pytest {tests}x{n} nodes peak RSS", "MiB", "pytest --lab", "plain asyncio loop"
-            )
-            rss_row.subject = Stats([r.max_rss_kib / 1024 for r in runs]) if wall.subject else None
-            rss_row.baseline = Stats([r.max_rss_kib / 1024 for r in base_runs])
-            self.rows.append(rss_row)
-            overhead = Comparison(
-                "4",
-                "overhead per pytest node",
-                "ms",
-                "(pytest - plain) / nodes",
-                "plain per command",
-                target=Target("max_value", 1.0, "<= 1 ms"),
-                note="wall difference of the two processes per node; both connect every host and run "
-                "the same commands",
-            )
-            if wall.subject and wall.subject.values and wall.baseline and wall.baseline.values:
-                nodes_count = tests * n
-                diffs = [
-                    (s - b) / nodes_count * 1e3
-                    for s, b in zip(wall.subject.values, wall.baseline.values, strict=False)
-                ]
-                overhead.subject = Stats(diffs)
-                overhead.baseline = Stats([p["per_command_s"] * 1e3 for p in plain])
-                overhead.extra = {"plain_loop": plain}
-            else:
-                overhead.note = wall.note
-            self.rows.append(overhead)
-            self.log(format_table([overhead]).splitlines()[-1])
         finally:
-            procs.remove_project(project)
+            for project in projects.values():
+                procs.remove_project(project)
+        ok = bool(wall.subject and wall.subject.values and wall.baseline and wall.baseline.values)
+
+        def walls(key: str) -> list[float]:
+            return [r.wall for r in runs[key]][-cfg.reps :]
+
+        rss = Comparison(
+            "4", f"pytest {tests}x{n} nodes peak RSS", "MiB", "pytest --lab", "plain asyncio loop"
+        )
+        if ok:
+            rss.subject = Stats([r.max_rss_kib / 1024 for r in runs["otto"]][-cfg.reps :])
+            rss.baseline = Stats([r.max_rss_kib / 1024 for r in runs["loop"]][-cfg.reps :])
+        whole = Comparison(
+            "4",
+            "overhead per node, whole process",
+            "ms",
+            "(pytest - loop) / nodes",
+            "",
+            target=Target("max_value", 1.0, "<= 1 ms"),
+            note="wall difference of the two processes per node; both start Python, connect every host "
+            "and run the same commands; pytest's start-up and collection are included",
+        )
+        marginal = Comparison(
+            "4",
+            "marginal cost per node (info)",
+            "ms",
+            "pytest --lab",
+            "plain pytest async node",
+            note=f"(wall with {tests} tests - wall with 1 test) / {nodes - n} extra nodes; "
+            "the pytest-otto side includes the run('true') itself",
+        )
+        share = Comparison(
+            "4",
+            "pytest-otto's share per node (info)",
+            "ms",
+            "marginal - pytest's - command",
+            "",
+            note="marginal cost of a pytest-otto node minus pytest's own marginal cost of an async node and "
+            "minus the command in the plain loop: what the plugin and fixtures add",
+        )
+        if ok:
+            loop_walls = walls("loop")
+            whole.subject = Stats(
+                [(s - b) / nodes * 1e3 for s, b in zip(walls("otto"), loop_walls, strict=False)]
+            )
+            m_otto = [
+                (a - b) / (nodes - n) * 1e3 for a, b in zip(walls("otto"), walls("otto1"), strict=False)
+            ]
+            m_plain = [
+                (a - b) / (nodes - n) * 1e3 for a, b in zip(walls("plain"), walls("plain1"), strict=False)
+            ]
+            per_cmd = [p["per_command_s"] * 1e3 for p in plain_loop][-cfg.reps :]
+            marginal.subject, marginal.baseline = Stats(m_otto), Stats(m_plain)
+            share.subject = Stats([o - p - c for o, p, c in zip(m_otto, m_plain, per_cmd, strict=False)])
+            whole.extra = {
+                "plain_loop": plain_loop,
+                "walls": {key: walls(key) for key in runs},
+            }
+        else:
+            whole.note = wall.note
+        for row in (rss, whole, marginal, share):
+            self.rows.append(row)
+            self.log(format_table([row]).splitlines()[-1])
 
     # -- 5. memory -----------------------------------------------------------------------
 
