@@ -90,13 +90,12 @@ def fake_lab(n: int = 4, **kwargs: Any) -> tuple[Lab, Probe]:
 
 @pytest.fixture(autouse=True)
 def clean_active_lab(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Every test starts and ends with no active lab and no cached $OTTO_LAB lab."""
+    """Each test starts with no active lab and no cached $OTTO_LAB lab; the plugin's is restored after."""
     monkeypatch.delenv("OTTO_LAB", raising=False)
     monkeypatch.setattr(lab_module, "_env_lab", None)
     monkeypatch.setattr(lab_module, "_default", None)
-    set_active_lab(None)
+    monkeypatch.setattr(lab_module, "_active", None)
     yield
-    set_active_lab(None)
 
 
 @pytest.fixture
