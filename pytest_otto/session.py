@@ -98,7 +98,9 @@ async def wait_bounded(awaitable: Awaitable[T], seconds: float) -> T:
     """``asyncio.wait_for`` that treats an infinite bound as none."""
     if math.isinf(seconds):
         return await awaitable
-    return await asyncio.wait_for(awaitable, max(seconds, 0))
+    # asyncio.timeout, unlike wait_for, wraps nothing in a new task: cheaper per call
+    async with asyncio.timeout(max(seconds, 0)):
+        return await awaitable
 
 
 def format_seconds(value: float) -> str:
@@ -117,6 +119,14 @@ class ExpectTimeout(TimeoutError):
     def __init__(self, message: str, output: str) -> None:
         super().__init__(message)
         self.output = output
+
+
+_EXPIRED = object()
+
+
+def _expire(waiter: asyncio.Future[object]) -> None:
+    if not waiter.done():
+        waiter.set_result(_EXPIRED)
 
 
 class _Deadline(Exception):
@@ -151,7 +161,7 @@ class ShellSession:
         self._transport: Transport | None = None  # published once the shell answered
         self._io: Transport | None = None  # where bytes go, also while opening
         self._buffer = bytearray()
-        self._changed = asyncio.Event()
+        self._waiter: asyncio.Future[object] | None = None
         self._eof = False
         self._exit_status: int | None = None
         self._eof_reason = ""
@@ -167,14 +177,14 @@ class ShellSession:
     def feed(self, data: bytes) -> None:
         """Transport callback: bytes from the shell."""
         self._buffer += data
-        self._changed.set()
+        self._wake()
 
     def feed_eof(self, exit_status: int | None, reason: str = "") -> None:
         """Transport callback: the stream ended."""
         self._eof = True
         self._exit_status = exit_status
         self._eof_reason = reason
-        self._changed.set()
+        self._wake()
 
     # -- state ----------------------------------------------------------------------
 
@@ -274,18 +284,36 @@ class ShellSession:
 
     # -- waiting -------------------------------------------------------------------
 
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
     async def _wait_for_data(self, deadline: float) -> None:
-        """Wait until more data (or EOF) arrives, or raise ``_Deadline``."""
+        """Wait until more data (or EOF) arrives, or raise ``_Deadline``.
+
+        A bare future and a timer: this runs once per chunk of output, so it
+        avoids creating a task per wait.
+        """
         if self._eof:
             raise _Ended
-        self._changed.clear()
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        if deadline <= time.monotonic():
             raise _Deadline
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = (
+            None
+            if math.isinf(deadline)
+            else loop.call_at(loop.time() + (deadline - time.monotonic()), _expire, waiter)
+        )
         try:
-            await wait_bounded(self._changed.wait(), remaining)
-        except TimeoutError:
-            raise _Deadline from None
+            await waiter
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
+        if waiter.result() is _EXPIRED:
+            raise _Deadline
 
     async def _write(self, text: str, deadline: float) -> None:
         transport = self._io

@@ -104,7 +104,8 @@ class Session:
             if t0 >= deadline:
                 status = CommandStatus(command, "Skipped: timeout budget exhausted", Status.Error, -1)
             else:
-                log.debug("%s[%s]: run %s", host.id, self.name, host._mask(command))
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug("%s[%s]: run %s", host.id, self.name, host._mask(command))
                 status = await self._shell.run_command(command, deadline, budget)
             host._record(self.name, "run", status, started, time.monotonic() - t0)
             statuses.append(status)
@@ -243,12 +244,13 @@ class Host(ABC):
     def _record(
         self, session: str, kind: str, status: CommandStatus, started: float, duration: float
     ) -> None:
+        command = self._mask(status.command)
         self.transcript.append(
             TranscriptEntry(
                 host_id=self.id,
                 session=session,
                 kind=kind,
-                command=self._mask(status.command),
+                command=command,
                 output=self._mask(status.output),
                 status=status.status,
                 retcode=status.retcode,
@@ -257,13 +259,7 @@ class Host(ABC):
             )
         )
         log.debug(
-            "%s[%s]: %s %s -> %s/%s",
-            self.id,
-            session,
-            kind,
-            self._mask(status.command),
-            status.status.name,
-            status.retcode,
+            "%s[%s]: %s %s -> %s/%s", self.id, session, kind, command, status.status.name, status.retcode
         )
 
     def _session(self, name: str) -> Session:
@@ -296,7 +292,8 @@ class Host(ABC):
             raise TypeError(f"oneshot() takes one command as a str, not {type(command).__name__}")
         budget = resolve_timeout(timeout, self.command_timeout)
         started, t0 = time.time(), time.monotonic()
-        log.debug("%s: oneshot %s", self.id, self._mask(command))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s: oneshot %s", self.id, self._mask(command))
         status = await self._oneshot(command, t0 + budget, budget)
         self._record("oneshot", "oneshot", status, started, time.monotonic() - t0)
         return status
