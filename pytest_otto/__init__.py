@@ -11,6 +11,7 @@ from .errors import HostConnectionError, OttoError, ShellResetWarning
 from .hosts.base import Host, Session
 from .hosts.local import LocalHost
 from .hosts.ssh import RemoteHost
+from .lab import Lab, LabError, all_hosts, do_for_all_hosts, get_host, load_lab, run_on_all_hosts
 from .result import CommandStatus, RunResult, Status
 from .session import DEFAULT, ExpectTimeout
 from .transcript import Transcript, TranscriptEntry
@@ -21,6 +22,8 @@ __all__ = [
     "ExpectTimeout",
     "Host",
     "HostConnectionError",
+    "Lab",
+    "LabError",
     "LocalHost",
     "OttoError",
     "RemoteHost",
@@ -30,6 +33,11 @@ __all__ = [
     "Status",
     "Transcript",
     "TranscriptEntry",
+    "all_hosts",
+    "do_for_all_hosts",
+    "get_host",
+    "load_lab",
+    "run_on_all_hosts",
 ]
 
 __version__ = "0.1.0"
