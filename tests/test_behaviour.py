@@ -24,9 +24,32 @@ def unique() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def self_excluding(token: str) -> str:
-    """A pgrep pattern for ``token`` that does not match the pgrep command line itself."""
-    return f"[{token[0]}]{token[1:]}"
+def unique_sleep() -> str:
+    """A ``sleep`` argument no other process uses.
+
+    It lives in the sleeping process's own command line, so it survives the shells'
+    exec of a last command (a token in a comment or a wrapper would vanish with it).
+    """
+    return f"1000.{uuid.uuid4().int % 10**8:08d}"
+
+
+async def sleeping(host: Host, duration: str) -> str:
+    """PIDs of processes running ``sleep <duration>`` on ``host`` (the pattern cannot match itself)."""
+    pattern = "sleep " + duration.replace(".", "\\.")
+    return (await host.oneshot(f"pgrep -f '{pattern}' || true")).output
+
+
+async def test_sleeping_finds_a_running_sleep(any_host: Host) -> None:
+    # the control for the leftover checks below: a live sleep is found, a dead one is not
+    duration = unique_sleep()
+    await any_host.run(f"sleep {duration} >/dev/null 2>&1 &")
+    assert (await sleeping(any_host, duration)) != ""
+    await any_host.run(f"kill %1 2>/dev/null || pkill -f 'sleep {duration}'")
+    for _ in range(50):
+        if await sleeping(any_host, duration) == "":
+            break
+        await asyncio.sleep(0.1)
+    assert (await sleeping(any_host, duration)) == ""
 
 
 # -- B5, B6: run() results -------------------------------------------------------------
@@ -244,11 +267,11 @@ async def test_infinite_timeout_disables_bound_b13(any_host: Host) -> None:
 
 
 async def test_timeout_kills_command_and_keeps_shell_b14(any_host: Host) -> None:
-    token = unique()
+    token, duration = unique(), unique_sleep()
     await any_host.run("cd /tmp")
     started = time.monotonic()
     # a pipeline with a grandchild: the whole process group must go
-    entry = (await any_host.run(f"echo before-{token}; sh -c 'sleep 1000 # {token}' | cat", timeout=1)).only
+    entry = (await any_host.run(f"echo before-{token}; sh -c 'sleep {duration}; true' | cat", timeout=1)).only
     elapsed = time.monotonic() - started
     assert elapsed < 10
     assert entry.status is Status.Error
@@ -257,8 +280,7 @@ async def test_timeout_kills_command_and_keeps_shell_b14(any_host: Host) -> None
     assert f"before-{token}" in entry.output
     assert (await any_host.run("echo ok")).only.output == "ok"
     assert (await any_host.run("pwd")).only.output == "/tmp"
-    leftovers = await any_host.oneshot(f"pgrep -f '{self_excluding(token)}' || true")
-    assert leftovers.output == ""
+    assert await sleeping(any_host, duration) == ""
 
 
 async def test_list_shares_one_budget_b15(any_host: Host) -> None:
@@ -332,13 +354,12 @@ async def test_oneshot_stdin_is_empty_b19(any_host: Host) -> None:
 
 
 async def test_oneshot_timeout(any_host: Host) -> None:
-    token = unique()
-    entry = await any_host.oneshot(f"echo early; sleep 1000 # {token}", timeout=1)
+    duration = unique_sleep()
+    entry = await any_host.oneshot(f"echo early; sleep {duration}", timeout=1)
     assert (entry.status, entry.retcode) == (Status.Error, -1)
     assert entry.output.startswith("Command timed out after 1s")
     assert "early" in entry.output
-    leftovers = await any_host.oneshot(f"pgrep -f '{self_excluding(token)}' || true")
-    assert leftovers.output == ""
+    assert await sleeping(any_host, duration) == ""
 
 
 async def test_oneshots_run_concurrently_b20(any_host: Host) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 from test_behaviour import *  # noqa: F403  (the shared B5-B23 suite, collected again here)
-from test_behaviour import self_excluding, unique
+from test_behaviour import sleeping, unique, unique_sleep
 
 from pytest_otto import Host, HostConnectionError, RemoteHost, ShellResetWarning, Status
 from pytest_otto.config import Secret
@@ -415,12 +415,12 @@ async def test_oneshot_timeout_kills_the_whole_process_group(any_host: Host) -> 
 
 
 async def test_cancelled_oneshot_leaves_no_remote_process(any_host: Host) -> None:
-    token = unique()
+    duration = unique_sleep()
     with pytest.raises(TimeoutError):
-        await asyncio.wait_for(any_host.oneshot(f"sh -c 'sleep 1000 # {token}'; true"), 1)
+        await asyncio.wait_for(any_host.oneshot(f"sh -c 'sleep {duration}; true'; true"), 1)
 
     async def gone() -> bool:
-        return (await any_host.oneshot(f"pgrep -f '{self_excluding(token)}' || true")).output == ""
+        return await sleeping(any_host, duration) == ""
 
     assert await wait_until(gone, 5)
 
