@@ -26,6 +26,11 @@ __all__ = [
     "gather_fanout",
 ]
 
+#: Terminal settings of the pty variant: the same line discipline pytest-otto sets up.
+PTY_SETUP = (
+    b"stty -echo -icanon min 1 time 0 -opost -icrnl -inlcr -ixon -iexten 2>/dev/null; PS1=''; PS2=''; "
+)
+
 #: The sentinel the minimal persistent-shell loops print after each command.
 MARKER = b"__BENCH_DONE__ "
 
@@ -82,7 +87,7 @@ class ShellLoop:
         if self.pty:
             self.proc = await self.conn.create_process(encoding=None, term_type="dumb")
             # Echo is on until stty runs: sync on a line only the shell's expansion prints.
-            self.proc.stdin.write(b"stty -echo -opost; PS1=''; PS2=''; echo SYNC_$((6*7))\n")
+            self.proc.stdin.write(PTY_SETUP + b"echo SYNC_$((6*7))\n")
             await self.proc.stdout.readuntil(b"SYNC_42\n")
         else:
             self.proc = await self.conn.create_process(encoding=None)
@@ -102,6 +107,24 @@ class ShellLoop:
         for _ in range(count):
             await self.command(command)
         return (time.perf_counter() - t0) / count
+
+    async def throughput(self, nbytes: int) -> float:
+        """MB/s of one command printing ``nbytes`` through this shell channel."""
+        assert self.proc is not None
+        self.proc.stdin.write(
+            b"{ " + throughput_command(nbytes).encode() + b"; } </dev/null; echo " + MARKER + b"$?\n"
+        )
+        t0 = time.perf_counter()
+        total, tail = 0, b""
+        while MARKER not in tail or not tail.endswith(b"\n"):
+            chunk = await self.proc.stdout.read(1 << 20)
+            if not chunk:
+                raise EOFError("shell channel closed")
+            total += len(chunk)
+            tail = (tail + chunk)[-64:]
+        elapsed = time.perf_counter() - t0
+        assert total >= nbytes, total
+        return nbytes / elapsed / 1e6
 
     def close(self) -> None:
         """Close the channel."""

@@ -325,6 +325,13 @@ class Runner:
             )
             await self.measure(
                 Comparison(
+                    "3", f"ssh run() {mb} (info)", "MB/s", "host.run", "asyncssh pty shell channel", note=note
+                ),
+                ssh_side(lambda h: otto.run_throughput(h, nbytes)),
+                lambda: shell_pty.throughput(nbytes),
+            )
+            await self.measure(
+                Comparison(
                     "3", f"ssh oneshot() {mb} (info)", "MB/s", "host.oneshot", "asyncssh exec", note=note
                 ),
                 ssh_side(lambda h: otto.oneshot_throughput(h, nbytes)),
