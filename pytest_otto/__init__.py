@@ -9,6 +9,7 @@ import logging
 
 from .errors import HostConnectionError, OttoError, ShellResetWarning
 from .hosts.base import Host, Session
+from .hosts.console import SerialHost, TelnetHost
 from .hosts.local import LocalHost
 from .hosts.ssh import RemoteHost
 from .lab import Lab, LabError, all_hosts, do_for_all_hosts, get_host, load_lab, run_on_all_hosts
@@ -28,9 +29,11 @@ __all__ = [
     "OttoError",
     "RemoteHost",
     "RunResult",
+    "SerialHost",
     "Session",
     "ShellResetWarning",
     "Status",
+    "TelnetHost",
     "Transcript",
     "TranscriptEntry",
     "all_hosts",

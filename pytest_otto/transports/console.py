@@ -1,0 +1,409 @@
+"""Console login and shell-end detection, written once for telnet and serial.
+
+A console (a telnet console server, a UART) is a byte stream to *something*: a
+``login:`` prompt, a ``Password:`` prompt, or a shell that is already logged in.
+`ConsoleTransport` reaches a shell on it, then hands the stream to the session:
+
+1. Connect (the subclass: a TCP connection, an opened tty), listen briefly for
+   what the console volunteers, then poke it with a newline (a UART drops output
+   printed while nobody listened, so a prompt may need to be asked for again).
+2. Answer what appears at the tail of the stream: the login prompt with the user,
+   the password prompt with the password (only when it follows our user name;
+   neither answer is ever logged, pitfall 15). ``Login incorrect`` or the login
+   prompt again after the password is a `HostConnectionError` at once.
+3. Once nothing is left to answer (a shell prompt, or a quiet line), send a
+   *ready probe* that only a shell answers: ``printf`` expanding a fresh token
+   (the echo of the typed line cannot contain the expanded text, pitfall 5). It is
+   typed again every second, because ``login`` may flush type-ahead. The same line
+   installs an ``EXIT`` trap printing another fresh token with ``$?``.
+4. After the hand-over, the stream goes to the session unchanged, except that the
+   transport watches for the end of the shell it logged into: the ``EXIT`` trap's
+   token (gives the exit code, e.g. ``exit 3``), the connection closing, or (on a
+   line that stays open, like a UART whose getty respawns) the login prompt coming
+   back and the line going quiet. Each ends the stream with ``feed_eof`` exactly once.
+
+The caller bounds `open` with the host's ``connect_timeout``, so every wait here
+is bounded; nothing here knows about markers of commands, exit codes of commands
+or command timeouts: that is `pytest_otto.session`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+import time
+from abc import abstractmethod
+from collections.abc import Callable
+
+from ..errors import HostConnectionError
+from .base import ByteSink, Transport
+
+__all__ = [
+    "CONSOLE_LINE_LIMIT",
+    "DEFAULT_LOGIN_PROMPT",
+    "DEFAULT_PASSWORD_PROMPT",
+    "ConsoleTransport",
+    "strip_terminal_codes",
+]
+
+log = logging.getLogger("pytest_otto")
+
+#: Default regex of a login prompt (searched at the tail of the stream).
+DEFAULT_LOGIN_PROMPT = r"(?i)login:\s*$"
+#: Default regex of a password prompt (searched at the tail of the stream).
+DEFAULT_PASSWORD_PROMPT = r"(?i)password:\s*$"
+#: Longest line typed to a console; longer commands are sent in acknowledged pieces
+#: (small shells such as BusyBox ash cut long lines, pitfall 12).
+CONSOLE_LINE_LIMIT = 512
+#: Bytes per paced write when ``write_delay`` is set.
+WRITE_CHUNK = 16
+
+#: Messages of a rejected login.
+LOGIN_FAILED = re.compile(
+    r"(?i)login incorrect|authentication fail|access denied|permission denied|incorrect password"
+    r"|invalid password|login failed"
+)
+#: Tail of a shell prompt: ``$ ``, ``# ``, ``% ``, ``> ``.
+SHELL_PROMPT = re.compile(r"[#$%>]\s*$")
+_TERMINAL_CODES = re.compile(rb"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+
+#: How long the console may stay silent before we poke it / probe it.
+QUIET = 0.3
+#: A prompt must stay at the tail this long before it is answered (a chunk may end
+#: just after ``Last login:``).
+PROMPT_SETTLE = 0.05
+#: How often an unanswered ready probe is typed again.
+PROBE_INTERVAL = 1.0
+#: After the hand-over: the login prompt at the tail this long means the shell is gone.
+LOGOUT_QUIET = 0.3
+#: Bytes of stream kept for matching prompts during login.
+LOGIN_BUFFER = 8192
+
+
+def strip_terminal_codes(data: bytes) -> bytes:
+    """Remove ANSI/VT escape sequences (bracketed paste, colours, titles)."""
+    return _TERMINAL_CODES.sub(b"", data)
+
+
+def _text(data: bytes) -> str:
+    return strip_terminal_codes(data).decode("utf-8", "replace").replace("\r", "").replace("\x00", "")
+
+
+class ConsoleTransport(Transport):
+    """Base of the telnet and serial transports: login, hand-over, shell-end detection.
+
+    Subclasses implement `_connect` (start delivering bytes through `_received` and
+    report the end with `_lost`), `_send` (raw write) and `_hangup` (release).
+    """
+
+    line_limit: int | None = CONSOLE_LINE_LIMIT
+    #: Ctrl-\\ (SIGQUIT to the foreground job) is the hardest kill a console can type.
+    can_kill_foreground = True
+    #: Typed to wake the console up; ``\\n`` ends a line for a login program, a cooked
+    #: tty and a shell in the raw mode the session sets (``-icrnl``) alike.
+    newline = b"\n"
+    #: Type ``exit`` on close when this transport logged in itself: a line that stays
+    #: open (a UART) would otherwise keep the shell, its state, and a logged-in root.
+    logout_on_close = False
+
+    def __init__(
+        self,
+        host_id: str,
+        *,
+        user: str | None = None,
+        password: Callable[[], str | None] = lambda: None,
+        login_prompt: str | re.Pattern[str] = DEFAULT_LOGIN_PROMPT,
+        password_prompt: str | re.Pattern[str] = DEFAULT_PASSWORD_PROMPT,
+        write_delay: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.host_id = host_id
+        self.user = user
+        self._password = password
+        self.login_prompt = re.compile(login_prompt) if isinstance(login_prompt, str) else login_prompt
+        self.password_prompt = (
+            re.compile(password_prompt) if isinstance(password_prompt, str) else password_prompt
+        )
+        self.write_delay = float(write_delay)
+        token = "OTTOC" + secrets.token_hex(8)
+        self._ready_marker = f"{token}_R".encode()
+        self._exit_marker = f"{token}_X_".encode()
+        # The echo of this line shows '%s_R' and the token apart: only a shell that
+        # ran printf prints the joined marker.
+        self._ready_line = (
+            f"trap 'printf \"\\n%s_X_%d\\n\" {token} $?' EXIT; printf '%s_R\\n' {token}\n".encode()
+        )
+        self._login_buf = bytearray()
+        self._login_changed = asyncio.Event()
+        self._last_data = time.monotonic()
+        self._data_count = 0
+        self._lost_reason: str | None = None
+        self._ready = False
+        self._closed = False
+        self._eof_sent = False
+        self._held = b""  # stream tail that may be the start of the exit marker
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._logout_handle: asyncio.TimerHandle | None = None
+        self._tail = b""
+        self._revealed: str | None = None
+        self._logged_in = False  # we answered a login prompt on this connection
+
+    # -- what a console subclass provides -----------------------------------------------
+
+    @abstractmethod
+    async def _connect(self) -> None:
+        """Reach the console and start delivering bytes via `_received`."""
+
+    @abstractmethod
+    async def _send(self, data: bytes) -> None:
+        """Write ``data`` to the console as it is (no pacing)."""
+
+    @abstractmethod
+    async def _hangup(self) -> None:
+        """Release the connection or device; must not raise."""
+
+    def describe(self) -> str:
+        """Where this console is, for messages."""
+        return type(self).__name__
+
+    # -- bytes from the subclass --------------------------------------------------------
+
+    def _received(self, data: bytes) -> None:
+        """Subclass callback: bytes arrived from the console."""
+        if self._closed or self._eof_sent or not data:
+            return
+        self._last_data = time.monotonic()
+        self._data_count += 1
+        if not self._ready:
+            self._login_buf += data
+            if len(self._login_buf) > LOGIN_BUFFER:
+                del self._login_buf[: len(self._login_buf) - LOGIN_BUFFER]
+            self._login_changed.set()
+            return
+        self._deliver(data)
+
+    def _lost(self, reason: str) -> None:
+        """Subclass callback: the connection or device ended."""
+        if self._closed:
+            return
+        if not self._ready:
+            if self._lost_reason is None:
+                self._lost_reason = reason
+            self._login_changed.set()
+            return
+        self._end(None, reason)
+
+    def _end(self, exit_status: int | None, reason: str) -> None:
+        if self._eof_sent:
+            return
+        if self._held:
+            held, self._held = self._held, b""
+            assert self.sink is not None
+            self.sink.feed(held)
+        self._eof_sent = True
+        for handle in (self._flush_handle, self._logout_handle):
+            if handle is not None:
+                handle.cancel()
+        assert self.sink is not None
+        self.sink.feed_eof(exit_status, reason)
+
+    def _deliver(self, data: bytes) -> None:
+        """Pass shell output on, stopping at the EXIT trap's marker."""
+        assert self.sink is not None
+        buf = self._held + data
+        self._held = b""
+        marker = self._exit_marker
+        idx = buf.find(marker)
+        if idx >= 0:
+            nl = buf.find(b"\n", idx)
+            if nl < 0 and len(buf) - idx < len(marker) + 8:
+                if idx:
+                    self.sink.feed(buf[:idx])
+                self._held = buf[idx:]
+                self._schedule_flush()
+                return
+            if nl >= 0:
+                code = buf[idx + len(marker) : nl].strip()
+                before = buf[:idx]  # the trap prints a newline before its marker
+                if before.endswith(b"\n"):
+                    before = before[:-2] if before.endswith(b"\r\n") else before[:-1]
+                if before:
+                    self.sink.feed(before)
+                self._end(int(code) if code.isdigit() else None, f"the shell on {self.describe()} exited")
+                return
+        # Hold back a tail that could be the first bytes of the marker.
+        keep = 0
+        for k in range(min(len(marker) - 1, len(buf)), 0, -1):
+            if buf.endswith(marker[:k]):
+                keep = k
+                break
+        if keep:
+            self.sink.feed(buf[:-keep])
+            self._held = buf[-keep:]
+            self._schedule_flush()
+        else:
+            self.sink.feed(buf)
+        self._watch_logout(buf)
+
+    def _schedule_flush(self) -> None:
+        if self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_later(0.05, self._flush_held)
+
+    def _flush_held(self) -> None:
+        self._flush_handle = None
+        if self._held and not self._eof_sent and not self._closed:
+            held, self._held = self._held, b""
+            assert self.sink is not None
+            self.sink.feed(held)
+
+    def _watch_logout(self, data: bytes) -> None:
+        """A line that stays open (UART, console server) shows ``login:`` when the shell ends."""
+        if self.user is None:
+            return
+        self._tail = (self._tail + data)[-256:]
+        if self._logout_handle is None and self.login_prompt.search(_text(self._tail)):
+            count = self._data_count
+            self._logout_handle = asyncio.get_running_loop().call_later(
+                LOGOUT_QUIET, self._check_logout, count
+            )
+
+    def _check_logout(self, count: int) -> None:
+        self._logout_handle = None
+        if self._closed or self._eof_sent:
+            return
+        if count == self._data_count:
+            self._end(None, f"{self.describe()} is back at its login prompt: the shell logged out")
+        elif self.login_prompt.search(_text(self._tail)):
+            self._logout_handle = asyncio.get_running_loop().call_later(
+                LOGOUT_QUIET, self._check_logout, self._data_count
+            )
+
+    # -- Transport ---------------------------------------------------------------------
+
+    async def open(self, sink: ByteSink) -> None:
+        """Connect, log in if asked, and prove a shell listens (bounded by the caller)."""
+        self.sink = sink
+        await self._connect()
+        await self._login()
+
+    async def write(self, data: bytes) -> None:
+        """Write ``data``; with ``write_delay``, in small chunks with a pause after each."""
+        if self._closed:
+            raise ConnectionResetError(f"{self.describe()} is closed")
+        if self.write_delay <= 0:
+            await self._send(data)
+            return
+        for start in range(0, len(data), WRITE_CHUNK):
+            await self._send(data[start : start + WRITE_CHUNK])
+            await asyncio.sleep(self.write_delay)
+
+    async def kill_foreground(self) -> bool:
+        """Type Ctrl-\\: SIGQUIT to the foreground job (the shell itself ignores it)."""
+        await self.write(b"\x1c")
+        return True
+
+    async def close(self) -> None:
+        """Hang up; never raises."""
+        if self._closed:
+            return
+        self._closed = True
+        for handle in (self._flush_handle, self._logout_handle):
+            if handle is not None:
+                handle.cancel()
+        if self.logout_on_close and self._logged_in and self._ready and not self._eof_sent:
+            try:  # Ctrl-C whatever still runs, then leave the console at its login prompt
+                await asyncio.wait_for(self._send(b"\x03exit" + self.newline), 1.0)
+            except Exception:
+                log.debug("%s: logging out of %s failed", self.host_id, self.describe(), exc_info=True)
+        try:
+            await self._hangup()
+        except Exception:
+            log.debug("%s: hanging up %s failed", self.host_id, self.describe(), exc_info=True)
+
+    # -- login ---------------------------------------------------------------------------
+
+    def _fail(self, cause: str) -> HostConnectionError:
+        return HostConnectionError(self.host_id, f"{self.describe()}: {cause}{self._hint()}")
+
+    def _hint(self) -> str:
+        tail = _text(bytes(self._login_buf[-200:])).strip()
+        if self._revealed:
+            tail = tail.replace(self._revealed, "********")
+        return f"; last output: {tail!r}" if tail else ""
+
+    async def _type(self, data: bytes) -> None:
+        await self.write(data)
+
+    async def _login(self) -> None:
+        """Answer prompts until a shell answers the ready probe."""
+        sent_user = False
+        sent_password = False
+        poked = False
+        last_probe = -1e9
+        connected_at = time.monotonic()
+        while True:
+            if self._lost_reason is not None:
+                raise self._fail(f"connection ended during login ({self._lost_reason})")
+            buf = self._login_buf
+            idx = buf.find(self._ready_marker)
+            if idx >= 0:
+                nl = buf.find(b"\n", idx)
+                if nl >= 0:
+                    rest = bytes(buf[nl + 1 :])
+                    buf.clear()
+                    self._ready = True
+                    log.debug("%s: %s: a shell answered; handing over", self.host_id, self.describe())
+                    if rest:
+                        self._deliver(rest)
+                    return
+            text = _text(bytes(buf))
+            tail = text[-200:]
+            now = time.monotonic()
+            settled = now - self._last_data >= PROMPT_SETTLE
+            if sent_password and LOGIN_FAILED.search(text):
+                raise self._fail("login failed: the console rejected the user name or password")
+            if settled and self.login_prompt.search(tail):
+                if sent_password:
+                    raise self._fail("login failed: the console asked for the login again after the password")
+                if self.user is None:
+                    raise self._fail("the console asks for a login but no user is configured for this host")
+                buf.clear()
+                log.debug("%s: %s: answering the login prompt", self.host_id, self.describe())
+                await self._type(self.user.encode() + self.newline)
+                sent_user, poked = True, True
+                self._logged_in = True
+                continue
+            if settled and self.password_prompt.search(tail):
+                buf.clear()
+                if sent_user and not sent_password:
+                    password = self._password()
+                    if password is None:
+                        raise self._fail("the console asks for a password but none is configured")
+                    self._revealed = password
+                    log.debug("%s: %s: answering the password prompt", self.host_id, self.describe())
+                    await self._type(password.encode() + self.newline)
+                    sent_password = True
+                else:  # not after our user name (type-ahead became one): skip it
+                    log.debug("%s: %s: skipping a password prompt", self.host_id, self.describe())
+                    await self._type(self.newline)
+                    sent_user = False
+                continue
+            quiet = now - self._last_data >= QUIET and now - connected_at >= QUIET
+            prompt_like = settled and bool(SHELL_PROMPT.search(tail))
+            if (quiet or prompt_like) and now - last_probe >= PROBE_INTERVAL:
+                if not poked and not prompt_like:
+                    await self._type(self.newline)
+                    poked = True
+                    self._last_data = time.monotonic()  # wait another quiet spell for the answer
+                else:
+                    await self._type(self._ready_line)
+                    last_probe = time.monotonic()
+                continue
+            # Nothing to do yet: wait for data or for the next check (prompts must settle).
+            self._login_changed.clear()
+            try:
+                await asyncio.wait_for(self._login_changed.wait(), PROMPT_SETTLE)
+            except TimeoutError:
+                pass

@@ -1,0 +1,171 @@
+"""A serial port opened with the standard library's ``termios`` (no pyserial).
+
+A console needs little of a serial library: open the device without making it
+our controlling tty, put it in raw mode at a baud rate, read it without blocking
+on the event loop, write with back-pressure. ``os``, ``termios`` and
+``loop.add_reader`` do all of it on any POSIX system, so pytest-otto does not
+depend on pyserial (which would add a thread per port or its own polling).
+
+The device is locked with ``flock`` while open, so two pytest-otto users of the
+same machine cannot both type into one console. Login, hand-over and the
+detection of a shell that ended (the line itself never closes) are
+`ConsoleTransport`'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import fcntl
+import os
+import termios
+from collections.abc import Callable
+from pathlib import Path
+
+from .console import ConsoleTransport
+
+__all__ = ["SerialTransport", "baud_constant"]
+
+
+def baud_constant(baud: int) -> int:
+    """The ``termios.B<baud>`` constant for ``baud``; ValueError for an unknown rate."""
+    value = getattr(termios, f"B{int(baud)}", None)
+    if value is None:
+        raise ValueError(f"unsupported baud rate {baud!r}")
+    return value
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+class SerialTransport(ConsoleTransport):
+    """A tty device (``/dev/ttyUSB0``, ``/dev/ttyS0``, a pty) with the console login on top."""
+
+    logout_on_close = True
+
+    def __init__(
+        self,
+        host_id: str,
+        device: str | os.PathLike[str],
+        baud: int = 115200,
+        *,
+        claim: Callable[[SerialTransport, bool], None] | None = None,
+        **login: object,
+    ) -> None:
+        super().__init__(host_id, **login)  # type: ignore[arg-type]
+        self.device = Path(device)
+        self.baud = baud
+        self._speed = baud_constant(baud)
+        self._claim = claim
+        self._fd: int | None = None
+
+    def describe(self) -> str:
+        """``serial /dev/ttyX``."""
+        return f"serial {self.device}"
+
+    @property
+    def holds_line(self) -> bool:
+        """True while the device is open by this transport."""
+        return self._fd is not None
+
+    async def _connect(self) -> None:
+        if self._claim is not None:
+            self._claim(self, True)
+        try:
+            fd = os.open(self.device, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        except OSError:
+            self._release()
+            raise
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ConnectionRefusedError(
+                    errno.EBUSY, f"{self.device} is in use by another process (locked)"
+                ) from None
+            self._configure_tty(fd)
+            termios.tcflush(fd, termios.TCIFLUSH)
+        except BaseException:
+            os.close(fd)
+            self._release()
+            raise
+        self._fd = fd
+        asyncio.get_running_loop().add_reader(fd, self._on_readable)
+
+    def _configure_tty(self, fd: int) -> None:
+        """Raw 8N1 at the baud rate, no flow control, ignore modem lines."""
+        attrs = termios.tcgetattr(fd)
+        attrs[0] = 0  # iflag: no ICRNL/IXON/...: bytes as they come
+        attrs[1] = 0  # oflag: no OPOST
+        attrs[2] = termios.CS8 | termios.CREAD | termios.CLOCAL  # cflag
+        attrs[3] = 0  # lflag: no echo, no canonical mode, no signals
+        attrs[4] = attrs[5] = self._speed
+        attrs[6][termios.VMIN] = 1
+        attrs[6][termios.VTIME] = 0
+        termios.tcsetattr(fd, termios.TCSANOW, attrs)
+
+    def _release(self) -> None:
+        if self._claim is not None:
+            self._claim(self, False)
+
+    def _on_readable(self) -> None:
+        fd = self._fd
+        if fd is None:
+            return
+        try:
+            data = os.read(fd, 1 << 16)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:  # EIO: the other side of the line is gone
+            self._stop_reading()
+            self._lost(f"{self.describe()} hung up ({exc.strerror})")
+            return
+        if not data:
+            self._stop_reading()
+            self._lost(f"{self.describe()} hung up")
+            return
+        self._received(data)
+
+    def _stop_reading(self) -> None:
+        if self._fd is not None:
+            try:
+                asyncio.get_running_loop().remove_reader(self._fd)
+            except Exception:
+                pass
+
+    async def _send(self, data: bytes) -> None:
+        view = memoryview(data)
+        loop = asyncio.get_running_loop()
+        while view:
+            fd = self._fd
+            if fd is None:
+                raise ConnectionResetError(f"{self.describe()} is closed")
+            try:
+                written = os.write(fd, view)
+            except BlockingIOError:
+                written = 0
+            except OSError as exc:
+                raise ConnectionResetError(f"{self.describe()}: {exc.strerror}") from exc
+            view = view[written:]
+            if view:
+                waiter = loop.create_future()
+                loop.add_writer(fd, _wake, waiter)
+                try:
+                    await waiter
+                finally:
+                    loop.remove_writer(fd)
+
+    async def _hangup(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            try:
+                asyncio.get_running_loop().remove_reader(fd)
+            except Exception:
+                pass
+            try:
+                os.close(fd)  # also drops the flock
+            except OSError:
+                pass
+        self._release()

@@ -1,0 +1,161 @@
+"""A minimal, correct telnet client on asyncio streams (RFC 854/855).
+
+``telnetlib`` left the standard library in Python 3.13, and a console only needs a
+little of the protocol: pass data through, answer option negotiation, and never
+let an ``IAC`` sequence reach the shell's output. This client
+
+- agrees to the server's ``WILL ECHO`` and ``WILL SGA`` (character-at-a-time, the
+  server echoes: what every console server offers) and to ``DO SGA``; it refuses
+  every other option (``WONT``/``DONT``), answering each request at most once per
+  state change so two peers can never loop;
+- strips ``IAC`` commands and subnegotiations (``SB ... SE``) from the data, keeps
+  ``IAC IAC`` as one ``0xFF`` byte, turns ``CR NUL`` back into ``CR``;
+- escapes ``0xFF`` as ``IAC IAC`` and a bare ``CR`` as ``CR NUL`` when writing.
+
+Login, hand-over and shell-end detection are `ConsoleTransport`'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+
+from .console import ConsoleTransport
+
+__all__ = ["TelnetTransport"]
+
+IAC, DONT, DO, WONT, WILL, SB, SE = 255, 254, 253, 252, 251, 250, 240
+OPT_ECHO, OPT_SGA = 1, 3
+
+#: Options we let the server enable (it echoes, no go-ahead).
+_ACCEPT_REMOTE = frozenset({OPT_ECHO, OPT_SGA})
+#: Options we enable ourselves when asked.
+_ACCEPT_LOCAL = frozenset({OPT_SGA})
+
+_BARE_CR = re.compile(rb"\r(?!\n)")
+
+_DATA, _IAC, _OPT, _SB, _SB_IAC = range(5)
+
+
+class TelnetTransport(ConsoleTransport):
+    """A telnet connection to ``address:port`` with the console login on top."""
+
+    def __init__(self, host_id: str, address: str, port: int = 23, **login: object) -> None:
+        super().__init__(host_id, **login)  # type: ignore[arg-type]
+        self.address = address
+        self.port = port
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._pump: asyncio.Task[None] | None = None
+        self._state = _DATA
+        self._verb = 0
+        self._after_cr = False
+        self._local: dict[int, bool] = {}
+        self._remote: dict[int, bool] = {}
+
+    def describe(self) -> str:
+        """``telnet address:port``."""
+        return f"telnet {self.address}:{self.port}"
+
+    async def _connect(self) -> None:
+        self._reader, self._writer = await asyncio.open_connection(self.address, self.port)
+        self._pump = asyncio.get_running_loop().create_task(self._read_loop())
+
+    async def _read_loop(self) -> None:
+        reader = self._reader
+        assert reader is not None
+        try:
+            while True:
+                chunk = await reader.read(1 << 16)
+                if not chunk:
+                    self._lost(f"{self.describe()} closed the connection")
+                    return
+                data = self._parse(chunk)
+                if data:
+                    self._received(data)
+        except asyncio.CancelledError:
+            raise
+        except (OSError, EOFError) as exc:
+            self._lost(f"{self.describe()}: {type(exc).__name__}: {exc}")
+
+    def _parse(self, chunk: bytes) -> bytes:
+        """Split ``chunk`` into data (returned) and telnet commands (answered)."""
+        out = bytearray()
+        state = self._state
+        for byte in chunk:
+            if state == _DATA:
+                if byte == IAC:
+                    state = _IAC
+                elif byte == 0 and self._after_cr:  # CR NUL is a bare CR
+                    self._after_cr = False
+                else:
+                    out.append(byte)
+                    self._after_cr = byte == 13
+            elif state == _IAC:
+                if byte == IAC:
+                    out.append(IAC)
+                    self._after_cr = False
+                    state = _DATA
+                elif byte in (DO, DONT, WILL, WONT):
+                    self._verb = byte
+                    state = _OPT
+                elif byte == SB:
+                    state = _SB
+                else:  # NOP, GA, DM, AYT, ...: nothing to pass on
+                    state = _DATA
+            elif state == _OPT:
+                self._negotiate(self._verb, byte)
+                state = _DATA
+            elif state == _SB:
+                if byte == IAC:
+                    state = _SB_IAC
+            elif state == _SB_IAC:
+                state = _DATA if byte == SE else _SB
+        self._state = state
+        return bytes(out)
+
+    def _negotiate(self, verb: int, option: int) -> None:
+        if verb in (WILL, WONT):
+            wanted = verb == WILL and option in _ACCEPT_REMOTE
+            if self._remote.get(option) is not wanted:
+                self._remote[option] = wanted
+                self._reply(DO if wanted else DONT, option)
+        else:
+            wanted = verb == DO and option in _ACCEPT_LOCAL
+            if self._local.get(option) is not wanted:
+                self._local[option] = wanted
+                self._reply(WILL if wanted else WONT, option)
+
+    def _reply(self, verb: int, option: int) -> None:
+        writer = self._writer
+        if writer is not None and not writer.is_closing():
+            writer.write(bytes((IAC, verb, option)))
+
+    @staticmethod
+    def _escape(data: bytes) -> bytes:
+        data = data.replace(b"\xff", b"\xff\xff")
+        if b"\r" in data:  # a CR not followed by LF travels as CR NUL (RFC 854)
+            data = _BARE_CR.sub(b"\r\x00", data)
+        return data
+
+    async def _send(self, data: bytes) -> None:
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            raise ConnectionResetError(f"{self.describe()} is closed")
+        writer.write(self._escape(data))
+        await writer.drain()
+
+    async def interrupt(self) -> None:
+        """Ctrl-C through the server's pty (the byte, not ``IAC IP``: every server passes it)."""
+        await self.write(b"\x03")
+
+    async def _hangup(self) -> None:
+        writer, self._writer = self._writer, None
+        pump, self._pump = self._pump, None
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), 1.0)
+        if pump is not None:
+            pump.cancel()
