@@ -24,6 +24,7 @@ __all__ = [
     "exec_loop",
     "exec_throughput",
     "gather_fanout",
+    "gather_pty_fanout",
 ]
 
 #: Terminal settings of the pty variant: the same line discipline pytest-otto sets up.
@@ -59,6 +60,27 @@ async def gather_fanout(endpoints: Sequence[Endpoint], key: Path, command: str =
         conn = await connect(ep, key)
         result = await conn.run(command, check=True)
         assert result.stdout.strip() == "hi", result
+        return conn
+
+    t0 = time.perf_counter()
+    conns = await asyncio.gather(*(one(ep) for ep in endpoints))
+    elapsed = time.perf_counter() - t0
+    for conn in conns:
+        conn.close()
+    await asyncio.gather(*(conn.wait_closed() for conn in conns))
+    return elapsed
+
+
+async def gather_pty_fanout(endpoints: Sequence[Endpoint], key: Path, command: str = "echo hi") -> float:
+    """Like-for-like fan-out: connect + auth + a pty shell channel + one sentinel command per host.
+
+    What pytest-otto's ``run()`` has to do on a cold host, minus the library.
+    """
+
+    async def one(ep: Endpoint) -> asyncssh.SSHClientConnection:
+        conn = await connect(ep, key)
+        shell = await ShellLoop(conn, pty=True).open()
+        assert await shell.command(command) == 0
         return conn
 
     t0 = time.perf_counter()

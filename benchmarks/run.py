@@ -149,6 +149,22 @@ class Runner:
                 subject,
                 baseline,
             )
+        n = max(self.config.fanout_ns)
+        lab_file, endpoints = self.lab_file(n), self.lab.endpoints[:n]
+
+        async def subject_pty() -> float:
+            return await otto.fanout(otto.load(lab_file))
+
+        async def baseline_pty() -> float:
+            return await raw.gather_pty_fanout(endpoints, self.lab.client_key)
+
+        await self.measure(
+            Comparison(
+                "1", f"cold fan-out N={n} (info)", "s", "run_on_all_hosts", "asyncssh gather, pty shell"
+            ),
+            subject_pty,
+            baseline_pty,
+        )
 
     async def processes(self) -> None:
         """Figure 1b: a whole ``pytest --lab`` process against ``pytest --hosts`` (testinfra)."""
