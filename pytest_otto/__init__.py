@@ -5,13 +5,13 @@ Hosts (local, SSH, telnet, serial) share one API: ``run`` on a persistent shell,
 Every coroutine has a blocking twin named ``<name>_sync``.
 """
 
+import importlib
 import logging
+from typing import TYPE_CHECKING, Any
 
 from .errors import HostConnectionError, OttoError, ShellResetWarning
 from .hosts.base import Host, Session
-from .hosts.console import SerialHost, TelnetHost
 from .hosts.local import LocalHost
-from .hosts.ssh import RemoteHost
 from .lab import Lab, LabError, all_hosts, do_for_all_hosts, get_host, load_lab, run_on_all_hosts
 from .result import CommandStatus, RunResult, Status
 from .session import DEFAULT, ExpectTimeout
@@ -42,6 +42,28 @@ __all__ = [
     "load_lab",
     "run_on_all_hosts",
 ]
+
+if TYPE_CHECKING:
+    from .hosts.console import SerialHost, TelnetHost
+    from .hosts.ssh import RemoteHost
+
+#: Hosts whose modules pull in asyncssh or console code: imported on first use, so
+#: loading the pytest plugin (and a lab of local hosts) does not pay ~150 ms for asyncssh.
+_LAZY = {
+    "RemoteHost": "pytest_otto.hosts.ssh",
+    "TelnetHost": "pytest_otto.hosts.console",
+    "SerialHost": "pytest_otto.hosts.console",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pytest_otto' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 
