@@ -42,7 +42,7 @@ class Config:
 
     @classmethod
     def quick(cls) -> Config:
-        """N up to 10, 3 repetitions: under a minute."""
+        """N up to 10, 3 repetitions: a 30-60 s smoke test."""
         return cls(
             reps=3,
             fanout_ns=(1, 10),
@@ -540,7 +540,7 @@ SECTIONS = {
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Command line: ``--quick``, ``--reps``, ``--only``, ``--out``, ``--verbose``."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="N up to 10, 3 repetitions (< 1 minute)")
+    parser.add_argument("--quick", action="store_true", help="N up to 10, 3 repetitions (30-60 s)")
     parser.add_argument("--reps", type=int, help="repetitions per figure (default 5, quick 3)")
     parser.add_argument("--only", default="1,2,3,4,5", help="comma-separated figures to run (1-5)")
     parser.add_argument("--out", type=Path, help="JSON output path (default benchmarks/results/<ts>.json)")
