@@ -10,6 +10,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 
 from .result import Status
 
@@ -74,10 +75,11 @@ class Transcript:
     def since(self, mark: int) -> list[TranscriptEntry]:
         """Entries recorded after ``mark`` (as many as are still kept)."""
         with self._lock:
-            new = self._count - mark
+            new = min(self._count - mark, len(self._entries))
             if new <= 0:
                 return []
-            return list(self._entries)[-min(new, len(self._entries)) :]
+            # walk only the new tail: the plugin asks this of every host after every test phase
+            return list(islice(reversed(self._entries), new))[::-1]
 
     def __iter__(self) -> Iterator[TranscriptEntry]:
         with self._lock:

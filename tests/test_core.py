@@ -160,3 +160,23 @@ def test_public_api_is_typed_and_exported() -> None:
         assert asyncio.iscoroutinefunction(getattr(Host, method))
         assert callable(getattr(Host, f"{method}_sync"))
         assert getattr(Host, method).__doc__ and getattr(Host, f"{method}_sync").__doc__
+
+
+def test_transcript_since_keeps_order_and_bound() -> None:
+    from pytest_otto.transcript import Transcript, TranscriptEntry
+
+    transcript = Transcript(max_entries=5)
+
+    def entry(i: int) -> TranscriptEntry:
+        return TranscriptEntry("h", "s", "run", f"c{i}", "", Status.Success, 0, 0.0, 0.0)
+
+    for i in range(3):
+        transcript.append(entry(i))
+    mark = transcript.mark()
+    assert transcript.since(mark) == []
+    transcript.append(entry(3))
+    assert [e.command for e in transcript.since(mark)] == ["c3"]
+    for i in range(4, 9):
+        transcript.append(entry(i))
+    assert [e.command for e in transcript.since(mark)] == ["c4", "c5", "c6", "c7", "c8"]  # c3 aged out
+    assert len(transcript) == 5
