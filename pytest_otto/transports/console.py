@@ -149,6 +149,8 @@ class ConsoleTransport(Transport):
         self._tail = b""
         self._revealed: str | None = None
         self._logged_in = False  # we answered a login prompt on this connection
+        self._closing = False
+        self._logout_seen = asyncio.Event()
 
     # -- what a console subclass provides -----------------------------------------------
 
@@ -197,6 +199,10 @@ class ConsoleTransport(Transport):
 
     def _end(self, exit_status: int | None, reason: str) -> None:
         if self._eof_sent:
+            return
+        if self._closing:  # our own logout on close: nobody listens any more
+            self._eof_sent = True
+            self._logout_seen.set()
             return
         if self._held:
             held, self._held = self._held, b""
@@ -306,17 +312,22 @@ class ConsoleTransport(Transport):
 
     async def close(self) -> None:
         """Hang up; never raises."""
-        if self._closed:
+        if self._closed or self._closing:
             return
+        if self.logout_on_close and self._logged_in and self._ready and not self._eof_sent:
+            self._closing = True
+            try:  # Ctrl-C whatever still runs, then leave the console at its login prompt;
+                # wait (briefly) for the EXIT trap: hanging up first could drop the bytes.
+                await asyncio.wait_for(self._send(b"\x03"), 1.0)
+                await asyncio.sleep(0.05)
+                await asyncio.wait_for(self._send(b"exit" + self.newline), 1.0)
+                await asyncio.wait_for(self._logout_seen.wait(), 1.0)
+            except Exception:
+                log.debug("%s: logging out of %s failed", self.host_id, self.describe(), exc_info=True)
         self._closed = True
         for handle in (self._flush_handle, self._logout_handle):
             if handle is not None:
                 handle.cancel()
-        if self.logout_on_close and self._logged_in and self._ready and not self._eof_sent:
-            try:  # Ctrl-C whatever still runs, then leave the console at its login prompt
-                await asyncio.wait_for(self._send(b"\x03exit" + self.newline), 1.0)
-            except Exception:
-                log.debug("%s: logging out of %s failed", self.host_id, self.describe(), exc_info=True)
         try:
             await self._hangup()
         except Exception:

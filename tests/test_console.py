@@ -1,0 +1,229 @@
+"""Console-specific behaviour of telnet and serial hosts, against real servers.
+
+Login (success, wrong password, already logged in), secrets never logged, long
+commands sent in acknowledged pieces, paced writes, the telnet protocol layer,
+one shell per serial line, and a lost console. B5-B23 themselves run in
+test_console_behaviour.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from pytest_otto import HostConnectionError, SerialHost, Status, TelnetHost
+from pytest_otto.transports.telnet import TelnetTransport
+from testlab.serial import SerialConsole
+from testlab.telnetd import TelnetServer
+
+
+def telnet_host(server: TelnetServer, **options: object) -> TelnetHost:
+    """A telnet host for ``server`` with its credentials (if it asks for a login)."""
+    options.setdefault("user", server.user)
+    options.setdefault("password", server.password)
+    options.setdefault("connect_timeout", 10)
+    return TelnetHost("tn", server.address, port=server.port, **options)  # type: ignore[arg-type]
+
+
+def serial_host(console: SerialConsole, **options: object) -> SerialHost:
+    """A serial host for ``console`` with its credentials (if it asks for a login)."""
+    options.setdefault("user", console.user)
+    options.setdefault("password", console.password)
+    options.setdefault("connect_timeout", 10)
+    return SerialHost("sl", console.device, **options)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def closing() -> Iterator[list]:
+    """Hosts appended here are closed after the test."""
+    hosts: list = []
+    yield hosts
+    for host in hosts:
+        host.close_sync()
+
+
+# -- login ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["telnet", "serial"])
+async def test_login_and_already_logged_in(
+    kind: str,
+    closing: list,
+    telnet_server: TelnetServer,
+    telnet_login_server: TelnetServer,
+    serial_console: SerialConsole,
+    serial_login_console: SerialConsole,
+) -> None:
+    if kind == "telnet":
+        login, shell = telnet_host(telnet_login_server), telnet_host(telnet_server)
+    else:
+        login, shell = serial_host(serial_login_console), serial_host(serial_console)
+    closing += [login, shell]
+    assert (await login.run("id -un")).only.output == "ottopw"
+    assert (await shell.run("id -un")).only.output == "root"  # no prompt answered, no user set
+    assert shell.user is None
+
+
+async def test_serial_login_after_logout_on_close(closing: list, serial_login_console: SerialConsole) -> None:
+    first = serial_host(serial_login_console)
+    closing.append(first)
+    await first.run("export OTTO_LEFT_BEHIND=1")
+    await first.close()  # logs out: the line is back at its login prompt
+    second = serial_host(serial_login_console)
+    closing.append(second)
+    assert (await second.run("echo ${OTTO_LEFT_BEHIND:-unset}")).only.output == "unset"
+
+
+@pytest.mark.parametrize("kind", ["telnet", "serial"])
+async def test_wrong_password_is_a_connection_error_within_bound(
+    kind: str, closing: list, telnet_login_server: TelnetServer, serial_login_console: SerialConsole
+) -> None:
+    if kind == "telnet":
+        host = telnet_host(telnet_login_server, password="not-the-password", connect_timeout=8)
+    else:
+        host = serial_host(serial_login_console, password="not-the-password", connect_timeout=8)
+    closing.append(host)
+    started = time.monotonic()
+    with pytest.raises(ConnectionError) as caught:
+        await host.run("true")
+    assert time.monotonic() - started < 8 + 3
+    assert isinstance(caught.value, HostConnectionError)
+    assert str(caught.value).startswith(f"{host.id}: ")
+    assert "login failed" in str(caught.value)
+    assert "not-the-password" not in str(caught.value)
+
+
+async def test_login_without_user_is_a_clear_error(closing: list, telnet_login_server: TelnetServer) -> None:
+    host = telnet_host(telnet_login_server, user=None, password=None, connect_timeout=5)
+    closing.append(host)
+    with pytest.raises(HostConnectionError, match="asks for a login but no user"):
+        await host.connect()
+
+
+@pytest.mark.parametrize("kind", ["telnet", "serial"])
+async def test_password_never_logged_or_transcribed(
+    kind: str,
+    closing: list,
+    caplog: pytest.LogCaptureFixture,
+    telnet_login_server: TelnetServer,
+    serial_login_console: SerialConsole,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="pytest_otto")
+    host = telnet_host(telnet_login_server) if kind == "telnet" else serial_host(serial_login_console)
+    closing.append(host)
+    password = telnet_login_server.password
+    assert password
+    entry = (await host.run(f"echo typed-{password}")).only
+    assert entry.status is Status.Success
+    assert (await host.oneshot("true")).status is Status.Success
+    assert any("answering the password prompt" in r.getMessage() for r in caplog.records)
+    for record in caplog.records:
+        assert password not in record.getMessage()
+    for item in host.transcript:
+        assert password not in item.command and password not in item.output
+    assert password not in repr(host)
+
+
+# -- long commands, pacing ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["telnet", "serial"])
+async def test_ten_kilobyte_command_is_sent_in_pieces(
+    kind: str, closing: list, telnet_server: TelnetServer, serial_console: SerialConsole
+) -> None:
+    host = telnet_host(telnet_server) if kind == "telnet" else serial_host(serial_console)
+    closing.append(host)
+    words = " ".join(f"w{i:05d}" for i in range(1500))  # ~10.5 KB
+    command = f"printf '%s\\n' {words} | wc -l; echo last=${{OTTO_UNSET:-w01499}}"
+    assert len(command) > 10_000 > 10 * (host.line_limit or 10_000)
+    entry = (await host.run(command)).only
+    assert entry.output.split("\n") == ["1500", "last=w01499"]
+
+
+async def test_write_delay_paces_writes(closing: list, telnet_server: TelnetServer) -> None:
+    host = telnet_host(telnet_server, write_delay=0.01)
+    closing.append(host)
+    await host.connect()
+    started = time.monotonic()
+    entry = (await host.run("echo " + "p" * 200)).only  # framed line ~450 B: ~28 paced chunks
+    assert entry.output == "p" * 200
+    assert time.monotonic() - started >= 0.25
+
+
+# -- serial: one shell per line ---------------------------------------------------------------------
+
+
+async def test_serial_oneshot_is_fresh_and_serialized(closing: list, serial_console: SerialConsole) -> None:
+    host = serial_host(serial_console)
+    closing.append(host)
+    await host.run(["cd /tmp", "export OTTO_SESSION_VAR=1", "otto_f() { :; }"])
+    seen = await host.oneshot(
+        "pwd; echo ${OTTO_SESSION_VAR:-unset}; type otto_f >/dev/null 2>&1 || echo nofunc"
+    )
+    assert seen.output == "/root\nunset\nnofunc"
+    assert (await host.run("pwd; echo $OTTO_SESSION_VAR")).only.output == "/tmp\n1"
+
+
+async def test_serial_second_client_is_refused(closing: list, serial_console: SerialConsole) -> None:
+    first, second = serial_host(serial_console), serial_host(serial_console)
+    closing += [first, second]
+    await first.connect()
+    with pytest.raises(HostConnectionError, match="in use by another process"):
+        await second.connect()
+
+
+# -- lost consoles (B18) ----------------------------------------------------------------------------------
+
+
+async def test_telnet_server_killed_is_an_error_then_reconnects() -> None:
+    server = TelnetServer("127.0.0.23", login=False).start()
+    host = telnet_host(server, command_timeout=10)
+    try:
+        await host.run("cd /tmp")
+        pending = asyncio.ensure_future(host.run("sleep 30"))
+        await asyncio.sleep(0.5)
+        server.kill()
+        entry = (await asyncio.wait_for(pending, 8)).only
+        assert entry.status is Status.Error
+        assert "ended" in entry.output
+        server.start()
+        with pytest.warns(Warning, match="reset"):
+            assert (await host.run("echo back")).only.output == "back"
+    finally:
+        host.close_sync()
+        server.remove()
+
+
+async def test_serial_device_gone_is_a_connection_error() -> None:
+    console = SerialConsole(login=False, name="ttyGONE").start()
+    host = serial_host(console, connect_timeout=3)
+    try:
+        assert (await host.run("echo up")).only.output == "up"
+        console.kill()  # the device vanishes: the shell is lost and cannot be reopened
+        for _ in range(2):
+            with pytest.raises(HostConnectionError, match=f"^{host.id}: .*No such file"):
+                await asyncio.wait_for(host.run("echo down"), 10)
+    finally:
+        host.close_sync()
+        console.remove()
+
+
+# -- the telnet protocol layer -------------------------------------------------------------------------------
+
+
+def test_telnet_negotiation_and_escaping() -> None:
+    t = TelnetTransport("x", "127.0.0.1", 1)
+    sent: list[bytes] = []
+    t._reply = lambda verb, opt: sent.append(bytes((255, verb, opt)))  # type: ignore[method-assign]
+    # DO ECHO, WILL ECHO, WILL SGA, DO NAWS, a subnegotiation, IAC IAC, CR NUL, split IAC
+    data = t._parse(
+        b"\xff\xfd\x01\xff\xfb\x01\xff\xfb\x03\xff\xfd\x1fa\xff\xfa\x18\x01\xff\xf0b\xff\xffc\r\x00d\xff"
+    )
+    data += t._parse(b"\xfb\x01e")  # repeated WILL ECHO (split): no second answer
+    assert data == b"ab\xffc\rde"
+    assert sent == [b"\xff\xfc\x01", b"\xff\xfd\x01", b"\xff\xfd\x03", b"\xff\xfc\x1f"]
+    assert t._escape(b"a\xffb\rc\r\n") == b"a\xff\xffb\r\x00c\r\n"
