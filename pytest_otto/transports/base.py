@@ -9,10 +9,13 @@ branches inside the session.
 
 from __future__ import annotations
 
+import asyncio
+import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Protocol
 
-__all__ = ["ByteSink", "Transport"]
+__all__ = ["ByteSink", "Transport", "write_to_fd"]
 
 
 class ByteSink(Protocol):
@@ -64,3 +67,36 @@ class Transport(ABC):
     @abstractmethod
     async def close(self) -> None:
         """Hang up and release everything; must not raise and must not hang."""
+
+
+def _set_done(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+async def write_to_fd(current_fd: Callable[[], int | None], data: bytes, what: str) -> None:
+    """Write all of ``data`` to a non-blocking fd (a pty or a tty), waiting while it is full.
+
+    ``current_fd`` is asked again after every wait, because the transport may be
+    closed meanwhile; a closed or failing fd is a ``ConnectionResetError`` naming ``what``.
+    """
+    view = memoryview(data)
+    loop = asyncio.get_running_loop()
+    while view:
+        fd = current_fd()
+        if fd is None:
+            raise ConnectionResetError(f"{what} is closed")
+        try:
+            written = os.write(fd, view)
+        except BlockingIOError:
+            written = 0
+        except OSError as exc:
+            raise ConnectionResetError(f"{what}: {exc.strerror}") from exc
+        view = view[written:]
+        if view:
+            writable: asyncio.Future[None] = loop.create_future()
+            loop.add_writer(fd, _set_done, writable)
+            try:
+                await writable
+            finally:
+                loop.remove_writer(fd)

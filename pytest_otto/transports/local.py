@@ -17,7 +17,7 @@ import subprocess
 import termios
 from collections.abc import Mapping, Sequence
 
-from .base import ByteSink, Transport
+from .base import ByteSink, Transport, write_to_fd
 
 __all__ = ["LocalShellTransport", "kill_session_processes"]
 
@@ -131,26 +131,7 @@ class LocalShellTransport(Transport):
 
     async def write(self, data: bytes) -> None:
         """Write all of ``data``, waiting while the pty's input queue is full."""
-        view = memoryview(data)
-        loop = asyncio.get_running_loop()
-        while view:
-            fd = self._fd
-            if fd is None:
-                raise ConnectionResetError("local shell is closed")
-            try:
-                written = os.write(fd, view)
-            except BlockingIOError:
-                written = 0
-            except OSError as exc:
-                raise ConnectionResetError(f"local shell is gone: {exc.strerror}") from exc
-            view = view[written:]
-            if view:
-                waiter = loop.create_future()
-                loop.add_writer(fd, waiter.set_result, None)
-                try:
-                    await waiter
-                finally:
-                    loop.remove_writer(fd)
+        await write_to_fd(lambda: self._fd, data, "local shell")
 
     async def kill_foreground(self) -> bool:
         """SIGKILL the foreground process group of the pty, if it is not the shell."""

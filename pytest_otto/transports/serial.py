@@ -22,6 +22,7 @@ import termios
 from collections.abc import Callable
 from pathlib import Path
 
+from .base import write_to_fd
 from .console import ConsoleTransport
 
 __all__ = ["SerialTransport", "baud_constant"]
@@ -33,11 +34,6 @@ def baud_constant(baud: int) -> int:
     if value is None:
         raise ValueError(f"unsupported baud rate {baud!r}")
     return value
-
-
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
 
 
 class SerialTransport(ConsoleTransport):
@@ -136,26 +132,7 @@ class SerialTransport(ConsoleTransport):
                 pass
 
     async def _send(self, data: bytes) -> None:
-        view = memoryview(data)
-        loop = asyncio.get_running_loop()
-        while view:
-            fd = self._fd
-            if fd is None:
-                raise ConnectionResetError(f"{self.describe()} is closed")
-            try:
-                written = os.write(fd, view)
-            except BlockingIOError:
-                written = 0
-            except OSError as exc:
-                raise ConnectionResetError(f"{self.describe()}: {exc.strerror}") from exc
-            view = view[written:]
-            if view:
-                waiter = loop.create_future()
-                loop.add_writer(fd, _wake, waiter)
-                try:
-                    await waiter
-                finally:
-                    loop.remove_writer(fd)
+        await write_to_fd(lambda: self._fd, data, self.describe())
 
     async def _hangup(self) -> None:
         fd, self._fd = self._fd, None
