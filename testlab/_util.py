@@ -437,3 +437,56 @@ def ensure_password_user(name: str = PASSWORD_USER, password: str = PASSWORD) ->
             run_checked(["useradd", "--create-home", "--shell", "/bin/bash", name])
             run_checked(["chpasswd"], input_text=f"{name}:{password}\n")
             return pwd.getpwnam(name)
+
+
+class ServerProcess:
+    """What every test server shares: a temp dir, one daemon process and its log."""
+
+    #: File name of the daemon's log inside the work dir.
+    log_name = "server.log"
+    _workdir: Path
+    _proc: subprocess.Popen | None
+
+    @property
+    def workdir(self) -> Path:
+        """The server's temp dir (config, log, keys or device link)."""
+        return self._workdir
+
+    @property
+    def log_path(self) -> Path:
+        """The daemon's stdout/stderr log."""
+        return self._workdir / self.log_name
+
+    @property
+    def log(self) -> str:
+        """The daemon's log text so far (empty if none)."""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    @property
+    def pid(self) -> int | None:
+        """PID of the daemon, or None when not running."""
+        return self._proc.pid if self.running else None  # type: ignore[union-attr]
+
+    @property
+    def running(self) -> bool:
+        """True while the daemon is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+
+class ConsoleServerProcess(ServerProcess):
+    """A server that offers a login (``login=True``) or a ready shell."""
+
+    login: bool
+
+    @property
+    def user(self) -> str | None:
+        """User to log in as (login mode), else None."""
+        return PASSWORD_USER if self.login else None
+
+    @property
+    def password(self) -> str | None:
+        """Password to log in with (login mode), else None."""
+        return PASSWORD if self.login else None

@@ -19,6 +19,7 @@ from pathlib import Path
 from testlab._util import (
     PASSWORD,
     PASSWORD_USER,
+    ConsoleServerProcess,
     LabError,
     ensure_password_user,
     kill_tree,
@@ -34,12 +35,14 @@ __all__ = ["PASSWORD", "PASSWORD_USER", "SerialConsole"]
 _RELAY = Path(__file__).with_name("_serial_relay.py")
 
 
-class SerialConsole:
+class SerialConsole(ConsoleServerProcess):
     """A serial line on a pty pair with a respawning login (or shell) behind it.
 
     Only one client at a time is expected (like a real UART). Output the
     console produces while no client has the device open is discarded.
     """
+
+    log_name = "relay.log"
 
     def __init__(self, *, login: bool = True, name: str = "ttyDUT0", startup_timeout: float = 10.0) -> None:
         self.login = login
@@ -53,44 +56,6 @@ class SerialConsole:
     def device(self) -> Path:
         """Path the client opens (symlink to the client pty slave)."""
         return self._workdir / self.name
-
-    @property
-    def user(self) -> str | None:
-        """User to log in as (login mode), else None."""
-        return PASSWORD_USER if self.login else None
-
-    @property
-    def password(self) -> str | None:
-        """Password to log in with (login mode), else None."""
-        return PASSWORD if self.login else None
-
-    @property
-    def workdir(self) -> Path:
-        """Temp dir holding the device link and the relay log."""
-        return self._workdir
-
-    @property
-    def log_path(self) -> Path:
-        """The relay's log."""
-        return self._workdir / "relay.log"
-
-    @property
-    def log(self) -> str:
-        """The relay's log text so far."""
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    @property
-    def pid(self) -> int | None:
-        """PID of the relay process, or None when not running."""
-        return self._proc.pid if self.running else None  # type: ignore[union-attr]
-
-    @property
-    def running(self) -> bool:
-        """True while the relay is alive."""
-        return self._proc is not None and self._proc.poll() is None
 
     def __repr__(self) -> str:
         mode = "login" if self.login else "shell"

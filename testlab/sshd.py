@@ -20,6 +20,7 @@ from testlab._util import (
     PASSWORD,
     PASSWORD_USER,
     LabError,
+    ServerProcess,
     _signal_all,
     descendants,
     ensure_password_user,
@@ -65,7 +66,7 @@ def _known_hosts_host(address: str, port: int) -> str:
     return address if port == 22 else f"[{address}]:{port}"
 
 
-class SshServer:
+class SshServer(ServerProcess):
     """One real OpenSSH ``sshd`` listening on ``address:port``.
 
     ``port=None`` picks a free port (retried if another process grabs it
@@ -82,6 +83,8 @@ class SshServer:
 
     Use as a context manager or call :meth:`start` / :meth:`stop`.
     """
+
+    log_name = "sshd.log"
 
     def __init__(
         self,
@@ -132,27 +135,9 @@ class SshServer:
         return self._port
 
     @property
-    def workdir(self) -> Path:
-        """Temp dir holding the config, log and (unless shared) keys."""
-        return self._workdir
-
-    @property
     def config_path(self) -> Path:
         """Path of the generated ``sshd_config``."""
         return self._workdir / "sshd_config"
-
-    @property
-    def log_path(self) -> Path:
-        """Path of sshd's log (its stderr, ``-e``)."""
-        return self._workdir / "sshd.log"
-
-    @property
-    def log(self) -> str:
-        """sshd's log text so far (empty if none)."""
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
 
     @property
     def host_key_path(self) -> Path:
@@ -182,16 +167,6 @@ class SshServer:
             path.chmod(0o644)
             self._authorized_keys = path
         return self._authorized_keys
-
-    @property
-    def pid(self) -> int | None:
-        """PID of the listening sshd, or None when not running."""
-        return self._proc.pid if self.running else None  # type: ignore[union-attr]
-
-    @property
-    def running(self) -> bool:
-        """True while the listener process is alive."""
-        return self._proc is not None and self._proc.poll() is None
 
     def connection_pids(self) -> list[int]:
         """PIDs of the per-connection sshd children and their sessions' processes."""

@@ -17,6 +17,7 @@ from pathlib import Path
 from testlab._util import (
     PASSWORD,
     PASSWORD_USER,
+    ConsoleServerProcess,
     LabError,
     _signal_all,
     descendants,
@@ -58,7 +59,7 @@ def write_shell_wrapper(path: Path) -> Path:
     return path
 
 
-class TelnetServer:
+class TelnetServer(ConsoleServerProcess):
     """BusyBox ``telnetd -F -p PORT -b ADDRESS -l PROGRAM`` on loopback.
 
     ``login=True``: PROGRAM is ``/bin/login``; log in as :data:`PASSWORD_USER`
@@ -69,6 +70,8 @@ class TelnetServer:
     session; the session processes are children of the daemon, so
     :meth:`stop`/:meth:`kill` end them all.
     """
+
+    log_name = "telnetd.log"
 
     def __init__(
         self,
@@ -98,44 +101,6 @@ class TelnetServer:
         if self._port is None:
             raise LabError("port not chosen yet: start() the server first")
         return self._port
-
-    @property
-    def user(self) -> str | None:
-        """User to log in as (login mode), else None."""
-        return PASSWORD_USER if self.login else None
-
-    @property
-    def password(self) -> str | None:
-        """Password to log in with (login mode), else None."""
-        return PASSWORD if self.login else None
-
-    @property
-    def workdir(self) -> Path:
-        """Temp dir with the log and shell wrapper."""
-        return self._workdir
-
-    @property
-    def log_path(self) -> Path:
-        """telnetd's stdout/stderr log."""
-        return self._workdir / "telnetd.log"
-
-    @property
-    def log(self) -> str:
-        """telnetd's log text so far."""
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    @property
-    def pid(self) -> int | None:
-        """PID of the telnetd daemon, or None when not running."""
-        return self._proc.pid if self.running else None  # type: ignore[union-attr]
-
-    @property
-    def running(self) -> bool:
-        """True while telnetd is alive."""
-        return self._proc is not None and self._proc.poll() is None
 
     def session_pids(self) -> list[int]:
         """PIDs of the processes of open telnet sessions (login, shells, commands)."""
