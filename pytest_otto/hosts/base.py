@@ -97,6 +97,10 @@ class Session:
         host = self.host
         commands = _as_commands(commands)
         budget = resolve_timeout(timeout, host.command_timeout)
+        if not self._shell.is_open:
+            # connecting (a console login can take seconds) is bounded by connect_timeout,
+            # not charged to the commands' budget
+            await self._shell.open()
         deadline = time.monotonic() + budget
         statuses: list[CommandStatus] = []
         for command in commands:
