@@ -426,7 +426,11 @@ class ShellSession:
         if "\x00" in command:
             raise ValueError("a command cannot contain NUL characters")
         async with self._lock:
+            # opening or recovering the shell is bounded on its own (connect_timeout,
+            # recovery steps) and not charged to this command
+            before = time.monotonic()
             await self._ensure_ready()
+            deadline += time.monotonic() - before
             nonce = secrets.token_hex(8)
             output = OutputBuffer(self._max_output())
             started = False

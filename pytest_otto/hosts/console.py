@@ -155,7 +155,10 @@ class ConsoleHost(Host):
 
     async def _oneshot(self, command: str, deadline: float, timeout: float) -> CommandStatus:
         async with self._line("oneshot") as shell:
-            remaining = deadline - time.monotonic()
+            # the bound starts once the line is ours: waiting for it and logging in are
+            # bounded by connect_timeout, as for run()
+            deadline = time.monotonic() + timeout
+            remaining = timeout
             try:
                 status = await asyncio.wait_for(
                     shell.run_command(self._wrap_oneshot(command), deadline, timeout),
