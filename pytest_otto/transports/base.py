@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Protocol
 
-__all__ = ["ByteSink", "Transport", "write_to_fd"]
+__all__ = ["ByteSink", "Transport", "close_fd", "write_to_fd"]
 
 
 class ByteSink(Protocol):
@@ -100,3 +100,15 @@ async def write_to_fd(current_fd: Callable[[], int | None], data: bytes, what: s
                 await writable
             finally:
                 loop.remove_writer(fd)
+
+
+def close_fd(fd: int) -> None:
+    """Stop watching ``fd`` on the running loop and close it; never raises."""
+    try:
+        asyncio.get_running_loop().remove_reader(fd)
+    except Exception:
+        pass
+    try:
+        os.close(fd)
+    except OSError:
+        pass

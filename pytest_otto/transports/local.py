@@ -17,7 +17,7 @@ import subprocess
 import termios
 from collections.abc import Mapping, Sequence
 
-from .base import ByteSink, Transport, write_to_fd
+from .base import ByteSink, Transport, close_fd, write_to_fd
 
 __all__ = ["LocalShellTransport", "kill_session_processes"]
 
@@ -153,11 +153,7 @@ class LocalShellTransport(Transport):
         """Hang up the pty, kill the shell and whatever it left in its session."""
         fd, self._fd = self._fd, None
         if fd is not None:
-            try:
-                asyncio.get_running_loop().remove_reader(fd)
-            except Exception:
-                pass
-            os.close(fd)
+            close_fd(fd)
         proc = self._proc
         if proc is not None:
             kill_session_processes(proc.pid)

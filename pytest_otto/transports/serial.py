@@ -22,7 +22,7 @@ import termios
 from collections.abc import Callable
 from pathlib import Path
 
-from .base import write_to_fd
+from .base import close_fd, write_to_fd
 from .console import ConsoleTransport
 
 __all__ = ["SerialTransport", "baud_constant"]
@@ -137,12 +137,5 @@ class SerialTransport(ConsoleTransport):
     async def _hangup(self) -> None:
         fd, self._fd = self._fd, None
         if fd is not None:
-            try:
-                asyncio.get_running_loop().remove_reader(fd)
-            except Exception:
-                pass
-            try:
-                os.close(fd)  # also drops the flock
-            except OSError:
-                pass
+            close_fd(fd)  # closing also drops the flock
         self._release()
