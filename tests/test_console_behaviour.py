@@ -14,15 +14,13 @@ covered in test_console.py.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from test_behaviour import *  # noqa: F403  (the shared B5-B23 suite, collected again here)
-from test_behaviour import unique
+from test_behaviour import Volume, unique
 
 from pytest_otto import Host, HostConnectionError, SerialHost, Status, TelnetHost
 from testlab.serial import SerialConsole
@@ -163,40 +161,10 @@ async def test_send_writes_exactly_b22(any_host: Host) -> None:
 # The test line (like a UART without RTS/CTS) drops what the reader does not drain in
 # time; output of megabytes at full speed is not what a serial console can promise.
 
-
-async def test_one_megabyte_line_b10(any_host: Host) -> None:
-    size = 20_000 if is_serial(any_host) else 1_000_000
-    entry = (await any_host.run(f"head -c {size} /dev/zero | tr '\\0' a")).only
-    assert entry.status is Status.Success
-    assert entry.output == "a" * size
+SERIAL_VOLUME = Volume(line_bytes=20_000, lines=3000, transfer_bytes=6_000)
 
 
-async def test_many_lines_b10(any_host: Host) -> None:
-    count = 3000 if is_serial(any_host) else 200000
-    entry = (await any_host.run(f"seq 1 {count}")).only
-    lines = entry.output.split("\n")
-    assert len(lines) == count
-    assert lines[0] == "1" and lines[-1] == str(count)
-
-
-async def test_put_get_round_trip_b23(any_host: Host, tmp_path: Path) -> None:
-    src = tmp_path / "src"
-    src.mkdir()
-    payload = os.urandom(6_000 if is_serial(any_host) else 200_000) + b"\x00\xff\r\n"
-    (src / "blob.bin").write_bytes(payload)
-    (src / "run.sh").write_text("#!/bin/sh\necho hi\n")
-    (src / "run.sh").chmod(0o751)
-    remote_dir = f"/tmp/otto-{unique()}"
-    status, message = await any_host.put([src / "blob.bin", src / "run.sh"], remote_dir)
-    assert (status, message) == (Status.Success, "")
-    check = await any_host.oneshot(f"sha256sum {remote_dir}/blob.bin; stat -c %a {remote_dir}/run.sh")
-    assert check.output.split()[0] == hashlib.sha256(payload).hexdigest()
-    assert check.output.split()[-1] == "751"
-    back = tmp_path / "back"
-    status, message = await any_host.get(f"{remote_dir}/blob.bin", back)
-    assert (status, message) == (Status.Success, "")
-    assert (back / "blob.bin").read_bytes() == payload
-    status, message = await any_host.get([f"{remote_dir}/run.sh"], back)
-    assert status is Status.Success
-    assert (back / "run.sh").stat().st_mode & 0o777 == 0o751
-    await any_host.oneshot(f"rm -rf {remote_dir}")
+@pytest.fixture
+def volume(any_host: Host) -> Volume:
+    """The shared volume tests, with less data on a serial line."""
+    return SERIAL_VOLUME if is_serial(any_host) else Volume()
