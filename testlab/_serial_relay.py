@@ -8,8 +8,10 @@ Two pty pairs joined by this relay::
                      <-- login / shell, respawned after each exit
 
 Output produced while no client has the device open is discarded (like a real
-UART with nobody listening). Stand-alone on purpose: it imports nothing from
-``testlab``. Usage: ``python _serial_relay.py LINK login|shell SHELL_WRAPPER``.
+UART with nobody listening). While a client has it open, the line behaves as if it
+had hardware flow control: a slow reader pauses the console instead of losing bytes.
+Stand-alone on purpose: it imports nothing from ``testlab``.
+Usage: ``python _serial_relay.py LINK login|shell SHELL_WRAPPER``.
 """
 
 from __future__ import annotations
@@ -98,6 +100,10 @@ def main() -> int:
     next_spawn = 0.0
     client_present = False
     last_presence_check = 0.0
+    # Console output the client has not taken yet. While it is pending the relay stops
+    # reading the console, so the console blocks instead of losing bytes: the line has
+    # hardware flow control (RTS/CTS), so tests do not depend on the reader's speed.
+    pending = bytearray()
     try:
         while not stopping:
             now = time.monotonic()
@@ -120,11 +126,21 @@ def main() -> int:
                 except OSError as exc:
                     if exc.errno != errno.EIO:
                         raise
-            readers = [console_master] + ([client_master] if client_present else [])
+            if pending and not client_present:
+                pending.clear()  # nobody has the device open: output is lost, as on a real line
+            readers = ([] if pending else [console_master]) + ([client_master] if client_present else [])
+            writers = [client_master] if pending else []
             try:
-                ready, _, _ = select.select(readers, [], [], PRESENCE_POLL)
+                ready, writable, _ = select.select(readers, writers, [], PRESENCE_POLL)
             except InterruptedError:
                 continue
+            if pending and client_master in writable:
+                try:
+                    del pending[: os.write(client_master, pending)]
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    client_present = False
             if console_master in ready:
                 try:
                     data = os.read(console_master, 4096)
@@ -133,12 +149,7 @@ def main() -> int:
                 except OSError:  # EIO: console slave closed between sessions
                     data = b""
                 if data and client_present:
-                    try:
-                        os.write(client_master, data)
-                    except BlockingIOError:
-                        pass  # client not reading: drop like an overrun UART
-                    except OSError:
-                        client_present = False
+                    pending += data
             if client_present and client_master in ready:
                 try:
                     data = os.read(client_master, 4096)
