@@ -58,6 +58,7 @@ HOST_KEYS: dict[str, tuple[str, ...]] = {
         "agent",
         "hop",
         "keepalive_interval",
+        "pty",
     ),
     "telnet": ("address", "port", *_LOGIN_KEYS, *_CONSOLE_KEYS),
     "serial": ("device", "baud", *_LOGIN_KEYS, *_CONSOLE_KEYS),
@@ -86,6 +87,7 @@ DEFAULTS: dict[str, Any] = {
     "transport": "ssh",
     "host_key_check": "accept-new",
     "agent": True,
+    "pty": False,
     "write_delay": 0.0,
     "connect_timeout": 10.0,
     "command_timeout": 60.0,
@@ -227,6 +229,7 @@ class HostConfig:
     host_key_check: str = "accept-new"
     known_hosts: Path | None = None
     agent: bool = True
+    pty: bool = False
     hop: str | None = None
     tags: tuple[str, ...] = ()
     vars: dict[str, Any] = field(default_factory=dict)
@@ -408,7 +411,7 @@ class _Checker:
                 choices = ", ".join(HOST_KEY_CHECKS)
                 raise self.error(key, f"{value!r} is not one of {choices}{_hint(value, HOST_KEY_CHECKS)}")
             return value
-        if key == "agent":
+        if key in ("agent", "pty"):
             if not isinstance(value, bool):
                 raise self.wrong_type(key, value, "true or false")
             return value

@@ -2,12 +2,13 @@
 
 How one command is framed (a fresh nonce ``N`` each time, pitfall 4)::
 
-    printf 'OTTO_%s_S\\n' N; eval "${__otto_x:+set -x;}"'<command>' </dev/null; \\
+    printf 'OTTO_%s_S\\n' N; command eval "${__otto_x:+set -x;}"'<command>' </dev/null; \\
     { __otto_rc=$?; ...; } 2>/dev/null; printf '\\nOTTO_%s_E_%s\\n' N "$__otto_rc"
 
 - The markers only exist once the shell has expanded ``%s``: an echoed command line,
   a ``set -x`` trace or a REPL that prints its input can never show them (pitfalls 3, 5).
-- The command travels as one single-quoted word and runs through ``eval``: a here-doc,
+- The command travels as one single-quoted word and runs through ``command eval``
+  (``command`` so that a syntax error in it cannot make a POSIX shell exit): a here-doc,
   a trailing ``# comment``, a trailing ``&`` or an unbalanced quote cannot swallow the
   end marker, and the whole line is read before anything runs, so a command that reads
   stdin cannot eat the framing. Its stdin is ``/dev/null``: ``run()`` never blocks on input
@@ -69,8 +70,13 @@ RECOVERY_STEP_TIMEOUT = 2.0
 #: How often an unanswered probe is typed again (login may flush type-ahead).
 PROBE_RESEND_INTERVAL = 1.0
 
-_SETUP = (
-    "stty -echo -icanon min 1 time 0 -opost -icrnl -inlcr -ixon -iexten 2>/dev/null; "
+#: First line typed into a shell on a terminal: no echo, no line editing, no prompts.
+_SETUP_TTY = "stty -echo -icanon min 1 time 0 -opost -icrnl -inlcr -ixon -iexten 2>/dev/null; "
+#: ... and into a shell on pipes: stderr joins stdout at the source (arrival order
+#: is kept), and SIGINT, which then reaches the whole process group, runs a no-op
+#: trap in the shell (so it survives) while the command itself gets the default action.
+_SETUP_PIPES = "exec 2>&1; trap : INT; "
+_SETUP_COMMON = (
     "PS1=''; PS2=''; PROMPT_COMMAND=''; unset HISTFILE TMOUT 2>/dev/null; "
     '[ -n "$BASH_VERSION" ] && set +H +o history +o emacs +o vi 2>/dev/null; '
 )
@@ -363,7 +369,8 @@ class ShellSession:
         nonce = secrets.token_hex(8)
         line = f"printf 'OTTO_%s_P_%d\\n' {nonce} $?\n"
         if setup:
-            line = _SETUP + line
+            assert self._io is not None
+            line = (_SETUP_TTY if self._io.tty else _SETUP_PIPES) + _SETUP_COMMON + line
         await self._write(line, deadline)
         await self._await_line(f"OTTO_{nonce}_P_".encode(), deadline, resend=line)
 
@@ -397,7 +404,7 @@ class ShellSession:
 
     def _frame(self, command: str, nonce: str, payload: str) -> str:
         return (
-            f"printf 'OTTO_%s_S\\n' {nonce}; eval \"${{__otto_x:+set -x;}}\"{payload} </dev/null; "
+            f"printf 'OTTO_%s_S\\n' {nonce}; command eval \"${{__otto_x:+set -x;}}\"{payload} </dev/null; "
             f"{_END_TAIL}printf '\\nOTTO_%s_E_%s\\n' {nonce} \"$__otto_rc\"\n"
         )
 

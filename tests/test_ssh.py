@@ -54,10 +54,16 @@ def ssh_host(
     return RemoteHost(host_id, target.address, **settings)  # type: ignore[arg-type]
 
 
+@pytest.fixture(params=["pipes", "pty"])
+def shell_mode(request: pytest.FixtureRequest) -> str:
+    """How the session shells run: on pipes (the default) or on a pty (``pty=True``)."""
+    return str(request.param)
+
+
 @pytest.fixture
-def any_host(ssh_lab: SshLab) -> Iterator[Host]:
-    """An SSH host on a real sshd (overrides conftest's ``any_host`` in this module)."""
-    host = ssh_host(ssh_lab, 0, "ssh1")
+def any_host(ssh_lab: SshLab, shell_mode: str) -> Iterator[Host]:
+    """An SSH host on a real sshd, in both shell modes (overrides conftest's ``any_host``)."""
+    host = ssh_host(ssh_lab, 0, "ssh1", pty=shell_mode == "pty")
     try:
         yield host
     finally:
@@ -434,6 +440,42 @@ async def test_oneshot_binary_and_large_output_b10(any_host: Host) -> None:
     entry = await any_host.oneshot("head -c 4096 /dev/urandom; seq 1 100000")
     assert entry.status is Status.Success
     assert entry.output.endswith("\n99999\n100000")
+
+
+async def test_shell_has_a_terminal_only_with_pty(any_host: Host, shell_mode: str) -> None:
+    entry = (await any_host.run("tty <&1")).only  # stdin is /dev/null; ask about stdout
+    if shell_mode == "pty":
+        assert (entry.status, entry.output.startswith("/dev/pts/")) == (Status.Success, True)
+    else:
+        assert (entry.status, entry.output) == (Status.Failed, "not a tty")
+
+
+async def test_timeout_spares_background_jobs_and_close_ends_them(any_host: Host) -> None:
+    """A timeout is Ctrl-C: it stops the command, not jobs started before; closing hangs up."""
+    background, foreground = unique_sleep(), unique_sleep()
+    await any_host.run(f"sleep {background} >/dev/null 2>&1 &")
+    entry = (await any_host.run(f"sleep {foreground}", timeout=1)).only
+    assert entry.output.startswith("Command timed out after 1")
+    assert (await any_host.run("echo alive")).only.output == "alive"
+    assert await sleeping(any_host, foreground) == ""
+    assert await sleeping(any_host, background) != ""
+    await any_host.close()
+
+    async def gone() -> bool:
+        return await sleeping(any_host, background) == ""
+
+    assert await wait_until(gone, 5)
+
+
+async def test_syntax_error_cannot_end_a_posix_shell(any_host: Host) -> None:
+    """dash exits on an ``eval`` syntax error unless run as ``command eval``."""
+    await any_host.send("exec dash\n")  # typed into the shell: run() gives commands /dev/null as stdin
+    assert (await any_host.run("echo $0")).only.output == "dash"
+    broken = (await any_host.run("echo 'unbalanced")).only
+    assert broken.status is Status.Failed and "Unterminated quoted string" in broken.output
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ShellResetWarning)  # the same shell answers: no reset
+        assert (await any_host.run("echo $0; cd /tmp; pwd")).only.output == "dash\n/tmp"
 
 
 async def test_line_limit_sends_long_commands_in_pieces(ssh_lab: SshLab) -> None:

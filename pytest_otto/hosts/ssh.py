@@ -1,9 +1,10 @@
 """SSH hosts (``transport = "ssh"``) over asyncssh.
 
 One SSH connection per host carries everything: the persistent shell of each
-session (a pty channel each), every ``oneshot`` (an exec channel each, no pty,
-empty stdin) and SFTP transfers. See `pytest_otto.transports.ssh` for how that
-connection is opened, shared, budgeted and replaced.
+session (a channel each: the user's shell on pipes, or on a pty with ``pty=True``),
+every ``oneshot`` (an exec channel each, no pty, empty stdin) and SFTP transfers.
+See `pytest_otto.transports.ssh` for how that connection is opened, shared,
+budgeted and replaced.
 """
 
 from __future__ import annotations
@@ -111,6 +112,10 @@ class RemoteHost(Host):
     ``MaxSessions``): more concurrent oneshots queue instead of being refused.
     ``line_limit`` sends long commands in pieces for shells that cut long typed
     lines (BusyBox ash: about 1000).
+    ``pty=False`` (the default) runs each session's shell the way ``ssh host cmd``
+    does, on pipes: cheaper to start, full-speed output. ``pty=True`` runs the
+    user's login shell on a pseudo-terminal (``term_type``), for programs that
+    need one.
     """
 
     transport_name = "ssh"
@@ -130,6 +135,7 @@ class RemoteHost(Host):
         hop: RemoteHost | None = None,
         keepalive_interval: float = 15.0,
         max_sessions: int = DEFAULT_MAX_SESSIONS,
+        pty: bool = False,
         term_type: str = "dumb",
         line_limit: int | None = None,
         **options: Any,
@@ -152,6 +158,7 @@ class RemoteHost(Host):
         self.agent = agent
         self.hop = hop
         self.keepalive_interval = keepalive_interval
+        self.pty = bool(pty)
         self.term_type = term_type
         self.line_limit = line_limit
         self._password = password
@@ -196,6 +203,7 @@ class RemoteHost(Host):
             known_hosts=config.known_hosts,
             agent=config.agent if config.agent is not None else True,
             hop=hop,
+            pty=config.pty,
             tags=config.tags,
             vars=config.vars,
             **options,
@@ -239,7 +247,9 @@ class RemoteHost(Host):
         return self._ssh.is_connected
 
     def _make_shell_transport(self) -> SshShellTransport:
-        return SshShellTransport(self._ssh, term_type=self.term_type, line_limit=self.line_limit)
+        return SshShellTransport(
+            self._ssh, pty=self.pty, term_type=self.term_type, line_limit=self.line_limit
+        )
 
     async def _oneshot(self, command: str, deadline: float, timeout: float) -> CommandStatus:
         output = OutputBuffer(self.max_output)

@@ -42,6 +42,11 @@ class Transport(ABC):
     #: Whether ``kill_foreground`` can hard-kill the running command.
     can_kill_foreground: bool = False
 
+    #: Whether the shell runs on a terminal. Without one there is no Ctrl-C:
+    #: ``interrupt`` signals the shell's process group instead, so the session sets
+    #: the shell up to survive SIGINT and to merge stderr into stdout itself.
+    tty: bool = True
+
     def __init__(self) -> None:
         self.sink: ByteSink | None = None
 
@@ -57,7 +62,7 @@ class Transport(ABC):
         """Write ``data`` exactly (pacing is the transport's business)."""
 
     async def interrupt(self) -> None:
-        """Interrupt the foreground command (Ctrl-C on the shell's tty)."""
+        """Interrupt the foreground command (Ctrl-C on the shell's tty, by default)."""
         await self.write(b"\x03")
 
     async def kill_foreground(self) -> bool:

@@ -14,8 +14,17 @@ instead of queueing it, so channels are budgeted (`ChannelBudget`): a channel
 waits for a free slot, and a refusal below the budget lowers it to what the
 server really allows.
 
-`SshShellTransport` is a pty shell channel (the user's login shell, so devices
-without bash work) that only moves bytes; framing is `pytest_otto.session`'s.
+`SshShellTransport` is the persistent shell's channel; it only moves bytes
+(framing is `pytest_otto.session`'s). By default it is the user's shell started
+the way ``ssh host command`` starts one (an exec channel on pipes, the environment
+of a non-interactive shell, as testinfra or Ansible see it): no pty to allocate, no
+login scripts, output in full-size SSH packets instead of a pty's 4 KiB pieces.
+A timeout then interrupts with a channel ``signal`` request, which OpenSSH (7.9+)
+delivers to the shell's whole process group: the command gets SIGINT, the shell
+runs a no-op trap and lives on, background jobs (which a non-interactive shell
+starts with SIGINT ignored) are left alone: what Ctrl-C on a terminal does.
+``pty=True`` gives the user's login shell on a pty instead, for devices or
+programs that need a terminal.
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ __all__ = [
     "ChannelBudget",
     "SshConnection",
     "SshOptions",
+    "SHELL_ON_PIPES",
     "SshShellTransport",
     "describe_ssh_error",
     "is_connection_error",
@@ -553,14 +563,25 @@ class _ShellSession(asyncssh.SSHClientSession[bytes]):
         self._transport._writable.set()
 
 
+#: The exec request that starts the shell on pipes: the user's own shell, which
+#: then reads commands from the channel.
+SHELL_ON_PIPES = 'exec "${SHELL:-/bin/sh}"'
+
+
 class SshShellTransport(Transport):
-    """The user's login shell on a pty channel of the host's shared connection."""
+    """The user's shell on a channel of the host's shared connection (pipes, or a pty)."""
 
     def __init__(
-        self, connection: SshConnection, *, term_type: str = "dumb", line_limit: int | None = None
+        self,
+        connection: SshConnection,
+        *,
+        pty: bool = False,
+        term_type: str = "dumb",
+        line_limit: int | None = None,
     ) -> None:
         super().__init__()
         self._connection = connection
+        self.tty = pty
         self.term_type = term_type
         self.line_limit = line_limit
         self._channel: Channel | None = None
@@ -572,14 +593,19 @@ class SshShellTransport(Transport):
         self._writable.set()
 
     async def open(self, sink: ByteSink) -> None:
-        """Open a pty shell channel (waiting for a channel slot if all are busy)."""
+        """Open the shell's channel (waiting for a channel slot if all are busy)."""
         self.sink = sink
-        self._channel = await self._connection.open_channel(
-            lambda: _ShellSession(self),
-            term_type=self.term_type,
-            term_size=(4096, 50),  # wide: tools that fit output to the tty (ps) keep whole lines
-            encoding=None,
-        )
+        if self.tty:
+            self._channel = await self._connection.open_channel(
+                lambda: _ShellSession(self),
+                term_type=self.term_type,
+                term_size=(4096, 50),  # wide: tools that fit output to the tty (ps) keep whole lines
+                encoding=None,
+            )
+        else:
+            self._channel = await self._connection.open_channel(
+                lambda: _ShellSession(self), command=SHELL_ON_PIPES, encoding=None
+            )
 
     def _feed(self, data: bytes) -> None:
         if self.sink is not None and not self._eof_sent:
@@ -611,8 +637,33 @@ class SshShellTransport(Transport):
         if self._closed:
             raise ConnectionResetError("SSH shell channel closed")
 
+    async def interrupt(self) -> None:
+        """Ctrl-C on a pty; on pipes, SIGINT to the shell's process group."""
+        if self.tty:
+            await super().interrupt()
+        else:
+            self._signal("INT")
+
+    def _signal(self, name: str) -> None:
+        channel = self._channel
+        if channel is None or self._closed:
+            raise ConnectionResetError("SSH shell channel is closed")
+        try:
+            channel.chan.send_signal(name)
+        except (asyncssh.Error, BrokenPipeError, OSError) as exc:
+            raise ConnectionResetError(f"SSH shell channel is closed: {describe_ssh_error(exc)}") from None
+
     async def close(self) -> None:
-        """Close the channel: sshd hangs up the pty, so the shell and its jobs get SIGHUP."""
+        """Hang up: the shell and its jobs get SIGHUP, as on a terminal that goes away.
+
+        On a pty sshd's hang-up does it; on pipes a ``signal`` request to the
+        process group does, before the channel closes.
+        """
+        if not self.tty and not self._closed:
+            try:
+                self._signal("HUP")
+            except ConnectionResetError:
+                pass
         channel, self._channel = self._channel, None
         self._closed = True
         self._writable.set()
