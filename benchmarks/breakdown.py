@@ -29,7 +29,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from pytest_otto import LocalHost, loop
-from pytest_otto.session import _SETUP, ShellSession
+from pytest_otto.session import _SETUP_COMMON, _SETUP_TTY, ShellSession
 
 from .raw import BashLoop
 
@@ -53,7 +53,7 @@ class _PtyFramedLoop:
         self.buf = bytearray()
         self.event = asyncio.Event()
         asyncio.get_running_loop().add_reader(master, self._readable)
-        os.write(master, (_SETUP + "echo READY_$((6*7))\n").encode())
+        os.write(master, (_SETUP_TTY + _SETUP_COMMON + "echo READY_$((6*7))\n").encode())
         await self._until(b"READY_42")
         return self
 
