@@ -14,7 +14,7 @@ from itertools import islice
 
 from .result import Status
 
-__all__ = ["Transcript", "TranscriptEntry", "mask_secrets"]
+__all__ = ["Transcript", "TranscriptEntry", "TranscriptWatch", "mask_secrets"]
 
 MASK = "********"
 
@@ -62,10 +62,15 @@ class Transcript:
         self._lock = threading.Lock()
 
     def append(self, entry: TranscriptEntry) -> None:
-        """Record ``entry``."""
+        """Record ``entry`` (and tell every open `TranscriptWatch` this transcript moved)."""
         with self._lock:
+            before = self._count
             self._entries.append(entry)
             self._count += 1
+            # Inside the lock: two appends racing from different threads must reach a
+            # watch in count order, or it would remember the later mark and lose an entry.
+            for watch in _watches:
+                watch._moved(self, before)
 
     def mark(self) -> int:
         """A position to later ask ``since(mark)`` for what happened after it."""
@@ -93,3 +98,69 @@ class Transcript:
         """Forget every entry."""
         with self._lock:
             self._entries.clear()
+
+
+#: Open watches; replaced (never mutated) so `Transcript.append` reads it without a lock.
+_watches: tuple[TranscriptWatch, ...] = ()
+_watches_lock = threading.Lock()
+
+
+class TranscriptWatch:
+    """Which transcripts recorded something since the last `take`, and what.
+
+    Finding the hosts a test used by asking every host's transcript costs a mark
+    and a read per host per test phase: with a lab of 100 hosts, 400 lock round
+    trips for a test that ran one command on one host. A watch is told by the
+    transcripts themselves, so reading it costs only what was recorded, whatever
+    the number of hosts, and it also sees hosts reached in any way (a ``host``
+    fixture, the lab, a host made inside the test). The pytest plugin keeps one
+    open for the run; a script can use it as a context manager::
+
+        with TranscriptWatch() as watch:
+            await lab.run_on_all_hosts("uptime")
+            for transcript, entries in watch.take():
+                ...
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        #: transcript -> its count before the first entry not taken yet
+        self._moved_since: dict[Transcript, int] = {}
+        self._open = False
+
+    def open(self) -> TranscriptWatch:
+        """Start watching every transcript of the process (idempotent)."""
+        global _watches
+        with _watches_lock:
+            if not self._open:
+                _watches = (*_watches, self)
+                self._open = True
+        return self
+
+    def close(self) -> None:
+        """Stop watching (idempotent); what was seen can still be taken."""
+        global _watches
+        with _watches_lock:
+            if self._open:
+                _watches = tuple(w for w in _watches if w is not self)
+                self._open = False
+
+    def _moved(self, transcript: Transcript, before: int) -> None:
+        with self._lock:
+            self._moved_since.setdefault(transcript, before)
+
+    def take(self) -> list[tuple[Transcript, list[TranscriptEntry]]]:
+        """The transcripts that recorded something since the last take, with those entries.
+
+        In the order each first recorded something; as many entries as each still keeps.
+        """
+        with self._lock:
+            moved, self._moved_since = self._moved_since, {}
+        taken = [(transcript, transcript.since(mark)) for transcript, mark in moved.items()]
+        return [(transcript, entries) for transcript, entries in taken if entries]
+
+    def __enter__(self) -> TranscriptWatch:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

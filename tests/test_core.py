@@ -180,3 +180,51 @@ def test_transcript_since_keeps_order_and_bound() -> None:
         transcript.append(entry(i))
     assert [e.command for e in transcript.since(mark)] == ["c4", "c5", "c6", "c7", "c8"]  # c3 aged out
     assert len(transcript) == 5
+
+
+async def test_transcript_watch_sees_exactly_the_hosts_that_ran(local: LocalHost) -> None:
+    """A watch reports the transcripts that moved since the last take, with those entries only."""
+    from pytest_otto.transcript import TranscriptWatch
+
+    idle, other = LocalHost("idle"), LocalHost("other")
+    try:
+        await local.run("echo before")  # before the watch: not reported
+        with TranscriptWatch() as watch:
+            await other.run("echo o1")
+            await local.run(["echo l1", "echo l2"])
+            await idle.connect()  # connecting records nothing
+            taken = watch.take()
+            assert [(t, [e.command for e in entries]) for t, entries in taken] == [
+                (other.transcript, ["echo o1"]),
+                (local.transcript, ["echo l1", "echo l2"]),
+            ]
+            assert watch.take() == []
+            await local.run("echo l3")
+            assert [[e.output for e in entries] for _, entries in watch.take()] == [["l3"]]
+        await local.run("echo after")  # closed: no longer told
+        assert watch.take() == []
+    finally:
+        await idle.close()
+        await other.close()
+
+
+def test_transcript_watch_keeps_every_entry_from_racing_threads() -> None:
+    """Appends from several threads at once: the watch's mark is the first one, nothing is lost."""
+    from pytest_otto.transcript import Transcript, TranscriptEntry, TranscriptWatch
+
+    transcript = Transcript()
+    transcript.append(TranscriptEntry("h", "s", "run", "old", "", Status.Success, 0, 0.0, 0.0))
+
+    def writer(t: int) -> None:
+        for i in range(200):
+            transcript.append(TranscriptEntry("h", "s", "run", f"{t}-{i}", "", Status.Success, 0, 0.0, 0.0))
+
+    with TranscriptWatch() as watch:
+        threads = [threading.Thread(target=writer, args=(t,)) for t in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        ((seen, entries),) = watch.take()
+    assert seen is transcript
+    assert sorted(e.command for e in entries) == sorted(f"{t}-{i}" for t in range(4) for i in range(200))

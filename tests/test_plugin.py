@@ -8,6 +8,7 @@ user has.
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import threading
@@ -139,6 +140,122 @@ def test_transcript_in_failure_report_and_with_rA(pytester: pytest.Pytester) -> 
     # Without -rA a passing test shows nothing.
     quiet = run(pytester).stdout.str()
     assert "passed-output" not in quiet and "transcript-42" in quiet
+
+
+USED_HOSTS = """
+import pytest
+from pytest_otto import LocalHost
+
+@pytest.fixture
+def bracketed(host):
+    host.run_sync("echo setup-$((1+1))-" + host.id)
+    yield
+    host.run_sync("echo teardown-$((2+1))-" + host.id)
+
+def test_one_host(host, bracketed):
+    host.run_sync("echo call-on-" + host.id)
+
+def test_through_lab(lab):
+    lab["gamma"].run_sync("echo via-lab-gamma")
+    lab["alpha"].run_sync("echo via-lab-alpha")
+    made_here = LocalHost("adhoc")
+    try:
+        made_here.run_sync("echo made-$((3*3))")
+    finally:
+        made_here.close_sync()
+
+def test_quiet(host):
+    pass
+"""
+
+
+def passes_by_test(out: str) -> dict[str, str]:
+    """The ``-rA`` PASSES block of pytest's output, split per test: {test name: its sections}."""
+    block = out[out.index("= PASSES =") :].split("short test summary info")[0]
+    parts = re.split(r"^_{3,} (\S+) _{3,}$", block, flags=re.M)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def test_transcript_sections_are_the_hosts_the_test_used(pytester: pytest.Pytester) -> None:
+    """Report sections: each host the test used (host, lab, one made in the test), per phase, in lab
+    order; the other hosts of the lab never appear, and a test that ran nothing has no section."""
+    lab = write_lab(pytester)
+    pytester.makepyfile(test_used=USED_HOSTS)
+    result = run(pytester, "--lab", str(lab), "-rA")
+    result.assert_outcomes(passed=7)
+    tests = passes_by_test(result.stdout.str())
+    for host_id in ("alpha", "beta", "gamma"):
+        sections = re.findall(r"otto transcript (\S+) (\S+)", tests[f"test_one_host[{host_id}]"])
+        assert sections == [(host_id, "setup"), (host_id, "call"), (host_id, "teardown")]
+        text = tests[f"test_one_host[{host_id}]"]
+        assert f"setup-2-{host_id}" in text and f"call-on-{host_id}" in text
+        assert f"teardown-3-{host_id}" in text
+        assert f"test_quiet[{host_id}]" not in tests  # nothing ran: no section, so no block
+    lab_test = tests["test_through_lab"]
+    assert re.findall(r"otto transcript (\S+) (\S+)", lab_test) == [
+        ("alpha", "call"),
+        ("gamma", "call"),
+        ("adhoc", "call"),
+    ]
+    assert "via-lab-alpha" in lab_test and "via-lab-gamma" in lab_test and "made-9" in lab_test
+
+
+LOOPS = """
+import asyncio
+import pytest
+import pytest_asyncio
+
+LOOPS = {}
+
+@pytest_asyncio.fixture
+async def test_loop_thing():
+    yield asyncio.get_running_loop()
+
+async def test_a(host):
+    LOOPS["a"] = asyncio.get_running_loop()
+    assert (await host.run("echo a")).only.output == "a"
+
+async def test_b(host, lab):
+    LOOPS["b"] = asyncio.get_running_loop()
+
+async def test_not_otto():
+    LOOPS["plain"] = asyncio.get_running_loop()
+
+async def test_with_async_fixture(host, test_loop_thing):
+    # A fixture on another loop than the test's would fail here.
+    assert test_loop_thing is asyncio.get_running_loop()
+    LOOPS["fixture"] = test_loop_thing
+
+def test_report():
+    a = LOOPS["a"]
+    print("SHARED", LOOPS["b"] is a, "PLAIN-OWN", LOOPS["plain"] is not a,
+          "FIXTURE-OWN", LOOPS["fixture"] is not a)
+"""
+
+
+def test_host_tests_share_the_session_loop_unless_configured(pytester: pytest.Pytester) -> None:
+    """Async host tests the plugin marked share one loop; other async tests, tests with an async
+    fixture of a narrower loop scope, and users who chose a test loop scope keep a loop per test."""
+    pytester.makepyfile(test_loops=LOOPS)
+    result = run(pytester, "-s")
+    result.assert_outcomes(passed=5)
+    result.stdout.fnmatch_lines(["*SHARED True PLAIN-OWN True FIXTURE-OWN True*"])
+    by_option = run(pytester, "-s", "-o", "asyncio_default_test_loop_scope=function")
+    by_option.assert_outcomes(passed=5)
+    by_option.stdout.fnmatch_lines(["*SHARED False PLAIN-OWN True FIXTURE-OWN True*"])
+    pytester.makeini("[pytest]\nasyncio_default_test_loop_scope = function\n")
+    by_ini = run(pytester, "-s")
+    by_ini.assert_outcomes(passed=5)
+    by_ini.stdout.fnmatch_lines(["*SHARED False PLAIN-OWN True FIXTURE-OWN True*"])
+
+
+def test_async_tests_without_autoload(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plugins named by module (autoload off, ``-p pytest_asyncio.plugin``): async tests still run."""
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    pytester.makepyfile(test_x=SYNC_ASYNC)
+    result = run(pytester, "-v", "-p", "pytest_otto.plugin", "-p", "pytest_asyncio.plugin")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*test_async[[]local[]] PASSED*"])
 
 
 def test_junit_xml_has_host_property(pytester: pytest.Pytester) -> None:
