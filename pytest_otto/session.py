@@ -2,8 +2,10 @@
 
 How one command is framed (a fresh nonce ``N`` each time, pitfall 4)::
 
-    printf 'OTTO_%s_S\\n' N; command eval "${__otto_x:+set -x;}"'<command>' </dev/null; \\
-    { __otto_rc=$?; ...; } 2>/dev/null; printf '\\nOTTO_%s_E_%s\\n' N "$__otto_rc"
+    __otto_s N; command eval "${__otto_x:+set -x;}"'<command>' </dev/null; { __otto_e N; } 2>/dev/null
+
+where ``__otto_s N`` prints ``OTTO_N_S`` and ``__otto_e N`` prints ``OTTO_N_E_<exit code>``
+on a line of its own (shell functions defined with every probe, see ``_FUNCTIONS``).
 
 - The markers only exist once the shell has expanded ``%s``: an echoed command line,
   a ``set -x`` trace or a REPL that prints its input can never show them (pitfalls 3, 5).
@@ -80,7 +82,16 @@ _SETUP_COMMON = (
     "PS1=''; PS2=''; PROMPT_COMMAND=''; unset HISTFILE TMOUT 2>/dev/null; "
     '[ -n "$BASH_VERSION" ] && set +H +o history +o emacs +o vi 2>/dev/null; '
 )
-_END_TAIL = "{ __otto_rc=$?; __otto_x=; case $- in *x*) __otto_x=1; set +x;; esac; } 2>/dev/null; "
+#: The markers' printing, defined with every probe so framed lines stay short: a
+#: shell on pipes reads its input one byte at a time. ``__otto_e`` keeps the exit
+#: code (``$?`` on entry is the command's) and switches xtrace off, remembering it
+#: for the next command; it is called inside ``{ ...; } 2>/dev/null`` so that no
+#: trace of the framing reaches the output.
+_FUNCTIONS = (
+    "__otto_s() { printf 'OTTO_%s_S\\n' \"$1\"; }; "
+    "__otto_e() { __otto_rc=$?; __otto_x=; case $- in *x*) __otto_x=1; set +x;; esac; "
+    "printf '\\nOTTO_%s_E_%s\\n' \"$1\" \"$__otto_rc\"; }; "
+)
 
 
 def resolve_timeout(value: object, default: float) -> float:
@@ -367,12 +378,16 @@ class ShellSession:
     async def _probe(self, deadline: float, *, setup: bool = False) -> None:
         """Prove a real shell is listening: it must expand a fresh nonce and ``$?``."""
         nonce = secrets.token_hex(8)
-        line = f"printf 'OTTO_%s_P_%d\\n' {nonce} $?\n"
+        assert self._io is not None
+        # Separate lines, each well below any console's line limit; typed again
+        # together if unanswered (a console's login may flush type-ahead).
+        lines = f"{_FUNCTIONS}\nprintf 'OTTO_%s_P_%d\\n' {nonce} $?\n"
+        if not self._io.tty:
+            lines = _SETUP_PIPES + lines  # every time: raw I/O may have started another shell
         if setup:
-            assert self._io is not None
-            line = (_SETUP_TTY if self._io.tty else _SETUP_PIPES) + _SETUP_COMMON + line
-        await self._write(line, deadline)
-        await self._await_line(f"OTTO_{nonce}_P_".encode(), deadline, resend=line)
+            lines = (_SETUP_TTY if self._io.tty else "") + _SETUP_COMMON + "\n" + lines
+        await self._write(lines, deadline)
+        await self._await_line(f"OTTO_{nonce}_P_".encode(), deadline, resend=lines)
 
     async def _recover(self, *, interrupt_first: bool) -> bool:
         """Bring the shell back to a clean prompt; False if it could not be proven alive."""
@@ -404,8 +419,8 @@ class ShellSession:
 
     def _frame(self, command: str, nonce: str, payload: str) -> str:
         return (
-            f"printf 'OTTO_%s_S\\n' {nonce}; command eval \"${{__otto_x:+set -x;}}\"{payload} </dev/null; "
-            f"{_END_TAIL}printf '\\nOTTO_%s_E_%s\\n' {nonce} \"$__otto_rc\"\n"
+            f"__otto_s {nonce}; command eval \"${{__otto_x:+set -x;}}\"{payload} </dev/null; "
+            f"{{ __otto_e {nonce}; }} 2>/dev/null\n"
         )
 
     async def _send_command(self, command: str, nonce: str, deadline: float) -> None:

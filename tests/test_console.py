@@ -145,11 +145,11 @@ async def test_ten_kilobyte_command_is_sent_in_pieces(
 
 
 async def test_write_delay_paces_writes(closing: list, telnet_server: TelnetServer) -> None:
-    host = telnet_host(telnet_server, write_delay=0.01)
+    host = telnet_host(telnet_server, write_delay=0.02)
     closing.append(host)
     await host.connect()
     started = time.monotonic()
-    entry = (await host.run("echo " + "p" * 200)).only  # framed line ~450 B: ~28 paced chunks
+    entry = (await host.run("echo " + "p" * 200)).only  # framed line ~330 B: ~20 paced chunks
     assert entry.output == "p" * 200
     assert time.monotonic() - started >= 0.25
 
