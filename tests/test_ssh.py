@@ -478,6 +478,31 @@ async def test_syntax_error_cannot_end_a_posix_shell(any_host: Host) -> None:
         assert (await any_host.run("echo $0; cd /tmp; pwd")).only.output == "dash\n/tmp"
 
 
+async def test_aes_gcm_is_preferred_and_others_still_work(ssh_lab: SshLab) -> None:
+    host = ssh_host(ssh_lab, 1)
+    try:
+        await host.run("true")
+        conn = await host._ssh.get()
+        assert conn.get_extra_info("send_cipher") == "aes128-gcm@openssh.com"
+    finally:
+        await host.close()
+
+
+@pytest.mark.parametrize(
+    "own_server",
+    [{"address": "127.0.0.41", "extra_config": ["Ciphers chacha20-poly1305@openssh.com"]}],
+    indirect=True,
+)
+async def test_server_without_aes_gcm_negotiates_chacha20(own_server: SshServer) -> None:
+    host = ssh_host(own_server)
+    try:
+        assert (await host.run("echo negotiated")).only.output == "negotiated"
+        conn = await host._ssh.get()
+        assert conn.get_extra_info("send_cipher") == "chacha20-poly1305@openssh.com"
+    finally:
+        await host.close()
+
+
 async def test_line_limit_sends_long_commands_in_pieces(ssh_lab: SshLab) -> None:
     host = ssh_host(ssh_lab, 0, line_limit=200)
     payload = "".join(f"{i:05d}" for i in range(1200))  # a 6000-character command line
