@@ -4,6 +4,14 @@ Each run gets a fresh temp directory holding its test file and a ``pytest.ini``,
 outside the repository, so neither the repository's conftest nor its settings
 take part. Wall time is measured around the process; peak memory is the child
 program's own ``VmHWM`` (see `benchmarks.peak`).
+
+Every pytest process runs with plugin autoloading off and loads, with ``-p``,
+exactly the plugins its tool needs: pytest-otto and pytest-asyncio (its
+dependency) on one side, pytest-testinfra on the other (and pytest-xdist for
+``-n``), pytest-asyncio for plain pytest. The dev machine also has hypothesis,
+pytest-benchmark, pytest-xdist and both tools installed, which would add about
+0.5 s of imports to every start of either tool: a cost of this machine, not of
+a user who installed one of them. Both sides get the same treatment.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from pathlib import Path
 __all__ = [
     "ProcessRun",
     "run_process",
+    "run_pytest",
     "plain_pytest_argv",
     "plain_pytest_project",
     "pytest_otto_project",
@@ -31,10 +40,12 @@ __all__ = [
 
 REPO = Path(__file__).resolve().parent.parent
 
+#: No settings: what a new user has (pytest-asyncio in its default strict mode).
 PYTEST_INI = """[pytest]
-asyncio_mode = auto
-asyncio_default_fixture_loop_scope = function
 """
+
+#: pytest's own switch: load only the plugins named with ``-p`` (see the module docstring).
+PYTEST_ENV = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
 
 OTTO_ECHO_TEST = """
 async def test_echo(host):
@@ -53,10 +64,14 @@ async def test_true_{i}(host):
     assert (await host.run("true")).status.is_ok
 """
 
+# The same event loop as pytest-otto's host nodes get (one for the session), so the
+# difference between the two is what pytest-otto adds, not a choice of loop scope.
 PLAIN_NODES_HEADER = """
 import asyncio
 
 import pytest
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 IDS = [f"ssh{{k + 1}}" for k in range({hosts})]
 """
@@ -89,18 +104,21 @@ class ProcessRun:
         raise ValueError(f"no JSON result in output:\n{self.output[-2000:]}")
 
 
-def run_process(argv: list[str], cwd: Path | None = None, timeout: float = 300.0) -> ProcessRun:
+def run_process(
+    argv: list[str], cwd: Path | None = None, timeout: float = 300.0, env: dict[str, str] | None = None
+) -> ProcessRun:
     """Run ``argv`` to completion (bounded); return its wall time, peak RSS and output.
 
     A ``python -m MODULE ...`` command runs under `benchmarks.peak`, which records
     the program's own peak RSS (the rusage of a child would include this process's).
+    ``env`` adds variables to the child's environment.
     """
     peak_file = None
     if len(argv) > 2 and argv[0] == sys.executable and argv[1] == "-m":
         fd, peak_file = tempfile.mkstemp(prefix="otto-bench-peak-")
         os.close(fd)
         argv = [argv[0], "-m", "benchmarks.peak", peak_file, *argv[2:]]
-    env = dict(os.environ)
+    env = {**os.environ, **(env or {})}
     env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     # The dev VM sets PYTHONDONTWRITEBYTECODE, so every pytest start would recompile
     # pytest, its plugins and hypothesis (~1.5 s, imported by its plugin at exit):
@@ -135,6 +153,11 @@ def run_process(argv: list[str], cwd: Path | None = None, timeout: float = 300.0
     return ProcessRun(wall, max_rss, proc.returncode, text)
 
 
+def run_pytest(argv: list[str], cwd: Path, timeout: float = 300.0) -> ProcessRun:
+    """`run_process` for a pytest command line: plugin autoloading off (``PYTEST_ENV``)."""
+    return run_process(argv, cwd=cwd, timeout=timeout, env=PYTEST_ENV)
+
+
 def _project(files: dict[str, str]) -> Path:
     path = Path(tempfile.mkdtemp(prefix="otto-bench-proj-"))
     (path / "pytest.ini").write_text(PYTEST_INI)
@@ -157,8 +180,8 @@ def plain_pytest_project(tests: int, hosts: int) -> Path:
 
 
 def plain_pytest_argv() -> list[str]:
-    """Plain ``pytest`` with neither pytest-otto nor testinfra loaded."""
-    return [*COMMON_PYTEST, "-p", "no:otto", "-p", "no:pytest11.testinfra"]
+    """Plain ``pytest`` with pytest-asyncio only (run it with `run_pytest`)."""
+    return [*COMMON_PYTEST, "-p", "pytest_asyncio.plugin"]
 
 
 def testinfra_project() -> Path:
@@ -171,15 +194,40 @@ def remove_project(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-COMMON_PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
+COMMON_PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
 
 
 def otto_pytest_argv(lab_toml: Path, extra: list[str] | None = None) -> list[str]:
-    """``pytest --lab lab.toml`` with testinfra's plugin off (both define ``host``)."""
-    return [*COMMON_PYTEST, "-p", "no:pytest11.testinfra", "--lab", str(lab_toml), *(extra or [])]
+    """``pytest --lab=lab.toml`` with pytest-otto and pytest-asyncio (run it with `run_pytest`).
+
+    ``--lab=PATH`` in one argument: pytest looks for its rootdir and ini file from the
+    path arguments on the command line before it knows plugin options, so with
+    ``--lab PATH`` it takes the lab file for a test path and ignores the project's ini.
+    """
+    return [
+        *COMMON_PYTEST,
+        "-p",
+        "pytest_otto.plugin",
+        "-p",
+        "pytest_asyncio.plugin",
+        f"--lab={lab_toml}",
+        *(extra or []),
+    ]
 
 
 def testinfra_argv(host_ids: list[str], ssh_config: Path, extra: list[str] | None = None) -> list[str]:
-    """``pytest --hosts=paramiko://...`` with pytest-otto's plugin off (both define ``host``)."""
+    """``pytest --hosts=paramiko://...`` with pytest-testinfra (run it with `run_pytest`).
+
+    With ``-n`` in ``extra``, pytest-xdist is loaded too.
+    """
     hosts = ",".join(f"paramiko://{host_id}" for host_id in host_ids)
-    return [*COMMON_PYTEST, "-p", "no:otto", f"--hosts={hosts}", f"--ssh-config={ssh_config}", *(extra or [])]
+    xdist = ["-p", "xdist.plugin"] if extra and "-n" in extra else []
+    return [
+        *COMMON_PYTEST,
+        "-p",
+        "testinfra.plugin",
+        *xdist,
+        f"--hosts={hosts}",
+        f"--ssh-config={ssh_config}",
+        *(extra or []),
+    ]

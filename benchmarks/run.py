@@ -181,11 +181,11 @@ class Runner:
                     return run.wall
 
                 async def subject(lab_file: Path = lab_file, check: Callable = check) -> float:
-                    return check(procs.run_process(procs.otto_pytest_argv(lab_file), cwd=otto_project))
+                    return check(procs.run_pytest(procs.otto_pytest_argv(lab_file), cwd=otto_project))
 
                 async def baseline(ids: list = ids, check: Callable = check) -> float:
                     return check(
-                        procs.run_process(procs.testinfra_argv(ids, self.lab.ssh_config), cwd=ti_project)
+                        procs.run_pytest(procs.testinfra_argv(ids, self.lab.ssh_config), cwd=ti_project)
                     )
 
                 await self.measure(
@@ -207,13 +207,13 @@ class Runner:
                 lab_file = self.lab_file(n)
 
                 async def subject_x() -> float:
-                    run = procs.run_process(procs.otto_pytest_argv(lab_file), cwd=otto_project)
+                    run = procs.run_pytest(procs.otto_pytest_argv(lab_file), cwd=otto_project)
                     if run.returncode != 0 or f"{n} passed" not in run.output:
                         raise RuntimeError(f"pytest exited {run.returncode}: {run.tail()}")
                     return run.wall
 
                 async def baseline_x() -> float:
-                    run = procs.run_process(
+                    run = procs.run_pytest(
                         procs.testinfra_argv(ids, self.lab.ssh_config, ["-n", "4"]), cwd=ti_project
                     )
                     if run.returncode != 0:
@@ -389,7 +389,7 @@ class Runner:
 
         def pytest_run(key: str, expect: int) -> float:
             argv = procs.otto_pytest_argv(lab_file) if key.startswith("otto") else procs.plain_pytest_argv()
-            run = procs.run_process(argv, cwd=projects[key])
+            run = procs.run_pytest(argv, cwd=projects[key])
             if run.returncode != 0 or f"{expect} passed" not in run.output:
                 raise RuntimeError(f"pytest ({key}) exited {run.returncode}: {run.tail()}")
             runs[key].append(run)
