@@ -17,6 +17,8 @@ on a line of its own (shell functions defined with every probe, see ``_FUNCTIONS
   (use ``send``/``expect`` for interactive programs).
 - Everything before the start marker (echo, prompts, job notices, late output of an
   interrupted command) is discarded; everything between the markers is the output.
+  A shell on pipes (``Transport.tty`` false) echoes nothing and prints no prompt, so
+  there the start marker is left out and the output is all that follows the line.
 - xtrace is switched off around the framing and restored for the next command, so
   ``set -x`` traces the user's commands and never ours.
 
@@ -417,16 +419,21 @@ class ShellSession:
 
     # -- commands ------------------------------------------------------------------
 
-    def _frame(self, command: str, nonce: str, payload: str) -> str:
+    def _frame(self, nonce: str, payload: str) -> str:
+        assert self._transport is not None
+        # A start marker separates what a terminal shows before the command's output
+        # (echo, prompts). A shell on pipes shows neither, and without the marker the
+        # output of a short command comes back in one packet instead of two.
+        start = f"__otto_s {nonce}; " if self._transport.tty else ""
         return (
-            f"__otto_s {nonce}; command eval \"${{__otto_x:+set -x;}}\"{payload} </dev/null; "
+            f"{start}command eval \"${{__otto_x:+set -x;}}\"{payload} </dev/null; "
             f"{{ __otto_e {nonce}; }} 2>/dev/null\n"
         )
 
     async def _send_command(self, command: str, nonce: str, deadline: float) -> None:
         assert self._transport is not None
         limit = self._transport.line_limit
-        line = self._frame(command, nonce, shell_quote(command))
+        line = self._frame(nonce, shell_quote(command))
         if limit is None or len(line.encode()) <= limit:
             await self._write(line, deadline)
             return
@@ -441,7 +448,7 @@ class ShellSession:
                 f"__otto_c=\"$__otto_c\"{piece}; printf '{ack[:5]}%s\\n' '{ack[5:]}'\n", deadline
             )
             await self._await_line(ack.encode(), deadline)
-        await self._write(self._frame(command, nonce, '"$__otto_c"'), deadline)
+        await self._write(self._frame(nonce, '"$__otto_c"'), deadline)
 
     async def run_command(self, command: str, deadline: float, timeout: float) -> CommandStatus:
         """Run one framed command; ``deadline`` is absolute (monotonic)."""
@@ -457,9 +464,13 @@ class ShellSession:
             output = OutputBuffer(self._max_output())
             started = False
             self._needs_recovery = "interrupt"
+            on_tty = self._transport is not None and self._transport.tty
             try:
+                if not on_tty:
+                    self._buffer.clear()  # no start marker: what came before is not this command's
                 await self._send_command(command, nonce, deadline)
-                await self._await_line(f"OTTO_{nonce}_S".encode(), deadline)
+                if on_tty:
+                    await self._await_line(f"OTTO_{nonce}_S".encode(), deadline)
                 started = True
                 retcode = await self._collect_body(nonce, output, deadline)
             except _Deadline:
