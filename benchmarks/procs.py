@@ -32,6 +32,8 @@ __all__ = [
     "run_pytest",
     "plain_pytest_argv",
     "plain_pytest_project",
+    "bare_pytest_argv",
+    "empty_pytest_project",
     "pytest_otto_project",
     "testinfra_project",
     "otto_pytest_argv",
@@ -177,6 +179,30 @@ def plain_pytest_project(tests: int, hosts: int) -> Path:
     """``tests`` async tests parametrized over ``hosts`` ids doing nothing: pytest's own cost."""
     body = PLAIN_NODES_HEADER.format(hosts=hosts) + "".join(PLAIN_NODE_TEST.format(i=i) for i in range(tests))
     return _project({"test_plain.py": body})
+
+
+EMPTY_NODES_HEADER = """
+import pytest
+
+IDS = [f"ssh{{k + 1}}" for k in range({hosts})]
+"""
+
+EMPTY_NODE_TEST = """
+@pytest.mark.parametrize("host_id", IDS)
+def test_empty_{i}(host_id):
+    pass
+"""
+
+
+def empty_pytest_project(tests: int, hosts: int) -> Path:
+    """``tests`` empty sync tests parametrized over ``hosts`` ids: the least a pytest node costs."""
+    body = EMPTY_NODES_HEADER.format(hosts=hosts) + "".join(EMPTY_NODE_TEST.format(i=i) for i in range(tests))
+    return _project({"test_empty.py": body})
+
+
+def bare_pytest_argv() -> list[str]:
+    """pytest with no plugin but its own (run it with `run_pytest`)."""
+    return list(COMMON_PYTEST)
 
 
 def plain_pytest_argv() -> list[str]:

@@ -368,11 +368,13 @@ class Runner:
     async def nodes(self) -> None:
         """Figure 4: ``tests`` x N host nodes through pytest against the same commands in a plain loop.
 
-        Per repetition five processes: pytest --lab with ``tests`` tests and with one
+        Per repetition seven processes: pytest --lab with ``tests`` tests and with one
         test (the difference is the marginal cost of a node), the same two shapes of
         plain pytest without pytest-otto (pytest's own marginal cost of an async
-        node), and the plain asyncio loop connecting every host and running the
-        same ``tests`` x N ``run("true")``.
+        node), the plain asyncio loop connecting every host and running the
+        same ``tests`` x N ``run("true")``, and pytest with no plugin running as many
+        empty sync tests next to an empty Python process: pytest's floor per node,
+        which no plugin can go below.
         """
         cfg = self.config
         tests, n = cfg.node_tests, cfg.node_hosts
@@ -383,12 +385,16 @@ class Runner:
             "otto1": procs.pytest_otto_project(1),
             "plain": procs.plain_pytest_project(tests, n),
             "plain1": procs.plain_pytest_project(1, n),
+            "empty": procs.empty_pytest_project(tests, n),
         }
-        runs: dict[str, list[procs.ProcessRun]] = {key: [] for key in [*projects, "loop"]}
+        runs: dict[str, list[procs.ProcessRun]] = {key: [] for key in [*projects, "loop", "python"]}
         plain_loop: list[dict] = []
 
         def pytest_run(key: str, expect: int) -> float:
-            argv = procs.otto_pytest_argv(lab_file) if key.startswith("otto") else procs.plain_pytest_argv()
+            if key.startswith("otto"):
+                argv = procs.otto_pytest_argv(lab_file)
+            else:
+                argv = procs.bare_pytest_argv() if key == "empty" else procs.plain_pytest_argv()
             run = procs.run_pytest(argv, cwd=projects[key])
             if run.returncode != 0 or f"{expect} passed" not in run.output:
                 raise RuntimeError(f"pytest ({key}) exited {run.returncode}: {run.tail()}")
@@ -400,6 +406,8 @@ class Runner:
             pytest_run("otto1", n)
             pytest_run("plain", nodes)
             pytest_run("plain1", n)
+            pytest_run("empty", nodes)
+            runs["python"].append(procs.run_process([sys.executable, "-c", "pass"]))
             return wall
 
         async def baseline() -> float:
@@ -459,7 +467,19 @@ class Runner:
             note="marginal cost of a pytest-otto node minus pytest's own marginal cost of an async node and "
             "minus the command in the plain loop: what the plugin and fixtures add",
         )
+        floor = Comparison(
+            "4",
+            "pytest's own floor per node (info)",
+            "ms",
+            "empty pytest - empty python",
+            "",
+            note=f"(wall of pytest with no plugin running {nodes} empty sync tests - wall of python -c pass) "
+            f"/ {nodes}: start-up, collection and the run of a node, below any plugin's reach",
+        )
         if ok:
+            floor.subject = Stats(
+                [(a - b) / nodes * 1e3 for a, b in zip(walls("empty"), walls("python"), strict=False)]
+            )
             loop_walls = walls("loop")
             whole.subject = Stats(
                 [(s - b) / nodes * 1e3 for s, b in zip(walls("otto"), loop_walls, strict=False)]
@@ -479,7 +499,7 @@ class Runner:
             }
         else:
             whole.note = wall.note
-        for row in (rss, whole, marginal, share):
+        for row in (rss, whole, floor, marginal, share):
             self.rows.append(row)
             self.log(format_table([row]).splitlines()[-1])
 
