@@ -152,18 +152,18 @@ class Runner:
         n = max(self.config.fanout_ns)
         lab_file, endpoints = self.lab_file(n), self.lab.endpoints[:n]
 
-        async def subject_pty() -> float:
+        async def subject_again() -> float:
             return await otto.fanout(otto.load(lab_file))
 
-        async def baseline_pty() -> float:
-            return await raw.gather_pty_fanout(endpoints, self.lab.client_key)
+        async def baseline_gcm() -> float:
+            return await raw.gather_fanout(endpoints, self.lab.client_key, ciphers=raw.GCM)
 
         await self.measure(
             Comparison(
-                "1", f"cold fan-out N={n} (info)", "s", "run_on_all_hosts", "asyncssh gather, pty shell"
+                "1", f"cold fan-out N={n} (info)", "s", "run_on_all_hosts", "asyncssh gather, AES-GCM"
             ),
-            subject_pty,
-            baseline_pty,
+            subject_again,
+            baseline_gcm,
         )
 
     async def processes(self) -> None:
@@ -237,17 +237,22 @@ class Runner:
         cfg = self.config
         ep = self.lab.endpoints[0]
         conn = await raw.connect(ep, self.lab.client_key)
+        gcm_conn = await raw.connect(ep, self.lab.client_key, raw.GCM)
         shell = await raw.ShellLoop(conn).open()
-        shell_pty = await raw.ShellLoop(conn, pty=True).open()
+        shell_gcm = await raw.ShellLoop(gcm_conn).open()
+        shell_pty_gcm = await raw.ShellLoop(gcm_conn, pty=True).open()
         bash = await raw.BashLoop().open()
-        ssh_host = local = None
+        ssh_host = pty_host = local = None
         try:
             try:
                 ssh_host = otto.hosts(otto.load(self.lab_file(1)))[0]
                 await ssh_host.connect()
+                pty_lab = self.lab.write_lab_toml(self.workdir / "lab-pty.toml", 1, pty=True)
+                pty_host = otto.hosts(otto.load(pty_lab))[0]
+                await pty_host.run("true")
             except Exception as exc:
                 ssh_host_error = _why(exc)
-                ssh_host = None
+                ssh_host = pty_host = None
             else:
                 ssh_host_error = ""
             local = otto.local_host()
@@ -280,11 +285,23 @@ class Runner:
                     f"ssh run('true') x{count} (info)",
                     "ms/cmd",
                     "host.run",
-                    "asyncssh sentinel loop on a pty",
+                    "asyncssh sentinel loop, AES-GCM",
                     note=note,
                 ),
                 ssh_side(lambda h: _scaled(otto.run_loop(h, count), ms)),
-                lambda: _scaled(shell_pty.loop(count), ms),
+                lambda: _scaled(shell_gcm.loop(count), ms),
+            )
+            await self.measure(
+                Comparison(
+                    "2",
+                    f"ssh run('true') x{count}, pty=True (info)",
+                    "ms/cmd",
+                    "host.run, pty",
+                    "asyncssh sentinel loop on a pty, AES-GCM",
+                    note=note,
+                ),
+                None if pty_host is None else lambda: _scaled(otto.run_loop(pty_host, count), ms),
+                lambda: _scaled(shell_pty_gcm.loop(count), ms),
             )
             await self.measure(
                 Comparison(
@@ -341,10 +358,10 @@ class Runner:
             )
             await self.measure(
                 Comparison(
-                    "3", f"ssh run() {mb} (info)", "MB/s", "host.run", "asyncssh pty shell channel", note=note
+                    "3", f"ssh run() {mb} (info)", "MB/s", "host.run", "asyncssh exec, AES-GCM", note=note
                 ),
                 ssh_side(lambda h: otto.run_throughput(h, nbytes)),
-                lambda: shell_pty.throughput(nbytes),
+                lambda: raw.exec_throughput(gcm_conn, nbytes),
             )
             await self.measure(
                 Comparison(
@@ -354,14 +371,15 @@ class Runner:
                 lambda: raw.exec_throughput(conn, nbytes),
             )
         finally:
-            for host in (ssh_host, local):
+            for host in (ssh_host, pty_host, local):
                 if host is not None:
                     await host.close()
-            shell.close()
-            shell_pty.close()
+            for loop_shell in (shell, shell_gcm, shell_pty_gcm):
+                loop_shell.close()
             await bash.close()
-            conn.close()
-            await conn.wait_closed()
+            for connection in (conn, gcm_conn):
+                connection.close()
+                await connection.wait_closed()
 
     # -- 4. plugin overhead ------------------------------------------------------------
 
