@@ -29,7 +29,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from pytest_otto import LocalHost, loop
-from pytest_otto.session import _SETUP_COMMON, _SETUP_TTY, ShellSession
+from pytest_otto.session import _FUNCTIONS, _SETUP_COMMON, _SETUP_TTY, frame_command
 
 from .raw import BashLoop
 
@@ -53,7 +53,8 @@ class _PtyFramedLoop:
         self.buf = bytearray()
         self.event = asyncio.Event()
         asyncio.get_running_loop().add_reader(master, self._readable)
-        os.write(master, (_SETUP_TTY + _SETUP_COMMON + "echo READY_$((6*7))\n").encode())
+        setup = _SETUP_TTY + _SETUP_COMMON + "\n" + _FUNCTIONS + "\n"
+        os.write(master, (setup + "echo READY_$((6*7))\n").encode())
         await self._until(b"READY_42")
         return self
 
@@ -74,11 +75,10 @@ class _PtyFramedLoop:
             await self.event.wait()
 
     async def loop(self, count: int) -> float:
-        frame = ShellSession._frame
         t0 = time.perf_counter()
         for _ in range(count):
             nonce = secrets.token_hex(8)
-            os.write(self.fd, frame(None, "true", nonce, "'true'").encode())  # type: ignore[arg-type]
+            os.write(self.fd, frame_command(nonce, "'true'", start_marker=True).encode())
             await self._until(f"OTTO_{nonce}_E_".encode())
         return (time.perf_counter() - t0) / count
 

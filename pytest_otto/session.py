@@ -96,6 +96,20 @@ _FUNCTIONS = (
 )
 
 
+def frame_command(nonce: str, payload: str, *, start_marker: bool) -> str:
+    """The line that runs ``payload`` (a shell word) between markers of ``nonce``.
+
+    A start marker separates what a terminal shows before the command's output
+    (echo, prompts). A shell on pipes shows neither; without the marker the output
+    of a short command comes back in one packet instead of two.
+    """
+    start = f"__otto_s {nonce}; " if start_marker else ""
+    return (
+        f"{start}command eval \"${{__otto_x:+set -x;}}\"{payload} </dev/null; "
+        f"{{ __otto_e {nonce}; }} 2>/dev/null\n"
+    )
+
+
 def resolve_timeout(value: object, default: float) -> float:
     """Validate a ``timeout=`` argument before anything is sent (B13).
 
@@ -421,14 +435,7 @@ class ShellSession:
 
     def _frame(self, nonce: str, payload: str) -> str:
         assert self._transport is not None
-        # A start marker separates what a terminal shows before the command's output
-        # (echo, prompts). A shell on pipes shows neither, and without the marker the
-        # output of a short command comes back in one packet instead of two.
-        start = f"__otto_s {nonce}; " if self._transport.tty else ""
-        return (
-            f"{start}command eval \"${{__otto_x:+set -x;}}\"{payload} </dev/null; "
-            f"{{ __otto_e {nonce}; }} 2>/dev/null\n"
-        )
+        return frame_command(nonce, payload, start_marker=self._transport.tty)
 
     async def _send_command(self, command: str, nonce: str, deadline: float) -> None:
         assert self._transport is not None
