@@ -467,15 +467,23 @@ async def test_timeout_spares_background_jobs_and_close_ends_them(any_host: Host
     assert await wait_until(gone, 5)
 
 
-async def test_syntax_error_cannot_end_a_posix_shell(any_host: Host) -> None:
-    """dash exits on an ``eval`` syntax error unless run as ``command eval``."""
-    await any_host.send("exec dash\n")  # typed into the shell: run() gives commands /dev/null as stdin
-    assert (await any_host.run("echo $0")).only.output == "dash"
+@pytest.mark.parametrize("shell", ["dash", "busybox sh"])
+async def test_posix_shells_survive_syntax_errors_and_timeouts(any_host: Host, shell: str) -> None:
+    """dash and ash exit on an ``eval`` syntax error unless run as ``command eval``;
+    on pipes, a timeout's SIGINT must stop the command and leave them alive."""
+    name = shell.split()[-1]
+    await any_host.send(f"exec {shell}\n")  # typed into the shell: run() gives commands /dev/null as stdin
+    assert (await any_host.run("cd /tmp; echo $0")).only.output == name
     broken = (await any_host.run("echo 'unbalanced")).only
-    assert broken.status is Status.Failed and "Unterminated quoted string" in broken.output
+    assert broken.status is Status.Failed
+    assert re.search("(?i)unterminated quoted string", broken.output)
+    duration = unique_sleep()
+    slow = (await any_host.run(f"echo before; sleep {duration} | cat", timeout=1)).only
+    assert slow.output.startswith("Command timed out after 1") and slow.output.endswith("before")
     with warnings.catch_warnings():
         warnings.simplefilter("error", ShellResetWarning)  # the same shell answers: no reset
-        assert (await any_host.run("echo $0; cd /tmp; pwd")).only.output == "dash\n/tmp"
+        assert (await any_host.run("echo $0; pwd")).only.output == f"{name}\n/tmp"
+    assert await sleeping(any_host, duration) == ""
 
 
 async def test_aes_gcm_is_preferred_and_others_still_work(ssh_lab: SshLab) -> None:
