@@ -397,7 +397,13 @@ class ShellSession:
         assert self._io is not None
         # Separate lines, each well below any console's line limit; typed again
         # together if unanswered (a console's login may flush type-ahead).
-        lines = f"{_FUNCTIONS}\nprintf 'OTTO_%s_P_%d\\n' {nonce} $?\n"
+        # xtrace switched on by raw input would trace the framing into the output:
+        # switch it off here, remembered for the next command like __otto_e does.
+        lines = (
+            f"{_FUNCTIONS}\n"
+            "{ case $- in *x*) __otto_x=1; set +x;; esac; } 2>/dev/null; "
+            f"printf 'OTTO_%s_P_%d\\n' {nonce} $?\n"
+        )
         if not self._io.tty:
             lines = _SETUP_PIPES + lines  # every time: raw I/O may have started another shell
         if setup:

@@ -187,6 +187,17 @@ async def test_framing_survives_b9(any_host: Host, disturbance: str) -> None:
         assert "eval" not in first.output and "__otto" not in first.output
 
 
+async def test_xtrace_switched_on_by_raw_input_stays_out_of_the_framing_b9(any_host: Host) -> None:
+    await any_host.send("set -x\n")  # not through run(): the framing never saw it coming
+    token = unique()
+    entry = (await any_host.run(f"echo {token}")).only
+    assert entry.output.splitlines()[-1] == token
+    assert "eval" not in entry.output and "__otto" not in entry.output and "OTTO_" not in entry.output
+    assert f"echo {token}" in entry.output  # xtrace still traces the user's own commands
+    await any_host.run("set +x")
+    assert (await any_host.run(f"echo {token}")).only.output == token
+
+
 async def test_heredoc_output_b9(any_host: Host) -> None:
     entry = (await any_host.run("cat <<'EOF'\nline one\n$HOME stays literal\nEOF")).only
     assert entry.output == "line one\n$HOME stays literal"
