@@ -88,10 +88,11 @@ _SETUP_COMMON = (
 #: shell on pipes reads its input one byte at a time. ``__otto_e`` keeps the exit
 #: code (``$?`` on entry is the command's) and switches xtrace off, remembering it
 #: for the next command; it is called inside ``{ ...; } 2>/dev/null`` so that no
-#: trace of the framing reaches the output.
+#: trace of the framing reaches the output. Verbose mode (``set -v``) would print
+#: every framed line as the shell reads it, so it ends with the command that set it.
 _FUNCTIONS = (
     "__otto_s() { printf 'OTTO_%s_S\\n' \"$1\"; }; "
-    "__otto_e() { __otto_rc=$?; __otto_x=; case $- in *x*) __otto_x=1; set +x;; esac; "
+    "__otto_e() { __otto_rc=$?; __otto_x=; case $- in *x*) __otto_x=1; set +x;; esac; set +v; "
     "printf '\\nOTTO_%s_E_%s\\n' \"$1\" \"$__otto_rc\"; }; "
 )
 
@@ -401,7 +402,7 @@ class ShellSession:
         # switch it off here, remembered for the next command like __otto_e does.
         lines = (
             f"{_FUNCTIONS}\n"
-            "{ case $- in *x*) __otto_x=1; set +x;; esac; } 2>/dev/null; "
+            "{ case $- in *x*) __otto_x=1; set +x;; esac; set +v; } 2>/dev/null; "
             f"printf 'OTTO_%s_P_%d\\n' {nonce} $?\n"
         )
         if not self._io.tty:
