@@ -221,6 +221,35 @@ def pytest_configure(config: pytest.Config) -> None:
     if workerinput is not None and workerinput.get("otto_loadgroup"):
         # Workers re-parse the command line, which has no --dist loadgroup: say it here.
         option.loadgroup = True
+    _warn_if_lab_path_chose_rootdir(config)
+
+
+def _warn_if_lab_path_chose_rootdir(config: pytest.Config) -> None:
+    """Say so when ``--lab PATH`` (two arguments) made pytest look for its ini file elsewhere.
+
+    pytest picks its rootdir and ini file from the path arguments of the command
+    line before any plugin has added its options, so it takes the PATH of ``--lab
+    PATH`` for a test path. For a lab file outside the current folder that moves
+    the search away from the project: its ini file (markers, ``asyncio_mode``,
+    ``testpaths``) is silently not read. ``--lab=PATH`` is one argument and safe.
+    """
+    value = config.option.otto_lab
+    args = list(config.invocation_params.args)
+    if not value or "--lab" not in args:
+        return
+    here = config.invocation_params.dir.resolve()
+    lab = (here / Path(value).expanduser()).resolve()
+    if lab.is_relative_to(here):
+        return  # the search starts inside the current folder, as it would without the lab
+    chosen = f"ini file {config.inipath}" if config.inipath else "no ini file"
+    config.issue_config_time_warning(
+        pytest.PytestConfigWarning(
+            f"pytest-otto: with '--lab {value}' pytest took the lab file for a test path when it "
+            f"chose its rootdir ({config.rootpath}) and {chosen}; a project ini file was not looked "
+            f"for in {here}. Write --lab={value} (one argument), or set {OTTO_LAB_ENV} or ini otto_lab."
+        ),
+        stacklevel=2,
+    )
 
 
 @pytest.hookimpl(optionalhook=True)

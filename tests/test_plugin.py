@@ -462,6 +462,22 @@ def test_lab_precedence_option_env_ini(pytester: pytest.Pytester, monkeypatch: p
     run(pytester, "-s", "--lab", "opt.toml").stdout.fnmatch_lines(["*RAN-ON opt-lab opthost*"])
 
 
+def test_lab_outside_the_project_as_two_arguments_warns(
+    pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """``--lab PATH`` outside the project moves pytest's ini search: say so; ``--lab=PATH`` is fine."""
+    lab = tmp_path_factory.mktemp("labs") / "lab.toml"
+    lab.write_text(LOCAL_LAB)
+    pytester.makeini("[pytest]\npython_files = check_*.py\n")  # only this ini makes the test visible
+    pytester.makepyfile(check_x="def test_x(host):\n    pass\n")
+    two_args = run(pytester, "--lab", str(lab))
+    two_args.stdout.fnmatch_lines([f"*pytest-otto: with '--lab {lab}' pytest took the lab file*--lab={lab}*"])
+    assert "passed" not in two_args.stdout.str()  # the project's ini really was not read
+    one_arg = run(pytester, f"--lab={lab}")
+    one_arg.assert_outcomes(passed=3)
+    assert "pytest-otto: with '--lab" not in one_arg.stdout.str()
+
+
 def write_where_tests(pytester: pytest.Pytester, files: int) -> None:
     """``files`` test files whose host test logs "host worker shell-pid" to where.log."""
     pytester.makepyfile(
