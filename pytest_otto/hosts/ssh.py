@@ -365,13 +365,13 @@ async def _sftp_put(sftp: asyncssh.SFTPClient, src: str, remote_dir: str, dest: 
 def _kill(channel: Channel) -> None:
     """Kill the remote command's whole process group.
 
-    OpenSSH (7.9+) delivers a channel ``signal`` request with ``killpg`` on the
-    session's process group, which sshd created with ``setsid`` for the command:
-    the command and every child it did not move elsewhere die.
+    sshd created that group with ``setsid`` for the command, and delivers the
+    channel's ``signal`` request to it: the command and every child it did not
+    move elsewhere die.
     """
     try:
-        channel.chan.send_signal("KILL")
-    except Exception:
+        channel.send_signal("KILL")
+    except Exception:  # called while cleaning up: never replace the error being handled
         log.debug("ssh: sending KILL to a oneshot failed", exc_info=True)
 
 

@@ -211,6 +211,18 @@ class Channel:
         self.session = session
         self._budget: ChannelBudget | None = live.budget
 
+    def send_signal(self, name: str) -> None:
+        """Ask sshd to signal the channel's process group (OpenSSH 7.9+ uses ``killpg``).
+
+        Raises ``ConnectionResetError`` if the channel or its connection is gone.
+        """
+        if self.chan is None:
+            raise ConnectionResetError("SSH channel is not open")
+        try:
+            self.chan.send_signal(name)
+        except (asyncssh.Error, BrokenPipeError, OSError) as exc:
+            raise ConnectionResetError(f"SSH channel is closed: {describe_ssh_error(exc)}") from None
+
     def release(self) -> None:
         """Return the slot (idempotent)."""
         budget, self._budget = self._budget, None
@@ -610,17 +622,15 @@ class SshShellTransport(Transport):
     async def open(self, sink: ByteSink) -> None:
         """Open the shell's channel (waiting for a channel slot if all are busy)."""
         self.sink = sink
-        if self.tty:
-            self._channel = await self._connection.open_channel(
-                lambda: _ShellSession(self),
-                term_type=self.term_type,
-                term_size=(4096, 50),  # wide: tools that fit output to the tty (ps) keep whole lines
-                encoding=None,
-            )
-        else:
-            self._channel = await self._connection.open_channel(
-                lambda: _ShellSession(self), command=SHELL_ON_PIPES, encoding=None
-            )
+        shell: dict[str, Any] = (
+            # wide: tools that fit output to the tty (ps) keep whole lines
+            {"term_type": self.term_type, "term_size": (4096, 50)}
+            if self.tty
+            else {"command": SHELL_ON_PIPES}
+        )
+        self._channel = await self._connection.open_channel(
+            lambda: _ShellSession(self), encoding=None, **shell
+        )
 
     def _feed(self, data: bytes) -> None:
         if self.sink is not None and not self._eof_sent:
@@ -663,10 +673,7 @@ class SshShellTransport(Transport):
         channel = self._channel
         if channel is None or self._closed:
             raise ConnectionResetError("SSH shell channel is closed")
-        try:
-            channel.chan.send_signal(name)
-        except (asyncssh.Error, BrokenPipeError, OSError) as exc:
-            raise ConnectionResetError(f"SSH shell channel is closed: {describe_ssh_error(exc)}") from None
+        channel.send_signal(name)
 
     async def close(self) -> None:
         """Hang up: the shell and its jobs get SIGHUP, as on a terminal that goes away.
