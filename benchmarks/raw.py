@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 
@@ -89,7 +90,27 @@ async def gather_fanout(
     return elapsed
 
 
-class ShellLoop:
+class _SentinelLoop:
+    """``cmd; echo MARKER $?`` on a shell whose ``stdin``/``stdout`` streams ``proc`` holds."""
+
+    proc: Any = None
+
+    async def command(self, command: str) -> int:
+        """Run one command, return its exit code."""
+        assert self.proc is not None
+        self.proc.stdin.write(command.encode() + b"; echo " + MARKER + b"$?\n")
+        await self.proc.stdout.readuntil(MARKER)
+        return int(await self.proc.stdout.readline())
+
+    async def loop(self, count: int, command: str = "true") -> float:
+        """Seconds per command over ``count`` sequential commands."""
+        t0 = time.perf_counter()
+        for _ in range(count):
+            await self.command(command)
+        return (time.perf_counter() - t0) / count
+
+
+class ShellLoop(_SentinelLoop):
     """Minimal persistent shell on ONE asyncssh shell channel: ``cmd; echo MARKER $?``.
 
     ``pty=False`` (the baseline) runs the user's shell on pipes; ``pty=True``
@@ -112,20 +133,6 @@ class ShellLoop:
             self.proc = await self.conn.create_process(encoding=None)
         await self.command("true")
         return self
-
-    async def command(self, command: str) -> int:
-        """Run one command, return its exit code."""
-        assert self.proc is not None
-        self.proc.stdin.write(command.encode() + b"; echo " + MARKER + b"$?\n")
-        await self.proc.stdout.readuntil(MARKER)
-        return int(await self.proc.stdout.readline())
-
-    async def loop(self, count: int, command: str = "true") -> float:
-        """Seconds per command over ``count`` sequential commands."""
-        t0 = time.perf_counter()
-        for _ in range(count):
-            await self.command(command)
-        return (time.perf_counter() - t0) / count
 
     async def throughput(self, nbytes: int) -> float:
         """MB/s of one command printing ``nbytes`` through this shell channel."""
@@ -151,7 +158,7 @@ class ShellLoop:
             self.proc.close()
 
 
-class BashLoop:
+class BashLoop(_SentinelLoop):
     """The same sentinel loop on a local ``bash`` over pipes (asyncio subprocess)."""
 
     def __init__(self) -> None:
@@ -169,20 +176,6 @@ class BashLoop:
         )
         await self.command("true")
         return self
-
-    async def command(self, command: str) -> int:
-        """Run one command, return its exit code."""
-        assert self.proc is not None and self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(command.encode() + b"; echo " + MARKER + b"$?\n")
-        await self.proc.stdout.readuntil(MARKER)
-        return int(await self.proc.stdout.readline())
-
-    async def loop(self, count: int, command: str = "true") -> float:
-        """Seconds per command over ``count`` sequential commands."""
-        t0 = time.perf_counter()
-        for _ in range(count):
-            await self.command(command)
-        return (time.perf_counter() - t0) / count
 
     async def close(self) -> None:
         """Stop bash."""
