@@ -405,15 +405,20 @@ async def test_oneshots_run_concurrently_b20(any_host: Host) -> None:
 # -- B21, B22: named sessions, send/expect ------------------------------------------------
 
 
-async def test_named_sessions_are_independent_b21(any_host: Host) -> None:
-    await any_host.run("cd /tmp")
-    async with await any_host.open_session("other") as other:
+async def named_sessions_are_independent(host: Host) -> None:
+    """B21's checks; console suites call it for the hosts that have several shells."""
+    await host.run("cd /tmp")
+    async with await host.open_session("other") as other:
         await other.run("cd /; export OTTO_OTHER=1")
         assert (await other.run("pwd")).only.output == "/"
-        assert (await any_host.run("pwd; echo ${OTTO_OTHER:-unset}")).only.output == "/tmp\nunset"
+        assert (await host.run("pwd; echo ${OTTO_OTHER:-unset}")).only.output == "/tmp\nunset"
         assert other.is_open
     assert not other.is_open
-    assert await any_host.open_session("again") is await any_host.open_session("again")
+    assert await host.open_session("again") is await host.open_session("again")
+
+
+async def test_named_sessions_are_independent_b21(any_host: Host) -> None:
+    await named_sessions_are_independent(any_host)
 
 
 async def test_host_close_closes_every_session_b21(any_host: Host) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from test_behaviour import *  # noqa: F403  (the shared B5-B23 suite, collected again here)
-from test_behaviour import Volume, unique
+from test_behaviour import Volume, named_sessions_are_independent, unique
 
 from pytest_otto import Host, HostConnectionError, SerialHost, Status, TelnetHost
 from testlab.serial import SerialConsole
@@ -97,7 +97,7 @@ async def test_oneshots_run_concurrently_b20(any_host: Host) -> None:
 
 async def test_named_sessions_are_independent_b21(any_host: Host) -> None:
     if not is_serial(any_host):
-        await _named_sessions_independent(any_host)
+        await named_sessions_are_independent(any_host)
         return
     await any_host.run("cd /tmp")
     with pytest.raises(HostConnectionError, match="held by session 'default'"):
@@ -109,17 +109,6 @@ async def test_named_sessions_are_independent_b21(any_host: Host) -> None:
             await any_host.run("true")
     assert not other.is_open
     assert (await any_host.run("echo default-again")).only.output == "default-again"
-
-
-async def _named_sessions_independent(host: Host) -> None:
-    await host.run("cd /tmp")
-    async with await host.open_session("other") as other:
-        await other.run("cd /; export OTTO_OTHER=1")
-        assert (await other.run("pwd")).only.output == "/"
-        assert (await host.run("pwd; echo ${OTTO_OTHER:-unset}")).only.output == "/tmp\nunset"
-        assert other.is_open
-    assert not other.is_open
-    assert await host.open_session("again") is await host.open_session("again")
 
 
 async def test_host_close_closes_every_session_b21(any_host: Host) -> None:
