@@ -76,6 +76,31 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
+def install_seed_lab(active_lab: list[Lab], ssh_lab: Any, index: int, live: str, dead: str) -> Lab:
+    """The active lab of the seed's examples: the local host, a real sshd host, an unreachable one."""
+    server = ssh_lab[index]
+    lab = Lab(
+        [
+            LocalHost("local"),
+            RemoteHost(
+                live,
+                server.address,
+                port=server.port,
+                user="root",
+                key=ssh_lab.client_key_path,
+                host_key_check="off",
+            ),
+            RemoteHost(
+                dead, "127.0.0.1", port=closed_port(), user="root", host_key_check="off", connect_timeout=3
+            ),
+        ],
+        name="seed",
+    )
+    active_lab.append(lab)
+    set_active_lab(lab)
+    return lab
+
+
 def test_all_code_blocks_are_covered() -> None:
     names = {m for b in code_blocks() for m in re.findall(r"^(?:async )?def (\w+)", b, flags=re.M)}
     assert names == {
@@ -92,31 +117,7 @@ def test_all_code_blocks_are_covered() -> None:
 def test_run_on_all_hosts_examples(
     ssh_lab: Any, active_lab: list[Lab], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    server = ssh_lab[0]
-    lab = Lab(
-        [
-            LocalHost("local"),
-            RemoteHost(
-                "router1",
-                server.address,
-                port=server.port,
-                user="root",
-                key=ssh_lab.client_key_path,
-                host_key_check="off",
-            ),
-            RemoteHost(
-                "router-dead",
-                "127.0.0.1",
-                port=closed_port(),
-                user="root",
-                host_key_check="off",
-                connect_timeout=3,
-            ),
-        ],
-        name="seed",
-    )
-    active_lab.append(lab)
-    set_active_lab(lab)
+    lab = install_seed_lab(active_lab, ssh_lab, 0, "router1", "router-dead")
     namespace = execute(block_defining("check_all_hosts"))
     asyncio.run(namespace["check_all_hosts"]())
     lines = capsys.readouterr().out.splitlines()
@@ -136,35 +137,11 @@ def test_deploy_firmware_example(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    server = ssh_lab[1]
     payload = b"\x7fFIRMWARE" + bytes(range(256)) * 64
     monkeypatch.chdir(tmp_path)
     (tmp_path / "firmware.bin").write_bytes(payload)
-    remote = RemoteHost(
-        "board1",
-        server.address,
-        port=server.port,
-        user="root",
-        key=ssh_lab.client_key_path,
-        host_key_check="off",
-    )
-    lab = Lab(
-        [
-            LocalHost("local"),
-            remote,
-            RemoteHost(
-                "board-dead",
-                "127.0.0.1",
-                port=closed_port(),
-                user="root",
-                host_key_check="off",
-                connect_timeout=3,
-            ),
-        ],
-        name="seed",
-    )
-    active_lab.append(lab)
-    set_active_lab(lab)
+    lab = install_seed_lab(active_lab, ssh_lab, 1, "board1", "board-dead")
+    remote = lab["board1"]
     namespace = execute(block_defining("deploy_firmware"))
     asyncio.run(namespace["deploy_firmware"]())
     lines = capsys.readouterr().out.splitlines()
