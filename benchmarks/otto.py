@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .raw import throughput_command
+
+T = TypeVar("T")
 
 __all__ = [
     "close_all",
@@ -22,6 +24,7 @@ __all__ = [
     "load",
     "local_host",
     "oneshot_loop",
+    "on_otto_loop",
     "oneshot_throughput",
     "run_loop",
     "run_sync_loop",
@@ -77,6 +80,13 @@ async def fanout(lab: Any, command: str = "echo hi") -> float:
     finally:
         await close_all(hosts(lab))
     return elapsed
+
+
+async def on_otto_loop(coro: Coroutine[Any, Any, T]) -> T:
+    """Await ``coro`` running on the otto loop, as the plugin runs an async host test."""
+    from pytest_otto import loop
+
+    return await loop.call(coro)
 
 
 async def run_loop(host: Any, count: int, command: str = "true") -> float:

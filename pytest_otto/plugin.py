@@ -12,9 +12,9 @@ recording what they ran are library features (`pytest_otto.lab`, `Host`,
   an unreachable host errors its own nodes, the others run.
 - ``pytest_runtest_makereport`` adds the transcript of each host the test used to the
   report (a `TranscriptWatch` tells which: the cost does not grow with the lab).
-- ``pytest_pycollect_makeitem`` marks ``async def`` tests for pytest-asyncio, so they
-  need no decorator and no ini setting; ``pytest_collection_modifyitems`` runs the
-  host tests among them in one event loop for the session (see `_share_event_loop`).
+- ``pytest_pycollect_makeitem`` lets ``async def`` tests run with no decorator and no
+  ini setting: host tests run on the otto loop (``pytest_pyfunc_call``), the others
+  are marked for pytest-asyncio (see `_runs_on_otto_loop`, `_share_event_loop`).
 """
 
 from __future__ import annotations
@@ -122,6 +122,9 @@ class _Otto:
 
 
 _STATE = pytest.StashKey[_Otto]()
+
+#: Set on the async test items that run on the otto loop (`_runs_on_otto_loop`).
+_ON_OTTO_LOOP = pytest.StashKey[bool]()
 
 
 def _state(config: pytest.Config) -> _Otto:
@@ -344,28 +347,78 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 # -- async tests -----------------------------------------------------------------------
 
 
-@pytest.hookimpl(wrapper=True)
+@pytest.hookimpl(wrapper=True, trylast=True)
 def pytest_pycollect_makeitem(collector: pytest.Module | pytest.Class, name: str, obj: object) -> Any:
-    """Mark ``async def`` tests for pytest-asyncio, unless the user already did.
+    """Choose who runs each ``async def`` test: the otto loop itself, or pytest-asyncio.
 
-    pytest-asyncio's strict mode (its default) only runs coroutine tests carrying
-    ``@pytest.mark.asyncio``; adding the mark here, before the item is built, lets users
-    write ``async def test_x(host)`` with no decorator and no ini setting. Tests marked for
-    asyncio (with their own loop scope), anyio or trio, at any level, are left alone.
+    Users write ``async def test_x(host)`` with no decorator and no ini setting. A host
+    test (it uses a pytest-otto fixture and no async fixture) runs on the otto loop,
+    where its hosts' connections live: no event loop to build per test, and no thread
+    hop per ``await`` (see `_runs_on_otto_loop`). Other async tests get pytest-asyncio's
+    marker in its strict mode (its default), so they need no decorator either. Tests
+    the user marked ``asyncio``/``anyio``/``trio``, at any level, are left alone.
+
+    ``trylast`` puts this wrapper inside pytest-asyncio's: the marker added here is on
+    the items when pytest-asyncio turns marked items into its own kind.
     """
-    if (
-        inspect.iscoroutinefunction(obj)
-        and _has_pytest_asyncio(collector.config)
-        and _asyncio_mode(collector.config) == "strict"
-        and collector.istestfunction(obj, name)
-        and not any(getattr(m, "name", None) in _OTHER_ASYNC_MARKERS for m in getattr(obj, "pytestmark", []))
-        and not any(collector.get_closest_marker(n) for n in _OTHER_ASYNC_MARKERS)
-    ):
-        pytest.mark.asyncio(obj)
-        state = collector.config.stash.get(_STATE, None)
-        if state is not None:
-            state.marked.add(id(obj))
-    return (yield)
+    result = yield
+    if not result or not inspect.iscoroutinefunction(obj):
+        return result
+    config = collector.config
+    state = config.stash.get(_STATE, None)
+    asyncio_plugin = _has_pytest_asyncio(config)
+    if asyncio_plugin and _asyncio_mode(config) != "strict":
+        return result  # auto mode: the user asked pytest-asyncio to run every async test
+    for item in result if isinstance(result, list) else [result]:
+        if not isinstance(item, pytest.Function) or _marked_async(item):
+            continue
+        if state is not None and _runs_on_otto_loop(item, config):
+            item.stash[_ON_OTTO_LOOP] = True
+        elif asyncio_plugin:
+            item.add_marker(pytest.mark.asyncio)
+            if state is not None:
+                state.marked.add(id(obj))
+    return result
+
+
+def _marked_async(item: pytest.Function) -> bool:
+    return any(item.get_closest_marker(name) for name in _OTHER_ASYNC_MARKERS)
+
+
+def _runs_on_otto_loop(item: pytest.Function, config: pytest.Config) -> bool:
+    """An unmarked async host test with no async fixture runs on the otto loop.
+
+    Why not pytest-asyncio's loop: every ``await host.run()`` from another loop is a
+    hop to the otto thread and back (about 0.1 ms on 2 cores), and pytest-asyncio
+    adds about 0.4 ms to each node; on the otto loop a command costs what the shell
+    costs. Left to pytest-asyncio: tests using an async fixture (its objects belong
+    to pytest-asyncio's loop), tests not using a pytest-otto fixture, and every async
+    test once the user chose a test loop scope (ini ``asyncio_default_test_loop_scope``).
+    Blocking twins (``run_sync``) raise there: the test must ``await``.
+    """
+    fixturenames = item.fixturenames
+    if _OTTO_FIXTURES.isdisjoint(fixturenames) or _ini_is_set(config, _TEST_LOOP_SCOPE_INI):
+        return False
+    defs = item._fixtureinfo.name2fixturedefs
+    for name in fixturenames:
+        fixturedefs = defs.get(name)
+        if fixturedefs and _is_async_function(fixturedefs[-1].func):
+            return False
+    return True
+
+
+def _is_async_function(func: object) -> bool:
+    return inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run a test chosen by `_runs_on_otto_loop` on the otto loop; the main thread waits."""
+    if not pyfuncitem.stash.get(_ON_OTTO_LOOP, False):
+        return None
+    funcargs = pyfuncitem.funcargs
+    loop.wait(pyfuncitem.obj(**{name: funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}))
+    return True
 
 
 def _has_pytest_asyncio(config: pytest.Config) -> bool:
@@ -395,7 +448,7 @@ def _ini_is_set(config: pytest.Config, name: str) -> bool:
 def _fixture_loop_scope(fixturedef: Any, config: pytest.Config) -> str | None:
     """The event loop scope of an async fixture, as pytest-asyncio decides it; None for sync ones."""
     func = fixturedef.func
-    if not (inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)):
+    if not _is_async_function(func):
         return None
     scope = getattr(func, "_loop_scope", None)
     if scope is None and _ini_is_set(config, "asyncio_default_fixture_loop_scope"):
@@ -406,22 +459,19 @@ def _fixture_loop_scope(fixturedef: Any, config: pytest.Config) -> str | None:
 
 
 def _share_event_loop(config: pytest.Config, state: _Otto, items: list[pytest.Item]) -> None:
-    """Run the async host tests this plugin marked in pytest-asyncio's session loop.
+    """Run the async host tests this plugin left to pytest-asyncio in its session loop.
 
-    pytest-asyncio gives every test a new event loop by default, and building and
-    closing it is most of what an async test costs pytest (about 0.6 ms a node on
-    a 2-core machine, against 1 ms of budget for everything pytest-otto adds). A
-    host test gains nothing from a fresh loop: its hosts' connections live on the
-    otto loop for the whole session (`pytest_otto.loop`), and the test's own loop
-    only carries its awaits. So a test that pytest-otto marked itself (pytest-asyncio
-    strict mode, no ``asyncio``/``anyio``/``trio`` marker anywhere) and that uses a
-    pytest-otto fixture runs in the session loop, unless:
+    These are the host tests with an async fixture (`_runs_on_otto_loop` takes the
+    others). pytest-asyncio gives every test a new event loop by default, and
+    building and closing it costs about 0.6 ms a node on 2 cores; a host test gains
+    nothing from a fresh loop, its hosts live on the otto loop. So such a test runs in
+    the session loop unless:
 
     - the user chose a loop scope for tests (ini ``asyncio_default_test_loop_scope``,
       also ``= function`` to keep a loop per test), or runs pytest-asyncio in auto
       mode (then the plugin marks nothing);
-    - the test uses an async fixture whose loop is not the session's: its objects
-      would belong to another loop than the test (``attached to a different loop``).
+    - one of its async fixtures has a narrower loop scope: its objects would belong to
+      another loop than the test (``attached to a different loop``).
     """
     if not state.marked or _ini_is_set(config, _TEST_LOOP_SCOPE_INI):
         return

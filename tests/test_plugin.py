@@ -249,6 +249,53 @@ def test_host_tests_share_the_session_loop_unless_configured(pytester: pytest.Py
     by_ini.stdout.fnmatch_lines(["*SHARED False PLAIN-OWN True FIXTURE-OWN True*"])
 
 
+OTTO_LOOP_RUNNER = """
+import asyncio
+import pytest
+from pytest_otto import loop
+
+async def test_on_otto_loop(host):
+    assert asyncio.get_running_loop() is loop.get_loop()
+    assert (await host.run("echo native")).only.output == "native"
+
+@pytest.mark.asyncio
+async def test_user_marked(host):
+    assert asyncio.get_running_loop() is not loop.get_loop()
+    assert (await host.run("echo marked")).only.output == "marked"
+
+async def test_blocking_twin_is_refused(host):
+    with pytest.raises(RuntimeError, match="await the async method"):
+        host.run_sync("true")
+
+async def test_skip_inside(host):
+    pytest.skip("skipped from the otto loop")
+
+async def test_fails_with_its_own_line(host):
+    result = await host.run("echo seen")
+    assert result.only.output == "unseen"
+"""
+
+
+def test_async_host_tests_run_on_the_otto_loop(pytester: pytest.Pytester) -> None:
+    """Unmarked async host tests run on the otto loop itself: no hop per await. Skips and
+    failures report as usual (with the test's own line); a user's asyncio marker keeps
+    pytest-asyncio; a blocking twin inside is refused with a message instead of a deadlock;
+    with pytest-asyncio disabled the host tests still run."""
+    pytester.makepyfile(test_runner=OTTO_LOOP_RUNNER)
+    result = run(pytester, "-rs")
+    result.assert_outcomes(passed=3, skipped=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            '>*assert result.only.output == "unseen"',
+            "*assert 'seen' == 'unseen'*",
+            "test_runner.py:*: AssertionError",
+            "*skipped from the otto loop*",
+        ]
+    )
+    without = run(pytester, "-p", "no:asyncio", "-k", "not user_marked")
+    without.assert_outcomes(passed=2, skipped=1, failed=1)
+
+
 def test_async_tests_without_autoload(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     """Plugins named by module (autoload off, ``-p pytest_asyncio.plugin``): async tests still run."""
     monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
