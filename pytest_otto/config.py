@@ -62,7 +62,7 @@ HOST_KEYS: dict[str, tuple[str, ...]] = {
     ),
     "telnet": ("address", "port", *_LOGIN_KEYS, *_CONSOLE_KEYS),
     "serial": ("device", "baud", *_LOGIN_KEYS, *_CONSOLE_KEYS),
-    "local": (),
+    "local": ("pty",),
 }
 
 #: Every key a host table (or ``[defaults]``) may hold, in documentation order.
@@ -388,7 +388,7 @@ class _Checker:
                         raise self.error(key, f"unknown key {k!r} in secret table{_hint(k, _SECRET_KEYS)}")
                 name = value.get("env")
                 if not isinstance(name, str) or not name:
-                    raise self.error(key, "a secret table needs env = \"VARIABLE_NAME\"")
+                    raise self.error(key, 'a secret table needs env = "VARIABLE_NAME"')
                 return Secret(env=name, path=self.path)
             raise self.wrong_type(key, value, 'a string or { env = "NAME" }')
         if key in _PATH_KEYS:
@@ -573,9 +573,7 @@ def _check_hops(hosts: list[HostConfig], file: Path | None) -> None:
                 )
             if target.id in chain:
                 cycle = [*chain[chain.index(target.id) :], target.id]
-                raise LabError(
-                    f"hop cycle: {' -> '.join(cycle)}", path=file, host_id=target.id, key="hop"
-                )
+                raise LabError(f"hop cycle: {' -> '.join(cycle)}", path=file, host_id=target.id, key="hop")
             chain.append(target.id)
             current = target
 

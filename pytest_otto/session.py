@@ -93,7 +93,7 @@ _SETUP_COMMON = (
 _FUNCTIONS = (
     "__otto_s() { printf 'OTTO_%s_S\\n' \"$1\"; }; "
     "__otto_e() { __otto_rc=$?; __otto_x=; case $- in *x*) __otto_x=1; set +x;; esac; set +v; "
-    "printf '\\nOTTO_%s_E_%s\\n' \"$1\" \"$__otto_rc\"; }; "
+    'printf \'\\nOTTO_%s_E_%s\\n\' "$1" "$__otto_rc"; }; '
 )
 
 
@@ -106,7 +106,7 @@ def frame_command(nonce: str, payload: str, *, start_marker: bool) -> str:
     """
     start = f"__otto_s {nonce}; " if start_marker else ""
     return (
-        f"{start}command eval \"${{__otto_x:+set -x;}}\"{payload} </dev/null; "
+        f'{start}command eval "${{__otto_x:+set -x;}}"{payload} </dev/null; '
         f"{{ __otto_e {nonce}; }} 2>/dev/null\n"
     )
 
@@ -205,6 +205,9 @@ class ShellSession:
         self._needs_recovery: str | None = None
         self._reset_pending = False
         self._ever_opened = False
+        # When the shell last stopped being idle (first write after a proven prompt):
+        # a hard kill spares processes older than this (jobs of earlier commands).
+        self._busy_since: float | None = None
 
     # -- ByteSink ---------------------------------------------------------------
 
@@ -240,6 +243,7 @@ class ShellSession:
     async def _discard_transport(self, *, reset: bool) -> None:
         transport, self._transport, self._io = self._transport, None, None
         self._needs_recovery = None
+        self._busy_since = None
         if reset and self._ever_opened:
             self._reset_pending = True
         if transport is not None:
@@ -272,6 +276,7 @@ class ShellSession:
         self._eof = False
         self._exit_status = None
         self._eof_reason = ""
+        self._busy_since = None
         self._io = transport
         try:
             try:
@@ -354,7 +359,10 @@ class ShellSession:
         if transport is None:
             raise _Ended
         data = text.encode("utf-8", "surrogateescape")
-        remaining = deadline - time.monotonic()
+        now = time.monotonic()
+        if self._busy_since is None:
+            self._busy_since = now
+        remaining = deadline - now
         if remaining <= 0:
             raise _Deadline
         try:
@@ -411,6 +419,7 @@ class ShellSession:
             lines = (_SETUP_TTY if self._io.tty else "") + _SETUP_COMMON + "\n" + lines
         await self._write(lines, deadline)
         await self._await_line(f"OTTO_{nonce}_P_".encode(), deadline, resend=lines)
+        self._busy_since = None
 
     async def _recover(self, *, interrupt_first: bool) -> bool:
         """Bring the shell back to a clean prompt; False if it could not be proven alive."""
@@ -421,7 +430,10 @@ class ShellSession:
                 if step == "interrupt":
                     await self._transport.interrupt()
                 elif step == "kill" and not (
-                    self._transport.can_kill_foreground and await self._transport.kill_foreground()
+                    self._transport.can_kill_foreground
+                    and await self._transport.kill_foreground(
+                        -math.inf if self._busy_since is None else self._busy_since
+                    )
                 ):
                     await self._transport.interrupt()
                 await self._probe(time.monotonic() + RECOVERY_STEP_TIMEOUT)
@@ -487,6 +499,7 @@ class ShellSession:
                     await self._await_line(f"OTTO_{nonce}_S".encode(), deadline)
                 started = True
                 retcode = await self._collect_body(nonce, output, deadline)
+                self._busy_since = None
             except _Deadline:
                 if started:
                     output.append(self._buffer)

@@ -15,13 +15,21 @@ from pytest_otto import Host, LocalHost
 
 #: kind -> factory(request) returning a fresh, unconnected host.
 HOST_FACTORIES: dict[str, Callable[[pytest.FixtureRequest], Host]] = {
-    "local": lambda request: LocalHost(command_timeout=30, connect_timeout=10),
+    "local": lambda request: LocalHost(
+        command_timeout=30, connect_timeout=10, pty=request.getfixturevalue("shell_mode") == "pty"
+    ),
 }
 
 
+@pytest.fixture(params=["pipes", "pty"])
+def shell_mode(request: pytest.FixtureRequest) -> str:
+    """How session shells run: on pipes (the default) or on a pty (``pty=True``)."""
+    return str(request.param)
+
+
 @pytest.fixture(params=sorted(HOST_FACTORIES))
-def any_host(request: pytest.FixtureRequest) -> Iterator[Host]:
-    """A fresh host of each kind; closed after the test."""
+def any_host(request: pytest.FixtureRequest, shell_mode: str) -> Iterator[Host]:
+    """A fresh host of each kind, in both shell modes; closed after the test."""
     host = HOST_FACTORIES[request.param](request)
     try:
         yield host
@@ -30,9 +38,9 @@ def any_host(request: pytest.FixtureRequest) -> Iterator[Host]:
 
 
 @pytest.fixture
-def local() -> Iterator[LocalHost]:
-    """A fresh local host."""
-    host = LocalHost()
+def local(shell_mode: str) -> Iterator[LocalHost]:
+    """A fresh local host, in both shell modes."""
+    host = LocalHost(pty=shell_mode == "pty")
     try:
         yield host
     finally:

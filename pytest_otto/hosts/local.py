@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..output import OutputBuffer
 from ..result import CommandStatus, Status
 from ..session import format_seconds
-from ..transports.local import DEFAULT_SHELL, LocalShellTransport
+from ..transports.local import LocalShellTransport
 from .base import Host
 
 if TYPE_CHECKING:
@@ -29,6 +29,11 @@ ONESHOT_DRAIN_GRACE = 0.5
 class LocalHost(Host):
     """The local machine: a persistent ``bash`` for ``run``, ``bash -c`` for ``oneshot``.
 
+    ``pty=False`` (the default) runs each session's shell on pipes, as ``ssh host
+    cmd`` would: a non-interactive ``bash --norc --noprofile``, the fastest per
+    command. ``pty=True`` runs an interactive bash on a pty with job control, for
+    programs that need a terminal (see `pytest_otto.transports.local`). ``shell``
+    replaces the bash command line (the default depends on ``pty``).
     ``put``/``get`` are local copies. The default id is ``local``.
     """
 
@@ -38,13 +43,15 @@ class LocalHost(Host):
         self,
         id: str = "local",
         *,
-        shell: Sequence[str] = DEFAULT_SHELL,
+        shell: Sequence[str] | None = None,
+        pty: bool = False,
         env: Mapping[str, str] | None = None,
         cwd: str | os.PathLike[str] | None = None,
         **options: Any,
     ) -> None:
         super().__init__(id, **options)
-        self.shell = list(shell)
+        self.shell = list(shell) if shell is not None else None
+        self.pty = bool(pty)
         self.env = dict(env) if env is not None else None
         self.cwd = os.fspath(cwd) if cwd is not None else None
 
@@ -58,10 +65,11 @@ class LocalHost(Host):
             command_timeout=config.command_timeout,
             connect_timeout=config.connect_timeout,
             max_output=config.max_output,
+            pty=config.pty,
         )
 
     def _make_shell_transport(self) -> LocalShellTransport:
-        return LocalShellTransport(self.shell, env=self.env, cwd=self.cwd)
+        return LocalShellTransport(self.shell, pty=self.pty, env=self.env, cwd=self.cwd)
 
     async def _oneshot(self, command: str, deadline: float, timeout: float) -> CommandStatus:
         proc = await asyncio.create_subprocess_exec(

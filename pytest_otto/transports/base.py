@@ -10,6 +10,7 @@ branches inside the session.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -65,8 +66,12 @@ class Transport(ABC):
         """Interrupt the foreground command (Ctrl-C on the shell's tty, by default)."""
         await self.write(b"\x03")
 
-    async def kill_foreground(self) -> bool:
-        """Hard-kill the foreground command if the transport can; True if it did."""
+    async def kill_foreground(self, since: float = -math.inf) -> bool:
+        """Hard-kill the foreground command if the transport can; True if it did.
+
+        ``since`` is when (``time.monotonic()``) the command was sent: what started
+        before it (jobs of earlier commands) is not part of it.
+        """
         return False
 
     @abstractmethod

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import secrets
 import time
@@ -305,7 +306,7 @@ class ConsoleTransport(Transport):
             await self._send(data[start : start + WRITE_CHUNK])
             await asyncio.sleep(self.write_delay)
 
-    async def kill_foreground(self) -> bool:
+    async def kill_foreground(self, since: float = -math.inf) -> bool:
         """Type Ctrl-\\: SIGQUIT to the foreground job (the shell itself ignores it)."""
         await self.write(b"\x1c")
         return True
