@@ -32,6 +32,7 @@ from test_behaviour import sleeping, unique, unique_sleep
 from pytest_otto import Host, HostConnectionError, RemoteHost, ShellResetWarning, Status
 from pytest_otto.config import Secret
 from pytest_otto.lab import load_lab
+from pytest_otto.transports.ssh import PREFERRED_KEX, preferred_kex_algs
 from testlab import PASSWORD, PASSWORD_USER
 from testlab.labfile import write_lab_toml
 from testlab.sshd import SshLab, SshServer
@@ -509,6 +510,54 @@ async def test_server_without_aes_gcm_negotiates_chacha20(own_server: SshServer)
         assert conn.get_extra_info("send_cipher") == "chacha20-poly1305@openssh.com"
     finally:
         await host.close()
+
+
+def test_p256_key_exchange_comes_before_curve25519_and_after_the_hybrids() -> None:
+    defaults = [
+        "gss-curve25519-sha256",
+        "mlkem768x25519-sha256",
+        "curve25519-sha256",
+        "curve25519-sha256@libssh.org",
+        "ecdh-sha2-nistp384",
+        "ecdh-sha2-nistp256",
+        "diffie-hellman-group14-sha256",
+    ]
+    assert preferred_kex_algs(defaults) == (
+        "gss-curve25519-sha256",
+        "mlkem768x25519-sha256",
+        "ecdh-sha2-nistp256",
+        "curve25519-sha256",
+        "curve25519-sha256@libssh.org",
+        "ecdh-sha2-nistp384",
+        "diffie-hellman-group14-sha256",
+    )
+    without_curve = ["ecdh-sha2-nistp384", "ecdh-sha2-nistp256"]
+    assert preferred_kex_algs(without_curve) == tuple(without_curve)
+    assert set(PREFERRED_KEX) >= {"ecdh-sha2-nistp256", "curve25519-sha256"}
+
+
+@pytest.mark.parametrize(
+    ("own_server", "expected"),
+    [
+        ({"address": "127.0.0.42", "log_level": "DEBUG"}, "ecdh-sha2-nistp256"),
+        (
+            {
+                "address": "127.0.0.42",
+                "log_level": "DEBUG",
+                "extra_config": ["KexAlgorithms curve25519-sha256"],
+            },
+            "curve25519-sha256",
+        ),
+    ],
+    indirect=["own_server"],
+)
+async def test_key_exchange_prefers_p256_and_falls_back(own_server: SshServer, expected: str) -> None:
+    host = ssh_host(own_server)
+    try:
+        assert (await host.run("echo exchanged")).only.output == "exchanged"
+    finally:
+        await host.close()
+    assert f"kex: algorithm: {expected}" in own_server.log
 
 
 async def test_line_limit_sends_long_commands_in_pieces(ssh_lab: SshLab) -> None:
