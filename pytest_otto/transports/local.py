@@ -55,6 +55,12 @@ DEFAULT_PTY_SHELL = ("bash", "--norc", "--noprofile", "--noediting", "-i")
 
 #: Pipe capacity asked for the shell's output (the kernel's default is 64 KiB).
 OUTPUT_PIPE_SIZE = 1 << 20
+#: Bytes asked per read. Small on purpose: ``os.read`` allocates the whole size
+#: first, and with glibc a buffer of 256 KiB or more costs about 15 us per call,
+#: several times a short command's own cost. Bulk output is read in a loop.
+READ_SIZE = 1 << 16
+#: Reads per wake-up at most, so bulk output reaches the session in large steps.
+READS_PER_WAKEUP = 16
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -260,7 +266,7 @@ class LocalShellTransport(Transport):
         if fd is None:
             return b""
         try:
-            return os.read(fd, 1 << 20)
+            return os.read(fd, READ_SIZE)
         except BlockingIOError:
             return None
         except OSError as exc:  # EIO: every slave fd closed, the shell is gone
@@ -269,12 +275,17 @@ class LocalShellTransport(Transport):
             return b""
 
     def _on_readable(self) -> None:
-        data = self._read()
-        if data is None:
-            return
-        if data:
+        for _ in range(READS_PER_WAKEUP):
+            data = self._read()
+            if data is None:
+                return
+            if not data:
+                break
             assert self.sink is not None
             self.sink.feed(data)
+            if len(data) < READ_SIZE:
+                return  # drained (a full read may have more behind it)
+        else:
             return
         self._stop_watching()
         asyncio.get_running_loop().create_task(self._report_exit())
