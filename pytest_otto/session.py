@@ -22,6 +22,14 @@ on a line of its own (shell functions defined with every probe, see ``_FUNCTIONS
 - xtrace is switched off around the framing and restored for the next command, so
   ``set -x`` traces the user's commands and never ours.
 
+On a terminal the framing runs with the tty in non-canonical mode (long lines arrive
+whole), where a shell without line editing reads its input in blocks: a line typed
+after a command would be read, and later run, by the shell instead of reaching the
+command. So raw ``send`` first puts the tty in canonical mode, as any terminal is:
+the shell then reads one line at a time and type-ahead waits in the tty for whoever
+reads stdin next. The probe that re-syncs before the next framed command sets the
+framing's mode again.
+
 After a timeout or a cancellation the session interrupts the command (Ctrl-C), then
 proves the shell alive with a probe only a shell can answer (``printf`` expanding a
 fresh nonce and ``$?``), escalating to a hard kill, and finally to a fresh shell with a
@@ -76,6 +84,9 @@ PROBE_RESEND_INTERVAL = 1.0
 
 #: First line typed into a shell on a terminal: no echo, no line editing, no prompts.
 _SETUP_TTY = "stty -echo -icanon min 1 time 0 -opost -icrnl -inlcr -ixon -iexten 2>/dev/null; "
+#: Typed before raw I/O on a terminal: canonical mode, so the shell reads one line at
+#: a time and leaves type-ahead in the tty for the program that reads stdin.
+_LINE_MODE = "stty icanon 2>/dev/null; printf 'OTTO_%s_L\\n' {nonce}\n"
 #: ... and into a shell on pipes: stderr joins stdout at the source (arrival order
 #: is kept), and SIGINT, which then reaches the whole process group, runs a no-op
 #: trap in the shell (so it survives) while the command itself gets the default action.
@@ -408,9 +419,12 @@ class ShellSession:
         # together if unanswered (a console's login may flush type-ahead).
         # xtrace switched on by raw input would trace the framing into the output:
         # switch it off here, remembered for the next command like __otto_e does.
+        # Raw I/O left the tty in canonical mode (see `send`): the answered line sets the
+        # framing's mode again, so an answer proves the mode too.
+        tty_mode = _SETUP_TTY if self._io.tty and not setup else ""
         lines = (
             f"{_FUNCTIONS}\n"
-            "{ case $- in *x*) __otto_x=1; set +x;; esac; set +v; } 2>/dev/null; "
+            f"{tty_mode}{{ case $- in *x*) __otto_x=1; set +x;; esac; set +v; }} 2>/dev/null; "
             f"printf 'OTTO_%s_P_%d\\n' {nonce} $?\n"
         )
         if not self._io.tty:
@@ -559,11 +573,33 @@ class ShellSession:
         """Write ``text`` exactly; the next framed command first re-syncs with a probe."""
         async with self._lock:
             await self._ensure_ready(framed=False)
+            if self._needs_recovery is None and self._io is not None and self._io.tty:
+                await self._enter_line_mode()
             self._needs_recovery = "probe"
             try:
                 await self._write(text, math.inf)
             except _Ended:
                 raise HostConnectionError(self.host_id, self._describe_end()) from None
+
+    async def _enter_line_mode(self) -> None:
+        """At a clean prompt on a terminal: switch to canonical mode, and wait until it holds."""
+        nonce = secrets.token_hex(8)
+        timeout = self._connect_timeout()
+        deadline = time.monotonic() + timeout
+        self._needs_recovery = "interrupt"  # until the shell answered
+        try:
+            await self._write(_LINE_MODE.format(nonce=nonce), deadline)
+            await self._await_line(f"OTTO_{nonce}_L".encode(), deadline)
+        except _Deadline:
+            raise HostConnectionError(
+                self.host_id,
+                f"shell session '{self.name}' did not answer within connect_timeout="
+                f"{format_seconds(timeout)}s before send{self._tail_hint()}",
+            ) from None
+        except _Ended:
+            raise HostConnectionError(self.host_id, self._describe_end()) from None
+        self._needs_recovery = None
+        self._busy_since = None
 
     async def expect(self, pattern: str | re.Pattern[str], timeout: float) -> str:
         """Read until ``pattern`` matches; return the text up to and including the match."""

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from test_behaviour import *  # noqa: F403  (the shared B5-B23 suite, collected again here)
-from test_behaviour import Volume, named_sessions_are_independent, unique
+from test_behaviour import Volume, named_sessions_are_independent, send_expect, unique
 
 from pytest_otto import Host, HostConnectionError, SerialHost, Status, TelnetHost
 from testlab.serial import SerialConsole
@@ -130,13 +130,7 @@ async def test_host_close_closes_every_session_b21(any_host: Host) -> None:
 
 async def test_send_expect_b22(any_host: Host) -> None:
     session = any_host.default_session if is_serial(any_host) else await any_host.open_session("interactive")
-    await session.send("echo hello-$((40+2))\n")
-    seen = await session.expect(r"hello-\d+", timeout=10)
-    assert seen.endswith("hello-42")
-    await session.send("read answer; echo you-said-$answer\n")
-    await session.send("yes\n")
-    assert (await session.expect("you-said-yes", timeout=10)).endswith("you-said-yes")
-    assert (await session.run("echo framed")).only.output == "framed"
+    await send_expect(session)
 
 
 async def test_send_writes_exactly_b22(any_host: Host) -> None:
