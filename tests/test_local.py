@@ -13,7 +13,6 @@ import re
 import shutil
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,13 +20,6 @@ from test_behaviour import sleeping, unique_sleep
 
 from pytest_otto import Host, LocalHost, ShellResetWarning, Status
 from pytest_otto.lab import load_lab
-
-
-@pytest.fixture
-def host(local: LocalHost) -> Iterator[Host]:
-    """conftest's local host (both shell modes) with a short connect timeout."""
-    local.connect_timeout = 10
-    yield local
 
 
 async def gone(host: Host, duration: str, seconds: float = 5.0) -> bool:
@@ -40,78 +32,80 @@ async def gone(host: Host, duration: str, seconds: float = 5.0) -> bool:
     return True
 
 
-async def test_terminal_only_with_pty(host: Host, shell_mode: str) -> None:
-    entry = (await host.run("tty <&1; case $- in *i*) echo interactive;; *) echo batch;; esac")).only
+async def test_terminal_only_with_pty(local: LocalHost, shell_mode: str) -> None:
+    entry = (await local.run("tty <&1; case $- in *i*) echo interactive;; *) echo batch;; esac")).only
     if shell_mode == "pty":
         assert re.fullmatch(r"/dev/pts/\d+\ninteractive", entry.output)
     else:
         assert entry.output == "not a tty\nbatch"
 
 
-async def test_timeout_spares_older_jobs_and_close_ends_them(host: Host) -> None:
+async def test_timeout_spares_older_jobs_and_close_ends_them(local: LocalHost) -> None:
     """A timeout is Ctrl-C: it stops the command, not jobs started before; closing ends those."""
     background, foreground = unique_sleep(), unique_sleep()
-    await host.run("cd /tmp")
-    await host.run(f"sleep {background} >/dev/null 2>&1 &")  # the next command follows within a tick
-    entry = (await host.run(f"sleep {foreground}", timeout=1)).only
+    await local.run("cd /tmp")
+    await local.run(f"sleep {background} >/dev/null 2>&1 &")  # the next command follows within a tick
+    entry = (await local.run(f"sleep {foreground}", timeout=1)).only
     assert entry.output.startswith("Command timed out after 1")
-    assert (await host.run("pwd")).only.output == "/tmp"
-    assert await sleeping(host, foreground) == ""
-    assert await sleeping(host, background) != ""
-    await host.close()
-    assert await gone(host, background)
+    assert (await local.run("pwd")).only.output == "/tmp"
+    assert await sleeping(local, foreground) == ""
+    assert await sleeping(local, background) != ""
+    await local.close()
+    assert await gone(local, background)
 
 
-async def test_hard_kill_spares_older_jobs_and_keeps_the_shell(host: Host) -> None:
+async def test_hard_kill_spares_older_jobs_and_keeps_the_shell(local: LocalHost) -> None:
     """A command that ignores SIGINT is killed (with its own jobs); the shell and older jobs live on."""
     older, own_job, stubborn = unique_sleep(), unique_sleep(), unique_sleep()
-    await host.run("cd /tmp; export OTTO_KEPT=yes")
-    await host.run(f"sleep {older} >/dev/null 2>&1 &")
+    await local.run("cd /tmp; export OTTO_KEPT=yes")
+    await local.run(f"sleep {older} >/dev/null 2>&1 &")
     started = time.monotonic()
     entry = (
-        await host.run(f"sh -c 'sleep {own_job} & trap \"\" INT; echo ignoring; sleep {stubborn}'", timeout=1)
+        await local.run(
+            f"sh -c 'sleep {own_job} & trap \"\" INT; echo ignoring; sleep {stubborn}'", timeout=1
+        )
     ).only
     assert time.monotonic() - started < 8  # timeout + interrupt step + kill step
     assert entry.status is Status.Error
     assert entry.output.startswith("Command timed out after 1") and entry.output.endswith("ignoring")
     with warnings.catch_warnings():
         warnings.simplefilter("error", ShellResetWarning)  # the same shell answers
-        assert (await host.run("pwd; echo $OTTO_KEPT")).only.output == "/tmp\nyes"
-    assert await gone(host, stubborn)
-    assert await gone(host, own_job)
-    assert await sleeping(host, older) != ""
-    await host.close()
-    assert await gone(host, older)
+        assert (await local.run("pwd; echo $OTTO_KEPT")).only.output == "/tmp\nyes"
+    assert await gone(local, stubborn)
+    assert await gone(local, own_job)
+    assert await sleeping(local, older) != ""
+    await local.close()
+    assert await gone(local, older)
 
 
-async def test_shell_end_is_seen_while_a_job_holds_its_output(host: Host) -> None:
+async def test_shell_end_is_seen_while_a_job_holds_its_output(local: LocalHost) -> None:
     duration = unique_sleep()
-    await host.run(f"sleep {duration} &")  # keeps the shell's stdout open
+    await local.run(f"sleep {duration} &")  # keeps the shell's stdout open
     started = time.monotonic()
-    entry = (await host.run("exit 3", timeout=20)).only
+    entry = (await local.run("exit 3", timeout=20)).only
     assert time.monotonic() - started < 5
     assert entry.status is Status.Error and "exit code 3" in entry.output
     with pytest.warns(ShellResetWarning):
-        assert (await host.run("echo fresh")).only.output == "fresh"
-    await host.close()
-    assert await gone(host, duration)
+        assert (await local.run("echo fresh")).only.output == "fresh"
+    await local.close()
+    assert await gone(local, duration)
 
 
-async def test_sigint_to_the_shell_never_reaches_pytest(host: Host) -> None:
+async def test_sigint_to_the_shell_never_reaches_pytest(local: LocalHost) -> None:
     """The shell leads its own session: its process group is not pytest's."""
-    entry = (await host.run("ps -o pid=,sid= -p $$")).only
+    entry = (await local.run("ps -o pid=,sid= -p $$")).only
     pid, sid = entry.output.split()
     assert pid == sid
     # an interrupted command in a loop: a stray SIGINT would raise KeyboardInterrupt here
     for _ in range(3):
-        assert (await host.run("sleep 30", timeout=0.3)).only.status is Status.Error
-    assert (await host.run("echo still-here")).only.output == "still-here"
+        assert (await local.run("sleep 30", timeout=0.3)).only.status is Status.Error
+    assert (await local.run("echo still-here")).only.output == "still-here"
 
 
 @pytest.mark.skipif(shutil.which("python3") is None, reason="needs python3")
-async def test_send_expect_drive_a_program(host: Host, shell_mode: str) -> None:
+async def test_send_expect_drive_a_program(local: LocalHost, shell_mode: str) -> None:
     """An interactive program over send/expect: unbuffered (-u) on pipes, as a terminal would get it."""
-    session = await host.open_session("repl")
+    session = await local.open_session("repl")
     await session.send("python3 -u -i -c 'import sys; sys.ps1 = \"py> \"' 2>&1\n")
     await session.expect("py> ", timeout=10)
     await session.send("print(6 * 7)\n")

@@ -187,6 +187,7 @@ class LocalShellTransport(Transport):
         self._pidfd: int | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._pid_marks: _PidMarks | None = None  # on pipes
+        self._end_reporter: asyncio.Task[None] | None = None  # held: the loop keeps only weak refs
         self._eof_sent = False
 
     async def open(self, sink: ByteSink) -> None:
@@ -288,7 +289,7 @@ class LocalShellTransport(Transport):
         else:
             return
         self._stop_watching()
-        asyncio.get_running_loop().create_task(self._report_exit())
+        self._end_reporter = asyncio.get_running_loop().create_task(self._report_exit())
 
     def _on_exit(self) -> None:
         """The shell exited: hand on what it printed last, then the end."""
@@ -298,7 +299,7 @@ class LocalShellTransport(Transport):
                 break
             self.sink.feed(data)
         self._stop_watching()
-        asyncio.get_running_loop().create_task(self._report_exit())
+        self._end_reporter = asyncio.get_running_loop().create_task(self._report_exit())
 
     def _stop_watching(self) -> None:
         loop = asyncio.get_running_loop()
