@@ -144,6 +144,22 @@ async def test_ten_kilobyte_command_is_sent_in_pieces(
     assert entry.output.split("\n") == ["1500", "last=w01499"]
 
 
+@pytest.mark.parametrize("kind", ["telnet", "serial"])
+async def test_send_gets_a_line_mode_terminal_and_run_gets_the_framing_back(
+    kind: str, closing: list, telnet_server: TelnetServer, serial_console: SerialConsole
+) -> None:
+    host = telnet_host(telnet_server) if kind == "telnet" else serial_host(serial_console)
+    closing.append(host)
+    target = f"/tmp/otto-ctrl-d-{kind}"
+    await host.run(f"rm -f {target}")
+    # type-ahead waits in the tty for cat, and Ctrl-D ends cat's input, as on a terminal
+    await host.send(f"cat > {target}; echo cat-ended-$?\nline one\n\x04")
+    assert (await host.expect(r"cat-ended-\d+", timeout=10)).endswith("cat-ended-0")
+    seen = (await host.run(f"cat {target}; rm -f {target}; stty -a < /dev/tty")).only.output
+    assert seen.splitlines()[0] == "line one"
+    assert "-icanon" in seen.split()  # the framing's mode again: long lines arrive whole
+
+
 async def test_write_delay_paces_writes(closing: list, telnet_server: TelnetServer) -> None:
     host = telnet_host(telnet_server, write_delay=0.02)
     closing.append(host)
