@@ -2,9 +2,9 @@
 
 How one command is framed (a fresh nonce ``N`` each time, pitfall 4)::
 
-    __otto_s N; command eval "${__otto_x:+set -x;}"'<command>' </dev/null; { __otto_e N; } 2>/dev/null
+    __otto_s N; command eval '<command>' </dev/null; { __otto_e N; } 2>/dev/null
 
-where ``__otto_s N`` prints ``OTTO_N_S`` and ``__otto_e N`` prints ``OTTO_N_E_<exit code>``
+where ``__otto_s N`` prints ``OTTO_N_S`` and ``__otto_e N`` prints ``OTTO_N_E_<exit code>_<$->``
 on a line of its own (shell functions defined with every probe, see ``_FUNCTIONS``).
 
 - The markers only exist once the shell has expanded ``%s``: an echoed command line,
@@ -20,7 +20,9 @@ on a line of its own (shell functions defined with every probe, see ``_FUNCTIONS
   A shell on pipes (``Transport.tty`` false) echoes nothing and prints no prompt, so
   there the start marker is left out and the output is all that follows the line.
 - xtrace is switched off around the framing and restored for the next command, so
-  ``set -x`` traces the user's commands and never ours.
+  ``set -x`` traces the user's commands and never ours: the end marker and the probe
+  report the shell's flags (``$-``), and while they contain ``x`` the next command
+  is sent as ``'set -x;''<command>'``.
 
 On a terminal the framing runs with the tty in non-canonical mode (long lines arrive
 whole), where a shell without line editing reads its input in blocks: a line typed
@@ -96,30 +98,31 @@ _SETUP_COMMON = (
     '[ -n "$BASH_VERSION" ] && set +H +o history +o emacs +o vi 2>/dev/null; '
 )
 #: The markers' printing, defined with every probe so framed lines stay short: a
-#: shell on pipes reads its input one byte at a time. ``__otto_e`` keeps the exit
-#: code (``$?`` on entry is the command's) and switches xtrace off, remembering it
-#: for the next command; it is called inside ``{ ...; } 2>/dev/null`` so that no
-#: trace of the framing reaches the output. Verbose mode (``set -v``) would print
-#: every framed line as the shell reads it, so it ends with the command that set it.
+#: shell on pipes reads its input one byte at a time (a byte costs it about 0.2 µs).
+#: ``__otto_e`` keeps the exit code (``$?`` on entry is the command's) and the flags
+#: (``$-``), switches xtrace off and reports both; the session turns xtrace on again
+#: for the next command (see `frame_command`). It is called inside ``{ ...; }
+#: 2>/dev/null`` so that no trace of the framing reaches the output. Verbose mode
+#: (``set -v``) would print every framed line as the shell reads it, so it ends with
+#: the command that set it.
 _FUNCTIONS = (
     "__otto_s() { printf 'OTTO_%s_S\\n' \"$1\"; }; "
-    "__otto_e() { __otto_rc=$?; __otto_x=; case $- in *x*) __otto_x=1; set +x;; esac; set +v; "
-    'printf \'\\nOTTO_%s_E_%s\\n\' "$1" "$__otto_rc"; }; '
+    "__otto_e() { __otto_rc=$? __otto_f=$-; set +xv; "
+    'printf \'\\nOTTO_%s_E_%s_%s\\n\' "$1" "$__otto_rc" "$__otto_f"; }; '
 )
 
 
-def frame_command(nonce: str, payload: str, *, start_marker: bool) -> str:
+def frame_command(nonce: str, payload: str, *, start_marker: bool, xtrace: bool = False) -> str:
     """The line that runs ``payload`` (a shell word) between markers of ``nonce``.
 
     A start marker separates what a terminal shows before the command's output
     (echo, prompts). A shell on pipes shows neither; without the marker the output
-    of a short command comes back in one packet instead of two.
+    of a short command comes back in one packet instead of two. ``xtrace``: the
+    shell had ``set -x`` on when the framing switched it off; the command gets it back.
     """
     start = f"__otto_s {nonce}; " if start_marker else ""
-    return (
-        f'{start}command eval "${{__otto_x:+set -x;}}"{payload} </dev/null; '
-        f"{{ __otto_e {nonce}; }} 2>/dev/null\n"
-    )
+    trace = "'set -x;'" if xtrace else ""
+    return f"{start}command eval {trace}{payload} </dev/null; {{ __otto_e {nonce}; }} 2>/dev/null\n"
 
 
 def resolve_timeout(value: object, default: float) -> float:
@@ -219,6 +222,8 @@ class ShellSession:
         # When the shell last stopped being idle (first write after a proven prompt):
         # a hard kill spares processes older than this (jobs of earlier commands).
         self._busy_since: float | None = None
+        # The shell had xtrace on when the framing last switched it off (see _FUNCTIONS).
+        self._xtrace = False
 
     # -- ByteSink ---------------------------------------------------------------
 
@@ -412,27 +417,28 @@ class ShellSession:
                 await self._wait_for_data(deadline)
 
     async def _probe(self, deadline: float, *, setup: bool = False) -> None:
-        """Prove a real shell is listening: it must expand a fresh nonce and ``$?``."""
+        """Prove a real shell is listening: it must expand a fresh nonce and ``$-``."""
         nonce = secrets.token_hex(8)
         assert self._io is not None
         # Separate lines, each well below any console's line limit; typed again
         # together if unanswered (a console's login may flush type-ahead).
         # xtrace switched on by raw input would trace the framing into the output:
-        # switch it off here, remembered for the next command like __otto_e does.
+        # switch it off here, reported for the next command like __otto_e does.
         # Raw I/O left the tty in canonical mode (see `send`): the answered line sets the
         # framing's mode again, so an answer proves the mode too.
         tty_mode = _SETUP_TTY if self._io.tty and not setup else ""
         lines = (
             f"{_FUNCTIONS}\n"
-            f"{tty_mode}{{ case $- in *x*) __otto_x=1; set +x;; esac; set +v; }} 2>/dev/null; "
-            f"printf 'OTTO_%s_P_%d\\n' {nonce} $?\n"
+            f"{tty_mode}{{ __otto_f=$-; set +xv; }} 2>/dev/null; "
+            f"printf 'OTTO_%s_P_%s\\n' {nonce} \"$__otto_f\"\n"
         )
         if not self._io.tty:
             lines = _SETUP_PIPES + lines  # every time: raw I/O may have started another shell
         if setup:
             lines = (_SETUP_TTY if self._io.tty else "") + _SETUP_COMMON + "\n" + lines
         await self._write(lines, deadline)
-        await self._await_line(f"OTTO_{nonce}_P_".encode(), deadline, resend=lines)
+        flags = await self._await_line(f"OTTO_{nonce}_P_".encode(), deadline, resend=lines)
+        self._xtrace = b"x" in flags
         self._busy_since = None
 
     async def _recover(self, *, interrupt_first: bool) -> bool:
@@ -468,7 +474,7 @@ class ShellSession:
 
     def _frame(self, nonce: str, payload: str) -> str:
         assert self._transport is not None
-        return frame_command(nonce, payload, start_marker=self._transport.tty)
+        return frame_command(nonce, payload, start_marker=self._transport.tty, xtrace=self._xtrace)
 
     async def _send_command(self, command: str, nonce: str, deadline: float) -> None:
         assert self._transport is not None
@@ -553,8 +559,9 @@ class ShellSession:
                 if nl >= 0:
                     body_end = idx - 1 if idx > 0 and buf[idx - 1] == 0x0D else idx
                     output.append(memoryview(buf)[:body_end])
-                    code = bytes(buf[idx + len(end) : nl]).strip()
+                    code, _, flags = bytes(buf[idx + len(end) : nl]).strip().partition(b"_")
                     del buf[: nl + 1]
+                    self._xtrace = b"x" in flags
                     return int(code) if code.isdigit() else -1
                 scan_from = idx
             else:

@@ -185,8 +185,9 @@ async def test_framing_survives_b9(any_host: Host, disturbance: str) -> None:
     if disturbance != "set -x":  # xtrace shows the user's own commands, never the framing
         assert first.output == token
         assert third.output == "no-newline"
-    else:
+    else:  # ... and it stays on for the commands after the one that set it
         assert "eval" not in first.output and "__otto" not in first.output
+        assert f"echo {token}" in first.output and "printf no-newline" in third.output
 
 
 async def test_xtrace_switched_on_by_raw_input_stays_out_of_the_framing_b9(any_host: Host) -> None:
