@@ -5,8 +5,8 @@ local ``run()`` into the layers it is built from and times each on its own,
 medians over repetitions (microseconds per command):
 
 1. ``bash pipe loop``: ``true; echo MARK $?`` on a bash over pipes (the baseline);
-2. ``bash pty loop, otto framing``: the exact framed line pytest-otto sends, on a
-   pty bash with the session's stty settings, read with a bare ``add_reader``;
+2. ``bash pipe loop, otto framing``: the exact framed line pytest-otto sends, on the
+   local host's default bash over pipes, read with a bare ``add_reader``;
 3. ``ShellSession.run_command``: the session's framing code, called on the otto loop;
 4. ``Session._run``: plus timeout resolution, transcript and logging;
 5. ``await host.run`` / ``host.run_sync``: plus the hop to the otto loop and back;
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import pty
 import secrets
 import statistics
 import subprocess
@@ -29,38 +28,37 @@ import time
 from collections.abc import Awaitable, Callable
 
 from pytest_otto import LocalHost, loop
-from pytest_otto.session import _FUNCTIONS, _SETUP_COMMON, _SETUP_TTY, frame_command
+from pytest_otto.session import _FUNCTIONS, _SETUP_COMMON, _SETUP_PIPES, frame_command
+from pytest_otto.transports.local import DEFAULT_SHELL
 
 from .raw import BashLoop
 
 
-class _PtyFramedLoop:
-    """pytest-otto's framed line on a pty bash, read with the least code possible."""
+class _FramedLoop:
+    """pytest-otto's framed line on a bash over pipes (the local default), least code possible."""
 
-    async def open(self) -> _PtyFramedLoop:
-        master, slave = pty.openpty()
+    async def open(self) -> _FramedLoop:
         self.proc = subprocess.Popen(
-            ["bash", "--norc", "--noprofile", "--noediting", "-i"],
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
+            list(DEFAULT_SHELL),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**os.environ, "TERM": "dumb"},
         )
-        os.close(slave)
-        os.set_blocking(master, False)
-        self.fd = master
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.wfd, self.fd = self.proc.stdin.fileno(), self.proc.stdout.fileno()
+        os.set_blocking(self.fd, False)
         self.buf = bytearray()
         self.event = asyncio.Event()
-        asyncio.get_running_loop().add_reader(master, self._readable)
-        setup = _SETUP_TTY + _SETUP_COMMON + "\n" + _FUNCTIONS + "\n"
-        os.write(master, (setup + "echo READY_$((6*7))\n").encode())
+        asyncio.get_running_loop().add_reader(self.fd, self._readable)
+        setup = _SETUP_PIPES + _SETUP_COMMON + "\n" + _FUNCTIONS + "\n"
+        os.write(self.wfd, (setup + "echo READY_$((6*7))\n").encode())
         await self._until(b"READY_42")
         return self
 
     def _readable(self) -> None:
         try:
-            self.buf += os.read(self.fd, 1 << 18)
+            self.buf += os.read(self.fd, 1 << 16)
         except OSError:
             return
         self.event.set()
@@ -78,15 +76,17 @@ class _PtyFramedLoop:
         t0 = time.perf_counter()
         for _ in range(count):
             nonce = secrets.token_hex(8)
-            os.write(self.fd, frame_command(nonce, "'true'", start_marker=True).encode())
+            os.write(self.wfd, frame_command(nonce, "'true'", start_marker=False).encode())
             await self._until(f"OTTO_{nonce}_E_".encode())
         return (time.perf_counter() - t0) / count
 
     def close(self) -> None:
         asyncio.get_running_loop().remove_reader(self.fd)
-        os.close(self.fd)
         self.proc.kill()
         self.proc.wait()
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.close()
+        self.proc.stdout.close()
 
 
 async def _noop() -> None:
@@ -96,7 +96,7 @@ async def _noop() -> None:
 async def breakdown(count: int, reps: int) -> list[tuple[str, list[float]]]:
     """Time every layer ``reps`` times (interleaved); return microseconds per command."""
     bash = await BashLoop().open()
-    framed = await _PtyFramedLoop().open()
+    framed = await _FramedLoop().open()
     host = LocalHost()
     await host.connect()
     session = host.default_session
@@ -131,7 +131,7 @@ async def breakdown(count: int, reps: int) -> list[tuple[str, list[float]]]:
 
     layers: list[tuple[str, Callable[[], Awaitable[float]]]] = [
         ("bash pipe loop (baseline)", lambda: bash.loop(count)),
-        ("bash pty loop, otto framing", lambda: framed.loop(count)),
+        ("bash pipe loop, otto framing", lambda: framed.loop(count)),
         (
             "ShellSession.run_command (otto loop)",
             lambda: on_otto(lambda: shell.run_command("true", time.monotonic() + 60, 60)),
