@@ -334,9 +334,7 @@ class SerialHost(ConsoleHost):
                 self._holder = None
             return
         if holder is not None and holder is not transport and holder.holds_line:
-            owner = next(
-                (n for n, s in self._sessions.items() if s._shell._io is holder), "another session"
-            )
+            owner = next((n for n, s in self._sessions.items() if s._shell._io is holder), "another session")
             raise HostConnectionError(
                 self.id,
                 f"serial line {self.device} is held by session {owner!r} of this host; a serial"
