@@ -6,8 +6,10 @@ it reaches pytest, and closing kills every process left in that session.
 **Pipes** (the default): a non-interactive ``bash --norc --noprofile`` reading
 its commands from a pipe, with stdout and stderr on one pipe, the way ``ssh host
 cmd`` runs a shell (and the SSH transport's default). No terminal means no line
-discipline and no job control: output comes in pipe-sized reads, a command costs
-about half what it does on a pty. A timeout sends SIGINT to the shell's process
+discipline and no job control: output comes in pipe-sized reads (100 MB runs at
+several times a pty's rate) and a shell opens in a few milliseconds; a short
+command costs about what it does on a pty, as bash reads a pipe one byte at a
+time. A timeout sends SIGINT to the shell's process
 group: the command and its children get it, the shell runs a no-op ``trap : INT``
 (see `pytest_otto.session`) and lives on, and background jobs, which a shell
 without job control starts with SIGINT ignored, are left alone, as with Ctrl-C
