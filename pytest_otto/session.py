@@ -34,7 +34,7 @@ framing's mode again.
 
 After a timeout or a cancellation the session interrupts the command (Ctrl-C), then
 proves the shell alive with a probe only a shell can answer (``printf`` expanding a
-fresh nonce and ``$?``), escalating to a hard kill, and finally to a fresh shell with a
+fresh nonce and ``$-``), escalating to a hard kill, and finally to a fresh shell with a
 ``ShellResetWarning``.
 """
 
