@@ -93,9 +93,11 @@ _LINE_MODE = "stty icanon 2>/dev/null; printf 'OTTO_%s_L\\n' {nonce}\n"
 #: is kept), and SIGINT, which then reaches the whole process group, runs a no-op
 #: trap in the shell (so it survives) while the command itself gets the default action.
 _SETUP_PIPES = "exec 2>&1; trap : INT; "
+#: ... and into every shell: no prompts, no history; bash's ``execfail`` makes a failed
+#: ``exec`` fail the command instead of ending a shell that is not interactive.
 _SETUP_COMMON = (
     "PS1=''; PS2=''; PROMPT_COMMAND=''; unset HISTFILE TMOUT 2>/dev/null; "
-    '[ -n "$BASH_VERSION" ] && set +H +o history +o emacs +o vi 2>/dev/null; '
+    '[ -n "$BASH_VERSION" ] && { set +H +o history +o emacs +o vi; shopt -s execfail; } 2>/dev/null; '
 )
 #: The markers' printing, defined with every probe so framed lines stay short: a
 #: shell on pipes reads its input one byte at a time (a byte costs it about 0.2 µs).

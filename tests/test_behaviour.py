@@ -212,6 +212,16 @@ async def test_unbalanced_quote_is_an_error_not_a_hang_b9(any_host: Host) -> Non
     assert (await any_host.run("echo fine")).only.output == "fine"
 
 
+async def test_failed_exec_fails_the_command_and_keeps_a_bash_b9(any_host: Host) -> None:
+    """bash without a terminal would exit on a failed ``exec``; with execfail it fails the command."""
+    if (await any_host.run("echo ${BASH_VERSION:+bash}")).only.output != "bash":
+        pytest.skip("execfail is bash's; other shells end on a failed exec, as in a script")
+    await any_host.run("cd /tmp; OTTO_KEPT=kept")
+    entry = (await any_host.run("exec /nonexistent/otto-command")).only
+    assert (entry.status, entry.retcode) == (Status.Failed, 127)
+    assert (await any_host.run('pwd; echo "$OTTO_KEPT"')).only.output == "/tmp\nkept"
+
+
 # -- B10: binary and large output ---------------------------------------------------------
 
 
