@@ -46,6 +46,16 @@ def closing() -> Iterator[list]:
         host.close_sync()
 
 
+@pytest.fixture(params=["telnet", "serial"])
+def line_host(
+    request: pytest.FixtureRequest, closing: list, telnet_server: TelnetServer, serial_console: SerialConsole
+) -> TelnetHost | SerialHost:
+    """A console host with a login, on telnetd and on the serial line; closed after the test."""
+    host = telnet_host(telnet_server) if request.param == "telnet" else serial_host(serial_console)
+    closing.append(host)
+    return host
+
+
 # -- login ------------------------------------------------------------------------------------
 
 
@@ -131,12 +141,8 @@ async def test_password_never_logged_or_transcribed(
 # -- long commands, pacing ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["telnet", "serial"])
-async def test_ten_kilobyte_command_is_sent_in_pieces(
-    kind: str, closing: list, telnet_server: TelnetServer, serial_console: SerialConsole
-) -> None:
-    host = telnet_host(telnet_server) if kind == "telnet" else serial_host(serial_console)
-    closing.append(host)
+async def test_ten_kilobyte_command_is_sent_in_pieces(line_host: TelnetHost | SerialHost) -> None:
+    host = line_host
     words = " ".join(f"w{i:05d}" for i in range(1500))  # ~10.5 KB
     command = f"printf '%s\\n' {words} | wc -l; echo last=${{OTTO_UNSET:-w01499}}"
     assert len(command) > 10_000 > 10 * (host.line_limit or 10_000)
@@ -144,13 +150,11 @@ async def test_ten_kilobyte_command_is_sent_in_pieces(
     assert entry.output.split("\n") == ["1500", "last=w01499"]
 
 
-@pytest.mark.parametrize("kind", ["telnet", "serial"])
 async def test_send_gets_a_line_mode_terminal_and_run_gets_the_framing_back(
-    kind: str, closing: list, telnet_server: TelnetServer, serial_console: SerialConsole
+    line_host: TelnetHost | SerialHost,
 ) -> None:
-    host = telnet_host(telnet_server) if kind == "telnet" else serial_host(serial_console)
-    closing.append(host)
-    target = f"/tmp/otto-ctrl-d-{kind}"
+    host = line_host
+    target = f"/tmp/otto-ctrl-d-{host.id}"
     await host.run(f"rm -f {target}")
     # type-ahead waits in the tty for cat, and Ctrl-D ends cat's input, as on a terminal
     await host.send(f"cat > {target}; echo cat-ended-$?\nline one\n\x04")
