@@ -55,6 +55,21 @@ async def sleeping(host: Host, duration: str) -> str:
     return (await host.oneshot(f"pgrep -f '{pattern}' || true")).output
 
 
+def barrier_command(directory: str, index: int, parties: int) -> str:
+    """A command that checks in at ``directory`` and waits (20 s at most) until ``parties`` have.
+
+    It prints how many had checked in when it stopped waiting: ``parties`` only if the
+    commands ran at the same time. A proof of concurrency that a slow login or a busy
+    machine cannot fail, unlike a bound on the wall clock.
+    """
+    return (
+        f"touch {directory}/{index}; n=0; "
+        f'while [ "$(ls {directory} | wc -l)" -lt {parties} ] && [ $n -lt 400 ]; '
+        "do sleep 0.05; n=$((n+1)); done; "
+        f"ls {directory} | wc -l"
+    )
+
+
 async def test_sleeping_finds_a_running_sleep(any_host: Host) -> None:
     # the control for the leftover checks below: a live sleep is found, a dead one is not
     duration = unique_sleep()
@@ -406,11 +421,15 @@ async def test_oneshot_timeout(any_host: Host) -> None:
 
 
 async def test_oneshots_run_concurrently_b20(any_host: Host) -> None:
-    await any_host.oneshot("true")  # connection set-up is not what is measured
-    started = time.monotonic()
-    results = await asyncio.gather(*(any_host.oneshot(f"sleep 1; echo {i}") for i in range(5)))
-    assert time.monotonic() - started < 3.5
-    assert [r.output for r in results] == [str(i) for i in range(5)]
+    """Five oneshots gathered all run at once: each waits until all five have started."""
+    directory = f"/tmp/otto-b20-{uuid.uuid4().hex}"
+    await any_host.oneshot(f"mkdir {directory}")
+    try:
+        commands = [barrier_command(directory, i, 5) for i in range(5)]
+        results = await asyncio.gather(*(any_host.oneshot(command) for command in commands))
+    finally:
+        await any_host.oneshot(f"rm -rf {directory}")
+    assert [(r.status, r.output.strip()) for r in results] == [(Status.Success, "5")] * 5
 
 
 # -- B21, B22: named sessions, send/expect ------------------------------------------------
