@@ -66,6 +66,8 @@ class TelnetServer(ConsoleServerProcess):
     with :data:`PASSWORD` (created lazily when root). A wrong password answers
     ``Login incorrect`` and a new ``login:`` prompt (after login's ~3 s fail delay).
     ``login=False``: PROGRAM is a wrapper that execs a root ``bash --login``.
+    ``login_delay``: seconds the console stays silent, already taking input, before it
+    prints its login prompt (a login slowed down by a busy console server).
     ``port=None`` picks a free port. Every connection gets its own pty and
     session; the session processes are children of the daemon, so
     :meth:`stop`/:meth:`kill` end them all.
@@ -79,12 +81,14 @@ class TelnetServer(ConsoleServerProcess):
         port: int | None = None,
         *,
         login: bool = True,
+        login_delay: float = 0.0,
         startup_timeout: float = 10.0,
     ) -> None:
         self._address = address
         self._requested_port = port
         self._port = port
         self.login = login
+        self.login_delay = login_delay
         self.startup_timeout = startup_timeout
         self._workdir = make_tempdir(f"telnetd-{address}")
         self._proc: subprocess.Popen | None = None
@@ -115,7 +119,18 @@ class TelnetServer(ConsoleServerProcess):
         if self.login:
             if os.geteuid() == 0:
                 ensure_password_user()
-            return LOGIN
+            if not self.login_delay:
+                return LOGIN
+            # Input typed during the delay waits for the prompt's read, as with a
+            # login that took its terminal and has not prompted yet.
+            wrapper = self._workdir / "slow-login"
+            wrapper.write_text(
+                f"#!/bin/sh\nsleep {self.login_delay}\nuser=\n"
+                'while [ -z "$user" ]; do printf \'%s login: \' "$(hostname)"; read -r user || exit 1; done\n'
+                f'exec {LOGIN} "$user"\n'
+            )
+            wrapper.chmod(0o755)
+            return str(wrapper)
         return str(write_shell_wrapper(self._workdir / "shell"))
 
     def start(self) -> TelnetServer:

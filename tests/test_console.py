@@ -138,6 +138,25 @@ async def test_password_never_logged_or_transcribed(
     assert password not in repr(host)
 
 
+async def test_a_login_that_starts_slowly_gets_no_typed_ahead_probe(
+    closing: list, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A console silent for a while (login still starting) is poked once, then left alone until
+    it answers: a ready probe typed into a starting ``login`` would be taken for a user name."""
+    server = TelnetServer("127.0.0.25", login=True, login_delay=1.5).start()
+    try:
+        host = telnet_host(server)
+        closing.append(host)
+        with caplog.at_level(logging.DEBUG, logger="pytest_otto"):
+            assert (await host.run("echo logged-in")).only.output == "logged-in"
+        messages = [record.getMessage() for record in caplog.records]
+        assert any("answering the password prompt" in m for m in messages)
+        assert not any("skipping a password prompt" in m for m in messages), messages
+    finally:
+        host.close_sync()
+        server.stop()
+
+
 # -- long commands, pacing ----------------------------------------------------------------------
 
 

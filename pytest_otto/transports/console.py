@@ -77,6 +77,10 @@ QUIET = 0.3
 PROMPT_SETTLE = 0.05
 #: How often an unanswered ready probe is typed again.
 PROBE_INTERVAL = 1.0
+#: How long a console that said nothing, even to our Enter, gets before the ready
+#: probe is typed: a ``login`` still starting (PAM, several logins at once) would
+#: take the probe for a user name, fail it and sleep its fail delay (3 s).
+SILENT_CONSOLE_WAIT = 3.0
 #: After the hand-over: the login prompt at the tail this long means the shell is gone.
 LOGOUT_QUIET = 0.3
 #: Bytes of stream kept for matching prompts during login.
@@ -353,6 +357,7 @@ class ConsoleTransport(Transport):
         sent_user = False
         sent_password = False
         poked = False
+        poked_at, buf_at_poke = 0.0, -1
         last_probe = -1e9
         connected_at = time.monotonic()
         while True:
@@ -382,6 +387,7 @@ class ConsoleTransport(Transport):
                 if self.user is None:
                     raise self._fail("the console asks for a login but no user is configured for this host")
                 buf.clear()
+                buf_at_poke = -1  # the console answered
                 log.debug("%s: %s: answering the login prompt", self.host_id, self.describe())
                 await self._type(self.user.encode() + self.newline)
                 sent_user, poked = True, True
@@ -389,6 +395,7 @@ class ConsoleTransport(Transport):
                 continue
             if settled and self.password_prompt.search(tail):
                 buf.clear()
+                buf_at_poke = -1
                 if sent_user and not sent_password:
                     password = self._password()
                     if password is None:
@@ -404,10 +411,14 @@ class ConsoleTransport(Transport):
                 continue
             quiet = now - self._last_data >= QUIET and now - connected_at >= QUIET
             prompt_like = settled and bool(SHELL_PROMPT.search(tail))
+            # only the echo of our Enter (or nothing) came back since the poke
+            unanswered = buf_at_poke >= 0 and not _text(bytes(buf[buf_at_poke:])).strip()
+            if unanswered and not prompt_like and now - poked_at < SILENT_CONSOLE_WAIT:
+                quiet = False  # nothing answered our Enter yet: a login may still be starting
             if (quiet or prompt_like) and now - last_probe >= PROBE_INTERVAL:
                 if not poked and not prompt_like:
                     await self._type(self.newline)
-                    poked = True
+                    poked, poked_at, buf_at_poke = True, time.monotonic(), len(buf)
                     self._last_data = time.monotonic()  # wait another quiet spell for the answer
                 else:
                     await self._type(self._ready_line)
