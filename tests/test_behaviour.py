@@ -55,6 +55,32 @@ async def sleeping(host: Host, duration: str) -> str:
     return (await host.oneshot(f"pgrep -f '{pattern}' || true")).output
 
 
+async def gone(host: Host, duration: str, seconds: float = 5.0) -> bool:
+    """Whether ``sleep <duration>`` disappears from ``host`` within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while await sleeping(host, duration) != "":
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.1)
+    return True
+
+
+async def timeout_spares_older_jobs_and_close_ends_them(host: Host) -> None:
+    """A timeout is Ctrl-C: it stops the command, not jobs started before, and the shell
+    keeps its state; closing ends those jobs. Called by the suites whose transports
+    promise it (a console's close leaves the line, and what runs there, to the device)."""
+    background, foreground = unique_sleep(), unique_sleep()
+    await host.run("cd /tmp")
+    await host.run(f"sleep {background} >/dev/null 2>&1 &")  # the next command follows within a tick
+    entry = (await host.run(f"sleep {foreground}", timeout=1)).only
+    assert entry.output.startswith("Command timed out after 1")
+    assert (await host.run("pwd")).only.output == "/tmp"
+    assert await sleeping(host, foreground) == ""
+    assert await sleeping(host, background) != ""
+    await host.close()
+    assert await gone(host, background)
+
+
 def barrier_command(directory: str, index: int, parties: int) -> str:
     """A command that checks in at ``directory`` and waits (20 s at most) until ``parties`` have.
 

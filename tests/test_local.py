@@ -8,7 +8,6 @@ shell noticed while a job holds its output open, the lab file's ``pty`` key).
 
 from __future__ import annotations
 
-import asyncio
 import re
 import shutil
 import time
@@ -16,20 +15,10 @@ import warnings
 from pathlib import Path
 
 import pytest
-from test_behaviour import sleeping, unique_sleep
+from test_behaviour import gone, sleeping, timeout_spares_older_jobs_and_close_ends_them, unique_sleep
 
-from pytest_otto import Host, LocalHost, ShellResetWarning, Status
+from pytest_otto import LocalHost, ShellResetWarning, Status
 from pytest_otto.lab import load_lab
-
-
-async def gone(host: Host, duration: str, seconds: float = 5.0) -> bool:
-    """Whether ``sleep <duration>`` disappears within ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while await sleeping(host, duration) != "":
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.1)
-    return True
 
 
 async def test_terminal_only_with_pty(local: LocalHost, shell_mode: str) -> None:
@@ -41,17 +30,7 @@ async def test_terminal_only_with_pty(local: LocalHost, shell_mode: str) -> None
 
 
 async def test_timeout_spares_older_jobs_and_close_ends_them(local: LocalHost) -> None:
-    """A timeout is Ctrl-C: it stops the command, not jobs started before; closing ends those."""
-    background, foreground = unique_sleep(), unique_sleep()
-    await local.run("cd /tmp")
-    await local.run(f"sleep {background} >/dev/null 2>&1 &")  # the next command follows within a tick
-    entry = (await local.run(f"sleep {foreground}", timeout=1)).only
-    assert entry.output.startswith("Command timed out after 1")
-    assert (await local.run("pwd")).only.output == "/tmp"
-    assert await sleeping(local, foreground) == ""
-    assert await sleeping(local, background) != ""
-    await local.close()
-    assert await gone(local, background)
+    await timeout_spares_older_jobs_and_close_ends_them(local)
 
 
 async def test_hard_kill_spares_older_jobs_and_keeps_the_shell(local: LocalHost) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 from test_behaviour import *  # noqa: F403  (the shared B5-B23 suite, collected again here)
-from test_behaviour import sleeping, unique, unique_sleep
+from test_behaviour import gone, sleeping, timeout_spares_older_jobs_and_close_ends_them, unique, unique_sleep
 
 from pytest_otto import Host, HostConnectionError, RemoteHost, ShellResetWarning, Status
 from pytest_otto.config import Secret
@@ -425,11 +425,7 @@ async def test_cancelled_oneshot_leaves_no_remote_process(any_host: Host) -> Non
     duration = unique_sleep()
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(any_host.oneshot(f"sh -c 'sleep {duration}; true'; true"), 1)
-
-    async def gone() -> bool:
-        return await sleeping(any_host, duration) == ""
-
-    assert await wait_until(gone, 5)
+    assert await gone(any_host, duration)
 
 
 async def test_oneshot_exit_by_signal(any_host: Host) -> None:
@@ -452,20 +448,8 @@ async def test_shell_has_a_terminal_only_with_pty(any_host: Host, shell_mode: st
 
 
 async def test_timeout_spares_background_jobs_and_close_ends_them(any_host: Host) -> None:
-    """A timeout is Ctrl-C: it stops the command, not jobs started before; closing hangs up."""
-    background, foreground = unique_sleep(), unique_sleep()
-    await any_host.run(f"sleep {background} >/dev/null 2>&1 &")
-    entry = (await any_host.run(f"sleep {foreground}", timeout=1)).only
-    assert entry.output.startswith("Command timed out after 1")
-    assert (await any_host.run("echo alive")).only.output == "alive"
-    assert await sleeping(any_host, foreground) == ""
-    assert await sleeping(any_host, background) != ""
-    await any_host.close()
-
-    async def gone() -> bool:
-        return await sleeping(any_host, background) == ""
-
-    assert await wait_until(gone, 5)
+    """Closing hangs up: the shell and its jobs get SIGHUP."""
+    await timeout_spares_older_jobs_and_close_ends_them(any_host)
 
 
 @pytest.mark.parametrize("shell", ["dash", "busybox sh"])
