@@ -369,10 +369,12 @@ def pytest_pycollect_makeitem(collector: pytest.Module | pytest.Class, name: str
     asyncio_plugin = _has_pytest_asyncio(config)
     if asyncio_plugin and _asyncio_mode(config) != "strict":
         return result  # auto mode: the user asked pytest-asyncio to run every async test
+    # a test loop scope chosen by the user hands every async test to pytest-asyncio
+    otto_loop = state is not None and not _ini_is_set(config, _TEST_LOOP_SCOPE_INI)
     for item in result if isinstance(result, list) else [result]:
         if not isinstance(item, pytest.Function) or _marked_async(item):
             continue
-        if state is not None and _runs_on_otto_loop(item, config):
+        if otto_loop and _runs_on_otto_loop(item):
             item.stash[_ON_OTTO_LOOP] = True
         elif asyncio_plugin:
             item.add_marker(pytest.mark.asyncio)
@@ -385,19 +387,20 @@ def _marked_async(item: pytest.Function) -> bool:
     return any(item.get_closest_marker(name) for name in _OTHER_ASYNC_MARKERS)
 
 
-def _runs_on_otto_loop(item: pytest.Function, config: pytest.Config) -> bool:
+def _runs_on_otto_loop(item: pytest.Function) -> bool:
     """An unmarked async host test with no async fixture runs on the otto loop.
 
     Why not pytest-asyncio's loop: every ``await host.run()`` from another loop is a
     hop to the otto thread and back (about 0.1 ms on 2 cores), and pytest-asyncio
     adds about 0.4 ms to each node; on the otto loop a command costs what the shell
     costs. Left to pytest-asyncio: tests using an async fixture (its objects belong
-    to pytest-asyncio's loop), tests not using a pytest-otto fixture, and every async
-    test once the user chose a test loop scope (ini ``asyncio_default_test_loop_scope``).
-    Blocking twins (``run_sync``) raise there: the test must ``await``.
+    to pytest-asyncio's loop), tests not using a pytest-otto fixture, and (decided by
+    the caller, once) every async test once the user chose a test loop scope (ini
+    ``asyncio_default_test_loop_scope``). Blocking twins (``run_sync``) raise there:
+    the test must ``await``.
     """
     fixturenames = item.fixturenames
-    if _OTTO_FIXTURES.isdisjoint(fixturenames) or _ini_is_set(config, _TEST_LOOP_SCOPE_INI):
+    if _OTTO_FIXTURES.isdisjoint(fixturenames):
         return False
     defs = item._fixtureinfo.name2fixturedefs
     for name in fixturenames:
