@@ -226,6 +226,9 @@ class ShellSession:
         self._busy_since: float | None = None
         # The shell had xtrace on when the framing last switched it off (see _FUNCTIONS).
         self._xtrace = False
+        # A write happened since the last wait: the answer may already be readable
+        # (see `Transport.read_pending`).
+        self._just_wrote = False
 
     # -- ByteSink ---------------------------------------------------------------
 
@@ -356,6 +359,13 @@ class ShellSession:
             raise _Ended
         if deadline <= time.monotonic():
             raise _Deadline
+        if self._just_wrote and self._io is not None:
+            # once per write, so a stream of output still goes through the loop (fairness)
+            self._just_wrote = False
+            before = len(self._buffer)
+            self._io.read_pending()
+            if len(self._buffer) != before or self._eof:
+                return
         loop = asyncio.get_running_loop()
         waiter = self._waiter = loop.create_future()
         timer = (
@@ -383,8 +393,11 @@ class ShellSession:
         remaining = deadline - now
         if remaining <= 0:
             raise _Deadline
+        self._just_wrote = True
         try:
-            await wait_bounded(transport.write(data), remaining)
+            written = transport.write_nowait(data)
+            if written < len(data):
+                await wait_bounded(transport.write(data[written:]), remaining)
         except TimeoutError:
             raise _Deadline from None
         except (OSError, EOFError) as exc:

@@ -62,6 +62,25 @@ class Transport(ABC):
     async def write(self, data: bytes) -> None:
         """Write ``data`` exactly (pacing is the transport's business)."""
 
+    def write_nowait(self, data: bytes) -> int:
+        """Write as much of ``data`` as goes without waiting; return how many bytes that was.
+
+        The session calls this first and awaits `write` only for the rest: most
+        writes never wait, and then no timeout has to be armed and cancelled.
+        The default writes nothing.
+        """
+        return 0
+
+    def read_pending(self) -> None:
+        """Feed the sink what the shell has already written, without waiting.
+
+        A local shell often answers within the write that sent its command (the
+        kernel runs the woken reader at once): reading before going to sleep saves
+        a trip through the event loop. The default does nothing; data then arrives
+        through the transport's callbacks as usual.
+        """
+        return None
+
     async def interrupt(self) -> None:
         """Interrupt the foreground command (Ctrl-C on the shell's tty, by default)."""
         await self.write(b"\x03")

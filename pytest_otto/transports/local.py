@@ -326,6 +326,25 @@ class LocalShellTransport(Transport):
             self._eof_sent = True
             self.sink.feed_eof(status)
 
+    def write_nowait(self, data: bytes) -> int:
+        """Write what the pty or the pipe takes now."""
+        fd = self._stdin
+        if fd is None:
+            raise ConnectionResetError("local shell is closed")
+        if self._pid_marks is not None:
+            self._pid_marks.note()
+        try:
+            return os.write(fd, data)
+        except BlockingIOError:
+            return 0
+        except OSError as exc:
+            raise ConnectionResetError(f"local shell: {exc.strerror}") from exc
+
+    def read_pending(self) -> None:
+        """Read what the shell already printed (see `Transport.read_pending`)."""
+        if self._fd is not None and self._end_reporter is None:
+            self._on_readable()
+
     async def write(self, data: bytes) -> None:
         """Write all of ``data``, waiting while the pty's or the pipe's buffer is full."""
         if self._pid_marks is not None:

@@ -675,6 +675,19 @@ class SshShellTransport(Transport):
         else:
             self.sink.feed_eof(self._exit_status, self._exit_reason or "channel closed")
 
+    def write_nowait(self, data: bytes) -> int:
+        """Hand ``data`` to the channel unless its send window is full."""
+        channel = self._channel
+        if channel is None or self._closed:
+            raise ConnectionResetError("SSH shell channel is closed")
+        if not self._writable.is_set():
+            return 0
+        try:
+            channel.chan.write(data)
+        except (asyncssh.Error, BrokenPipeError) as exc:
+            raise ConnectionResetError(f"SSH shell channel is closed: {describe_ssh_error(exc)}") from None
+        return len(data)
+
     async def write(self, data: bytes) -> None:
         """Write ``data``, waiting while the channel's send window is full."""
         channel = self._channel
