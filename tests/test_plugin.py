@@ -12,7 +12,6 @@ import re
 import shutil
 import socket
 import threading
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -669,14 +668,18 @@ def test_ssh_hosts_unreachable_secrets_reports(
     silent_server: SilentServer,
 ) -> None:
     """B29/B30 on real sshd: nodes per host, unreachable hosts error fast naming host and cause
-    (one connection attempt per session), the others run; transcripts and JUnit keep secrets out."""
+    (one connection attempt per session), the others run; transcripts and JUnit keep secrets out.
+
+    "Fast" without a clock: 'dead' refuses, and a verdict that waited out its connect_timeout,
+    set far beyond the whole run's bound (`run`), would fail the run; 'mute' costs one attempt
+    of its 1 s connect_timeout, and the message names that timeout."""
     secret = password_user[1]
     monkeypatch.setenv(PW_ENV, secret)
     lab = ssh_lab_file(
         pytester.path / "lab.toml",
         ssh_lab,
         extra_hosts={
-            "dead": {"address": "127.0.0.1", "port": closed_port(), "user": "root"},
+            "dead": {"address": "127.0.0.1", "port": closed_port(), "user": "root", "connect_timeout": 600.0},
             "mute": {
                 "address": "127.0.0.1",
                 "port": silent_server.port,
@@ -686,9 +689,7 @@ def test_ssh_hosts_unreachable_secrets_reports(
         },
     )
     pytester.makepyfile(test_ssh=SSH_TESTS)
-    t0 = time.monotonic()
     result = run(pytester, "--lab", str(lab), "-rA", "--junitxml=out.xml")
-    elapsed = time.monotonic() - t0
     # ssh1, ssh2, sshpw: 3 x (sync, async) + 2 routers + routers together pass; sshpw fails
     # on purpose; dead and mute: 2 x (sync, async) error, and so does the test needing them.
     result.assert_outcomes(passed=9, failed=1, errors=5)
@@ -708,7 +709,6 @@ def test_ssh_hosts_unreachable_secrets_reports(
     )
     # Each unreachable host was tried once for the run, not once per test.
     assert len(silent_server.accepted) == 1
-    assert elapsed < 30, f"unreachable hosts slowed the run down: {elapsed:.1f}s"
     # The failing test's report shows what sshpw ran, with the password masked.
     assert "otto transcript sshpw call" in out and "the password is ********" in out
     junit = (pytester.path / "out.xml").read_text()
