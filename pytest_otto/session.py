@@ -6,6 +6,8 @@ How one command is framed (a fresh nonce ``N`` each time, pitfall 4)::
 
 where ``__otto_s N`` prints ``OTTO_N_S`` and ``__otto_e N`` prints ``OTTO_N_E_<exit code>_<$->``
 on a line of its own (shell functions defined with every probe, see ``_FUNCTIONS``).
+Where the shell expands the framing's aliases (the probe checks), the same line is
+typed as ``__otto_s N; __or '<command>'; __ob N; __oz``.
 
 - The markers only exist once the shell has expanded ``%s``: an echoed command line,
   a ``set -x`` trace or a REPL that prints its input can never show them (pitfalls 3, 5).
@@ -94,10 +96,14 @@ _LINE_MODE = "stty icanon 2>/dev/null; printf 'OTTO_%s_L\\n' {nonce}\n"
 #: trap in the shell (so it survives) while the command itself gets the default action.
 _SETUP_PIPES = "exec 2>&1; trap : INT; "
 #: ... and into every shell: no prompts, no history; bash's ``execfail`` makes a failed
-#: ``exec`` fail the command instead of ending a shell that is not interactive.
+#: ``exec`` fail the command instead of ending a shell that is not interactive. A bash
+#: that is not interactive expands aliases only when told to (the framing's aliases,
+#: see `_FUNCTIONS`); the aliases its rc files defined were not in effect there
+#: (``rm='rm -i'``), so they are dropped rather than switched on.
 _SETUP_COMMON = (
     "PS1=''; PS2=''; PROMPT_COMMAND=''; unset HISTFILE TMOUT 2>/dev/null; "
-    '[ -n "$BASH_VERSION" ] && { set +H +o history +o emacs +o vi; shopt -s execfail; } 2>/dev/null; '
+    '[ -n "$BASH_VERSION" ] && { set +H +o history +o emacs +o vi; shopt -s execfail; '
+    "case $- in *i*) ;; *) unalias -a; shopt -s expand_aliases;; esac; } 2>/dev/null; "
 )
 #: The markers' printing, defined with every probe so framed lines stay short: a
 #: shell on pipes reads its input one byte at a time (a byte costs it about 0.2 µs).
@@ -107,23 +113,46 @@ _SETUP_COMMON = (
 #: 2>/dev/null`` so that no trace of the framing reaches the output. Verbose mode
 #: (``set -v``) would print every framed line as the shell reads it, so it ends with
 #: the command that set it.
+#:
+#: The framed line itself is spelled with three aliases (`_ALIASES`): a shell expands
+#: them in memory, so the line is 34 bytes shorter, which a shell on pipes reads one
+#: at a time and a serial console sends at its baud rate. Functions of the same names
+#: stand in when aliases do not expand (a shell without them, or a command that ran
+#: ``unalias -a`` or ``shopt -u expand_aliases``): the next command still runs and ends
+#: (inside a function, a difference only ``return`` or ``local`` could tell), and
+#: ``__ob`` reports ``_L`` in the end marker,
+#: after which the session spells the line out (see `frame_command`). The aliases are
+#: dropped before the functions are defined, since an alias would expand a name in a
+#: function definition too.
 _FUNCTIONS = (
     "__otto_s() { printf 'OTTO_%s_S\\n' \"$1\"; }; "
     "__otto_e() { __otto_rc=$? __otto_f=$-; set +xv; "
-    'printf \'\\nOTTO_%s_E_%s_%s\\n\' "$1" "$__otto_rc" "$__otto_f"; }; '
+    'printf \'\\nOTTO_%s_E_%s_%s%s\\n\' "$1" "$__otto_rc" "$__otto_f" "$2"; }; '
+    '__or() { __otto_c=$1; shift; command eval "$__otto_c"; } </dev/null; '
+    '__ob() { __otto_e "$1" _L; } 2>/dev/null; __oz() { :; }; '
 )
+#: Their aliases, which apply from the next line the shell reads; ``__oq`` lets the
+#: probe see whether they expand.
+_ALIASES = "alias __or='</dev/null command eval' __ob='{ __otto_e' __oz='} 2>/dev/null' __oq='__otto_a=A'"
+_UNALIAS = "unalias __or __ob __oz __oq 2>/dev/null"
 
 
-def frame_command(nonce: str, payload: str, *, start_marker: bool, xtrace: bool = False) -> str:
+def frame_command(
+    nonce: str, payload: str, *, start_marker: bool, xtrace: bool = False, aliases: bool = False
+) -> str:
     """The line that runs ``payload`` (a shell word) between markers of ``nonce``.
 
     A start marker separates what a terminal shows before the command's output
     (echo, prompts). A shell on pipes shows neither; without the marker the output
     of a short command comes back in one packet instead of two. ``xtrace``: the
     shell had ``set -x`` on when the framing switched it off; the command gets it back.
+    ``aliases``: the shell expands the framing's aliases (`_ALIASES`), which stand
+    for the same line.
     """
     start = f"__otto_s {nonce}; " if start_marker else ""
     trace = "'set -x;'" if xtrace else ""
+    if aliases:
+        return f"{start}__or {trace}{payload}; __ob {nonce}; __oz\n"
     return f"{start}command eval {trace}{payload} </dev/null; {{ __otto_e {nonce}; }} 2>/dev/null\n"
 
 
@@ -226,6 +255,8 @@ class ShellSession:
         self._busy_since: float | None = None
         # The shell had xtrace on when the framing last switched it off (see _FUNCTIONS).
         self._xtrace = False
+        # The shell expands the framing's aliases (see _FUNCTIONS); the probe finds out.
+        self._aliases = False
         # A write happened since the last wait: the answer may already be readable
         # (see `Transport.read_pending`).
         self._just_wrote = False
@@ -443,17 +474,19 @@ class ShellSession:
         # framing's mode again, so an answer proves the mode too.
         tty_mode = _SETUP_TTY if self._io.tty and not setup else ""
         lines = (
-            f"{_FUNCTIONS}\n"
-            f"{tty_mode}{{ __otto_f=$-; set +xv; }} 2>/dev/null; "
-            f"printf 'OTTO_%s_P_%s\\n' {nonce} \"$__otto_f\"\n"
+            f"{_UNALIAS}\n{_FUNCTIONS}{_ALIASES} 2>/dev/null\n"
+            f"{tty_mode}{{ __otto_f=$- __otto_a=; set +xv; __oq; }} 2>/dev/null; "
+            f'printf \'OTTO_%s_P_%s_%s\\n\' {nonce} "$__otto_f" "$__otto_a"\n'
         )
         if not self._io.tty:
             lines = _SETUP_PIPES + lines  # every time: raw I/O may have started another shell
         if setup:
             lines = (_SETUP_TTY if self._io.tty else "") + _SETUP_COMMON + "\n" + lines
         await self._write(lines, deadline)
-        flags = await self._await_line(f"OTTO_{nonce}_P_".encode(), deadline, resend=lines)
+        answer = await self._await_line(f"OTTO_{nonce}_P_".encode(), deadline, resend=lines)
+        flags, _, aliases = answer.partition(b"_")
         self._xtrace = b"x" in flags
+        self._aliases = aliases == b"A"
         self._busy_since = None
 
     async def _recover(self, *, interrupt_first: bool) -> bool:
@@ -489,7 +522,9 @@ class ShellSession:
 
     def _frame(self, nonce: str, payload: str) -> str:
         assert self._transport is not None
-        return frame_command(nonce, payload, start_marker=self._transport.tty, xtrace=self._xtrace)
+        return frame_command(
+            nonce, payload, start_marker=self._transport.tty, xtrace=self._xtrace, aliases=self._aliases
+        )
 
     async def _send_command(self, command: str, nonce: str, deadline: float) -> None:
         assert self._transport is not None
@@ -577,6 +612,8 @@ class ShellSession:
                     code, _, flags = bytes(buf[idx + len(end) : nl]).strip().partition(b"_")
                     del buf[: nl + 1]
                     self._xtrace = b"x" in flags
+                    if flags.endswith(b"_L"):  # the aliases did not expand: spell the line out
+                        self._aliases = False
                     return int(code) if code.isdigit() else -1
                 scan_from = idx
             else:

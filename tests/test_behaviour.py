@@ -198,6 +198,8 @@ async def test_no_framing_or_echo_in_output_b8(any_host: Host) -> None:
         "cat <<'EOF'\nline one\nline two\nEOF",
         "printf 'OTTO_%s_E_0\\n' deadbeefdeadbeef",
         "echo 'OTTO_0000000000000000_S'; echo '\nOTTO_0000000000000000_E_0'",
+        "unalias -a",
+        "shopt -u expand_aliases 2>/dev/null",
     ],
     ids=[
         "PS1",
@@ -211,6 +213,8 @@ async def test_no_framing_or_echo_in_output_b8(any_host: Host) -> None:
         "heredoc",
         "marker-shaped",
         "marker-lines",
+        "unalias",
+        "no-expand-aliases",
     ],
 )
 async def test_framing_survives_b9(any_host: Host, disturbance: str) -> None:
@@ -229,6 +233,19 @@ async def test_framing_survives_b9(any_host: Host, disturbance: str) -> None:
     else:  # ... and it stays on for the commands after the one that set it
         assert "eval" not in first.output and "__otto" not in first.output
         assert f"echo {token}" in first.output and "printf no-newline" in third.output
+
+
+async def test_framing_spelled_out_after_its_aliases_are_gone_b9(any_host: Host) -> None:
+    """The framed line uses aliases; a command that drops them leaves working stand-ins,
+    the next lines are spelled out, and the shell's state is kept (no fresh shell)."""
+    await any_host.run("cd /tmp; OTTO_KEPT=kept")
+    dropped = await any_host.run(["unalias -a", 'echo "$OTTO_KEPT" $#', "(exit 4)", "pwd"])
+    assert [(s.retcode, s.output) for s in dropped] == [(0, ""), (0, "kept 0"), (4, ""), (0, "/tmp")]
+
+
+async def test_aliases_defined_by_a_command_work_in_later_commands_b7(any_host: Host) -> None:
+    await any_host.run("alias otto_greet='echo hello from an alias'")
+    assert (await any_host.run("otto_greet")).only.output == "hello from an alias"
 
 
 async def test_xtrace_switched_on_by_raw_input_stays_out_of_the_framing_b9(any_host: Host) -> None:

@@ -9,6 +9,7 @@ shell noticed while a job holds its output open, the lab file's ``pty`` key).
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
 import warnings
@@ -109,3 +110,17 @@ def test_lab_key_pty_on_a_local_host(tmp_path: Path) -> None:
         assert term.run_sync("tty <&1").only.output.startswith("/dev/pts/")
     finally:
         lab.close_sync()
+
+
+async def test_aliases_from_rc_files_stay_off_in_a_shell_without_a_terminal(tmp_path: Path) -> None:
+    """The framing makes a bash on pipes expand aliases (its own, see session._FUNCTIONS);
+    aliases that rc files defined there were never in effect and must not start now."""
+    rc = tmp_path / "rc.sh"
+    rc.write_text("alias ls='echo alias-from-rc'\n")
+    host = LocalHost(env={**os.environ, "BASH_ENV": str(rc)})
+    try:
+        assert (await host.run("ls -d /")).only.output == "/"
+        await host.run("alias otto_mine='echo mine'")
+        assert (await host.run("otto_mine")).only.output == "mine"
+    finally:
+        await host.close()
