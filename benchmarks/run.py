@@ -34,6 +34,9 @@ class Config:
     process_ns: tuple[int, ...] = (10, 100)
     xdist_n: int = 100
     latency_count: int = 300
+    #: Figure 2's rows take a fraction of a second per repetition and swing most with
+    #: the machine's load: more repetitions make their medians steadier.
+    latency_reps: int = 15
     oneshot_count: int = 100
     throughput_bytes: int = 100_000_000
     node_tests: int = 10
@@ -49,6 +52,7 @@ class Config:
             process_ns=(10,),
             xdist_n=0,
             latency_count=100,
+            latency_reps=3,
             oneshot_count=20,
             throughput_bytes=10_000_000,
             node_tests=10,
@@ -94,12 +98,16 @@ class Runner:
         subject: Callable[[], Awaitable[float]] | None,
         baseline: Callable[[], Awaitable[float]] | None,
         warmup: bool = True,
+        reps: int | None = None,
     ) -> Comparison:
-        """Interleave repetitions of both sides; a side that fails is reported, not fatal."""
+        """Interleave repetitions of both sides; a side that fails is reported, not fatal.
+
+        ``reps``: repetitions kept (default: the configuration's ``reps``).
+        """
         sides: dict[str, Callable[[], Awaitable[float]] | None] = {"baseline": baseline, "subject": subject}
         values: dict[str, list[float]] = {"baseline": [], "subject": []}
         broken: dict[str, str] = {}
-        for rep in range(self.config.reps + (1 if warmup else 0)):
+        for rep in range((reps or self.config.reps) + (1 if warmup else 0)):
             for side, fn in sides.items():
                 if fn is None or side in broken:
                     continue
@@ -281,6 +289,7 @@ class Runner:
                 ),
                 ssh_side(lambda h: _scaled(otto.on_otto_loop(otto.run_loop(h, count)), ms)),
                 lambda: _scaled(shell.loop(count), ms),
+                reps=cfg.latency_reps,
             )
             await self.measure(
                 Comparison(
@@ -293,6 +302,7 @@ class Runner:
                 ),
                 ssh_side(lambda h: _scaled(otto.on_otto_loop(otto.run_loop(h, count)), ms)),
                 lambda: _scaled(shell_gcm.loop(count), ms),
+                reps=cfg.latency_reps,
             )
             await self.measure(
                 Comparison(
@@ -305,6 +315,7 @@ class Runner:
                 ),
                 ssh_side(lambda h: _scaled(otto.run_loop(h, count), ms)),
                 lambda: _scaled(shell.loop(count), ms),
+                reps=cfg.latency_reps,
             )
             await self.measure(
                 Comparison(
@@ -319,6 +330,7 @@ class Runner:
                 if pty_host is not None
                 else None,
                 lambda: _scaled(shell_pty_gcm.loop(count), ms),
+                reps=cfg.latency_reps,
             )
             await self.measure(
                 Comparison(
@@ -331,6 +343,7 @@ class Runner:
                 ),
                 lambda: _scaled(otto.on_otto_loop(otto.run_loop(local, count)), ms),
                 lambda: _scaled(bash.loop(count), ms),
+                reps=cfg.latency_reps,
             )
             await self.measure(
                 Comparison(
@@ -342,6 +355,7 @@ class Runner:
                 ),
                 lambda: _scaled(otto.run_loop(local, count), ms),
                 lambda: _scaled(bash.loop(count), ms),
+                reps=cfg.latency_reps,
             )
             await self.measure(
                 Comparison(
@@ -353,6 +367,7 @@ class Runner:
                 ),
                 lambda: _scaled(asyncio.to_thread(otto.run_sync_loop, local, count), ms),
                 lambda: _scaled(bash.loop(count), ms),
+                reps=cfg.latency_reps,
             )
             n1 = cfg.oneshot_count
             await self.measure(
@@ -367,6 +382,7 @@ class Runner:
                 ),
                 ssh_side(lambda h: _scaled(otto.oneshot_loop(h, n1), ms)),
                 lambda: _scaled(raw.exec_loop(conn, n1), ms),
+                reps=cfg.latency_reps,
             )
             # -- 3. throughput, on the same warm connections
             nbytes = cfg.throughput_bytes
@@ -607,7 +623,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     """Command line: ``--quick``, ``--reps``, ``--only``, ``--out``, ``--verbose``."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="N up to 10, 3 repetitions (30-60 s)")
-    parser.add_argument("--reps", type=int, help="repetitions per figure (default 5, quick 3)")
+    parser.add_argument(
+        "--reps", type=int, help="repetitions per figure (default 5, quick 3; figure 2: three times as many)"
+    )
     parser.add_argument("--only", default="1,2,3,4,5", help="comma-separated figures to run (1-5)")
     parser.add_argument("--out", type=Path, help="JSON output path (default benchmarks/results/<ts>.json)")
     parser.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
@@ -627,6 +645,7 @@ def main(argv: list[str] | None = None) -> int:
     config = Config.quick() if args.quick else Config()
     if args.reps:
         config.reps = args.reps
+        config.latency_reps = 3 * args.reps
     methods: list[str] = []
     for part in args.only.split(","):
         for method in SECTIONS.get(part.strip(), ()):
