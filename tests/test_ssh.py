@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import warnings
@@ -36,6 +37,10 @@ from pytest_otto.transports.ssh import PREFERRED_KEX, preferred_kex_algs
 from testlab import PASSWORD, PASSWORD_USER
 from testlab.labfile import write_lab_toml
 from testlab.sshd import SshLab, SshServer
+
+#: Bound on waiting for what must happen: far above any plausible delay, so only a
+#: broken behaviour comes near it. Speed is measured in benchmarks/, not here.
+PATIENCE = 120.0
 
 
 def ssh_host(
@@ -87,7 +92,7 @@ def accepted(server: SshServer) -> list[str]:
     return re.findall(r"Accepted (\S+) for (\S+)", server.log)
 
 
-async def wait_until(predicate: object, seconds: float = 5.0) -> bool:
+async def wait_until(predicate: object, seconds: float = PATIENCE) -> bool:
     """Poll an async or sync predicate until true or ``seconds`` pass."""
     deadline = time.monotonic() + seconds
     while True:
@@ -97,6 +102,21 @@ async def wait_until(predicate: object, seconds: float = 5.0) -> bool:
         if value or time.monotonic() > deadline:
             return bool(value)
         await asyncio.sleep(0.1)
+
+
+def waiting_connections(server: SshServer) -> int:
+    """Connections the kernel accepted for ``server`` that sshd has not taken yet (Linux).
+
+    While sshd is paused, every connection attempt stays in its listen queue, so this
+    counts attempts, where a clock would only guess them from durations.
+    """
+    local = f"{socket.inet_aton(server.address)[::-1].hex().upper()}:{server.port:04X}"
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            if fields[1] == local and fields[3] == "0A":  # the listening socket
+                return int(fields[4].split(":")[1], 16)  # its rx_queue: the accept queue's length
+    raise LookupError(f"no listening socket on {server.address}:{server.port}")
 
 
 # -- one shared connection ------------------------------------------------------------------
@@ -305,13 +325,13 @@ async def test_changed_host_key_is_a_clear_error(own_server: SshServer, tmp_path
 async def test_refused_port_names_host_and_cause(own_server: SshServer) -> None:
     port = own_server.port
     own_server.stop()
+    # A refusal is the verdict at once: a call that waited out (or retried through)
+    # this connect_timeout, far beyond PATIENCE, fails here.
     host = RemoteHost(
-        "gone", own_server.address, port=port, key=own_server.client_key_path, connect_timeout=5
+        "gone", own_server.address, port=port, key=own_server.client_key_path, connect_timeout=10 * PATIENCE
     )
-    started = time.monotonic()
     with pytest.raises(HostConnectionError) as caught:
-        await host.run("true")
-    assert time.monotonic() - started < 5
+        await asyncio.wait_for(host.run("true"), PATIENCE)
     assert str(caught.value).startswith("gone: ") and "refused" in str(caught.value)
 
 
@@ -319,16 +339,20 @@ async def test_unanswering_host_fails_within_connect_timeout(own_server: SshServ
     own_server.pause()  # the kernel accepts the TCP connection; sshd never answers
     host = ssh_host(own_server, host_id="hung", connect_timeout=1)
     try:
-        started = time.monotonic()
+        # Nothing but the connect timeout ends a call to a paused sshd: without it the
+        # call would meet PATIENCE; the message names the timeout that ended it.
         with pytest.raises(HostConnectionError) as caught:
-            await host.oneshot("true")
-        assert time.monotonic() - started < 4
+            await asyncio.wait_for(host.oneshot("true"), PATIENCE)
         assert str(caught.value).startswith("hung: ") and "connect_timeout=1s" in str(caught.value)
-        # concurrent callers share one attempt's verdict instead of queueing 1 s each
-        started = time.monotonic()
-        results = await asyncio.gather(*(host.oneshot("true") for _ in range(6)), return_exceptions=True)
-        assert time.monotonic() - started < 4
-        assert all(isinstance(r, HostConnectionError) for r in results)
+        assert waiting_connections(own_server) == 1
+        # concurrent callers share an attempt's verdict instead of queueing an attempt each
+        callers = 6
+        results = await asyncio.wait_for(
+            asyncio.gather(*(host.oneshot("true") for _ in range(callers)), return_exceptions=True), PATIENCE
+        )
+        assert all(isinstance(r, HostConnectionError) and "connect_timeout=1s" in str(r) for r in results)
+        # one would do; callers arriving while an attempt is in flight start one more (library issue)
+        assert waiting_connections(own_server) - 1 < callers
     finally:
         own_server.resume()
         await host.close()
@@ -337,7 +361,7 @@ async def test_unanswering_host_fails_within_connect_timeout(own_server: SshServ
 @pytest.mark.parametrize("own_server", [{"address": "127.0.0.34", "max_startups": 1}], indirect=True)
 async def test_handshake_drops_are_retried(own_server: SshServer) -> None:
     """MaxStartups 1: sshd drops every connection beyond one in the handshake (pitfall 11)."""
-    hosts = [ssh_host(own_server, host_id=f"h{i}", connect_timeout=20) for i in range(12)]
+    hosts = [ssh_host(own_server, host_id=f"h{i}", connect_timeout=PATIENCE) for i in range(12)]
     try:
         results = await asyncio.gather(*(h.oneshot(f"echo {h.id}") for h in hosts))
         assert [r.output for r in results] == [h.id for h in hosts]
@@ -350,19 +374,25 @@ async def test_lost_connection_between_and_during_commands_b18(own_server: SshSe
     host = ssh_host(own_server, host_id="dropper")
     try:
         await host.run("cd /tmp")
-        running = asyncio.ensure_future(host.run("echo started; sleep 30"))
-        oneshot = asyncio.ensure_future(host.oneshot("sleep 30"))
-        await asyncio.sleep(1)
+        in_shell, in_oneshot = unique_sleep(), unique_sleep()
+        running = asyncio.ensure_future(host.run(f"echo started; sleep {in_shell}"))
+        oneshot = asyncio.ensure_future(host.oneshot(f"sleep {in_oneshot}"))
+
+        async def both_running() -> bool:
+            return await sleeping(host, in_shell) != "" and await sleeping(host, in_oneshot) != ""
+
+        assert await wait_until(both_running)  # the server dies during both commands
         own_server.kill()
-        during = (await asyncio.wait_for(running, 10)).only
+        # an unnoticed loss would end as the command timeout (30 s) with its own message
+        during = (await asyncio.wait_for(running, PATIENCE)).only
         assert during.status is Status.Error and during.retcode == -1
         assert "connection lost" in during.output
-        shot = await asyncio.wait_for(oneshot, 10)
+        shot = await asyncio.wait_for(oneshot, PATIENCE)
         assert shot.status is Status.Error and "dropper" in shot.output
         # between commands, with the server still down: a ConnectionError naming the host
         for call in (host.run("true"), host.oneshot("true")):
             with pytest.raises(HostConnectionError, match=r"^dropper: "):
-                await asyncio.wait_for(call, 15)
+                await asyncio.wait_for(call, PATIENCE)
         own_server.restart()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -378,7 +408,7 @@ async def test_keepalive_notices_a_dead_peer(own_server: SshServer) -> None:
     try:
         assert (await host.oneshot("true")).status is Status.Success
         own_server.pause()  # no RST, no FIN: only keepalives can tell
-        assert await wait_until(lambda: not host.is_connected, 5)
+        assert await wait_until(lambda: not host.is_connected)  # without keepalives: never
         own_server.resume()
         assert (await host.oneshot("echo alive")).output == "alive"
     finally:
@@ -418,14 +448,14 @@ async def test_oneshot_timeout_kills_the_whole_process_group(any_host: Host) -> 
     async def gone() -> bool:
         return (await any_host.oneshot(f"ps -o pid= -s {session_id} || true")).output == ""
 
-    assert await wait_until(gone, 5)
+    assert await wait_until(gone)
 
 
 async def test_cancelled_oneshot_leaves_no_remote_process(any_host: Host) -> None:
     duration = unique_sleep()
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(any_host.oneshot(f"sh -c 'sleep {duration}; true'; true"), 1)
-    assert await gone(any_host, duration)
+    assert await gone(any_host, duration, PATIENCE)
 
 
 async def test_oneshot_exit_by_signal(any_host: Host) -> None:
