@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -43,6 +44,42 @@ exec env -i TERM="${TERM:-vt100}" HOME=/root USER=root LOGNAME=root SHELL=/bin/b
     PATH=%(path)s LANG=C.UTF-8 /bin/bash --login
 """
 
+# /bin/login on its own pty. Input that arrives in the session's first 0.1 s (typed
+# before the session existed; telnetd relays it when it sets the session up) is held
+# and written once login has prompted and flushed its type-ahead; later input passes.
+_LATE_TYPE_AHEAD_LOGIN = """#!%(python)s -IS
+import os, pty, select, termios, time, tty
+tty.setraw(0, termios.TCSANOW)  # the inner pty does the line discipline (echo, CR/NL)
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv("%(login)s", ["login"])
+hold_until = time.monotonic() + 0.1
+held, seen, prompted = b"", b"", False
+while True:
+    ready = select.select([0, fd], [], [])[0]
+    if fd in ready:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        os.write(1, data)
+        seen += b"" if prompted else data
+        if not prompted and b"login: " in seen:
+            prompted = True
+            time.sleep(0.05)  # login flushes type-ahead right after printing its prompt
+            os.write(fd, held)
+    if 0 in ready:
+        data = os.read(0, 4096)
+        if not data:
+            break
+        if prompted or time.monotonic() > hold_until:
+            os.write(fd, data)
+        else:
+            held += data
+"""
+
 
 def busybox_path() -> str:
     """Path of a busybox binary that has ``telnetd`` (busybox-static on Debian)."""
@@ -68,6 +105,10 @@ class TelnetServer(ConsoleServerProcess):
     ``login=False``: PROGRAM is a wrapper that execs a root ``bash --login``.
     ``login_delay``: seconds the console stays silent, already taking input, before it
     prints its login prompt (a login slowed down by a busy console server).
+    ``late_type_ahead``: input typed before ``login`` prompts reaches it only after its
+    prompt and type-ahead flush (the real ``/bin/login`` on a relayed pty): what a busy
+    telnetd does when it relays a newline typed before the session existed. ``login``
+    reads that newline as an empty user name and fails it after its fail delay.
     ``port=None`` picks a free port. Every connection gets its own pty and
     session; the session processes are children of the daemon, so
     :meth:`stop`/:meth:`kill` end them all.
@@ -82,6 +123,7 @@ class TelnetServer(ConsoleServerProcess):
         *,
         login: bool = True,
         login_delay: float = 0.0,
+        late_type_ahead: bool = False,
         startup_timeout: float = 10.0,
     ) -> None:
         self._address = address
@@ -89,6 +131,7 @@ class TelnetServer(ConsoleServerProcess):
         self._port = port
         self.login = login
         self.login_delay = login_delay
+        self.late_type_ahead = late_type_ahead
         self.startup_timeout = startup_timeout
         self._workdir = make_tempdir(f"telnetd-{address}")
         self._proc: subprocess.Popen | None = None
@@ -119,6 +162,11 @@ class TelnetServer(ConsoleServerProcess):
         if self.login:
             if os.geteuid() == 0:
                 ensure_password_user()
+            if self.late_type_ahead:
+                wrapper = self._workdir / "late-type-ahead-login"
+                wrapper.write_text(_LATE_TYPE_AHEAD_LOGIN % {"python": sys.executable, "login": LOGIN})
+                wrapper.chmod(0o755)
+                return str(wrapper)
             if not self.login_delay:
                 return LOGIN
             # Input typed during the delay waits for the prompt's read, as with a

@@ -157,6 +157,67 @@ async def test_a_login_that_starts_slowly_gets_no_typed_ahead_probe(
         server.stop()
 
 
+async def test_a_telnet_server_that_has_not_greeted_yet_gets_no_newline(
+    closing: list, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Connected but not greeted (telnetd busy setting up other sessions): a newline typed now
+    is relayed when the session starts, and ``login`` may read it as an empty user name: a
+    failed login after its 3 s fail delay, or ``Login incorrect`` when our user name then
+    answers its password prompt. The poke waits for the server's option negotiation."""
+    server = TelnetServer("127.0.0.26", login=True, late_type_ahead=True).start()
+    try:
+        host = telnet_host(server)
+        closing.append(host)
+        caplog.set_level(logging.DEBUG, logger="pytest_otto")
+        server.pause()  # the kernel completes the connection; telnetd accepts it later
+        try:
+            login = asyncio.ensure_future(host.run("echo logged-in"))
+            await asyncio.sleep(1.2)  # longer than the connection hold (0.5 s) and quiet (0.3 s)
+        finally:
+            server.resume()
+        assert (await login).only.output == "logged-in"
+        messages = [record.getMessage() for record in caplog.records]
+        assert any("answering the password prompt" in m for m in messages)
+        assert not any("skipping a password prompt" in m for m in messages), messages
+    finally:
+        host.close_sync()
+        server.stop()
+
+
+def connections_to(address: str, port: int) -> int:
+    """TCP sockets connected or connecting to ``address:port`` (Linux /proc/net/tcp)."""
+    peer = f"{int.from_bytes(bytes(map(int, address.split('.'))), 'little'):08X}:{port:04X}"
+    with open("/proc/net/tcp") as table:  # state 01 ESTABLISHED, 02 SYN_SENT
+        rows = [line.split() for line in table.readlines()[1:]]
+    return sum(row[2] == peer and row[3] in ("01", "02") for row in rows)
+
+
+async def test_gathered_telnet_logins_connect_one_at_a_time(
+    closing: list, caplog: pytest.LogCaptureFixture
+) -> None:
+    """BusyBox telnetd listens with a backlog of 1: a burst of connections overflows it and
+    waits for the kernel's 1 s retransmissions. The next connection to a server starts only
+    once the server greeted the previous one."""
+    server = TelnetServer("127.0.0.27", login=True).start()
+    hosts = [telnet_host(server) for _ in range(3)]
+    closing.extend(hosts)
+    try:
+        caplog.set_level(logging.DEBUG, logger="pytest_otto")
+        server.pause()  # nothing is greeted: the first connection holds the others back
+        try:
+            logins = asyncio.ensure_future(asyncio.gather(*(host.run("id -un") for host in hosts)))
+            await asyncio.sleep(0.25)
+            assert connections_to(server.address, server.port) == 1
+        finally:
+            server.resume()
+        assert [result.only.output for result in await logins] == ["ottopw"] * 3
+        assert not any("skipping a password prompt" in r.getMessage() for r in caplog.records)
+    finally:
+        for host in hosts:
+            host.close_sync()
+        server.stop()
+
+
 # -- long commands, pacing ----------------------------------------------------------------------
 
 

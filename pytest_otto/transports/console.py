@@ -7,6 +7,9 @@ A console (a telnet console server, a UART) is a byte stream to *something*: a
 1. Connect (the subclass: a TCP connection, an opened tty), listen briefly for
    what the console volunteers, then poke it with a newline (a UART drops output
    printed while nobody listened, so a prompt may need to be asked for again).
+   A server that greets when it has set the session up (a telnet server negotiates
+   options) is not poked before its greeting: the newline would wait in the socket
+   and could reach a ``login`` just after its prompt, as an empty user name.
 2. Answer what appears at the tail of the stream: the login prompt with the user,
    the password prompt with the password (only when it follows our user name;
    neither answer is ever logged, pitfall 15). ``Login incorrect`` or the login
@@ -77,6 +80,13 @@ QUIET = 0.3
 PROMPT_SETTLE = 0.05
 #: How often an unanswered ready probe is typed again.
 PROBE_INTERVAL = 1.0
+#: How long a server that greets once it has set the session up (`greets_on_connect`)
+#: may stay completely silent before it is poked anyway (a raw TCP console never greets).
+#: A connect that returned is not yet a session: with the server's accept queue full
+#: (BusyBox telnetd listens with a backlog of 1, other clients connect too) the kernel
+#: drops our handshake's last ACK and accepts the connection only when it resends its
+#: SYN-ACK, 1 s later.
+GREETING_WAIT = 2.0
 #: How long a console that said nothing, even to our Enter, gets before the ready
 #: probe is typed: a ``login`` still starting (PAM, several logins at once) would
 #: take the probe for a user name, fail it and sleep its fail delay (3 s).
@@ -112,6 +122,12 @@ class ConsoleTransport(Transport):
     #: Type ``exit`` on close when this transport logged in itself: a line that stays
     #: open (a UART) would otherwise keep the shell, its state, and a logged-in root.
     logout_on_close = False
+    #: The server sends something (a telnet server: its option negotiation) as soon as
+    #: it has set the session up, so silence before that means the session does not exist
+    #: yet, not an idle line: a newline typed then waits in the socket and may reach
+    #: ``login`` after its prompt and type-ahead flush, as an empty user name (a failed
+    #: login and its fail delay). A UART greets nobody.
+    greets_on_connect = False
 
     def __init__(
         self,
@@ -143,6 +159,7 @@ class ConsoleTransport(Transport):
         self._login_buf = bytearray()
         self._login_changed = asyncio.Event()
         self._last_data = time.monotonic()
+        self._heard_at: float | None = None  # last bytes of any kind (data, negotiation)
         self._data_count = 0
         self._lost_reason: str | None = None
         self._ready = False
@@ -177,11 +194,17 @@ class ConsoleTransport(Transport):
 
     # -- bytes from the subclass --------------------------------------------------------
 
+    def _heard(self) -> None:
+        """Subclass callback: the server sent something, data or not (telnet negotiation)."""
+        self._heard_at = time.monotonic()
+        if not self._ready:
+            self._login_changed.set()
+
     def _received(self, data: bytes) -> None:
         """Subclass callback: bytes arrived from the console."""
         if self._closed or self._eof_sent or not data:
             return
-        self._last_data = time.monotonic()
+        self._last_data = self._heard_at = time.monotonic()
         self._data_count += 1
         if not self._ready:
             self._login_buf += data
@@ -349,6 +372,20 @@ class ConsoleTransport(Transport):
             tail = tail.replace(self._revealed, "********")
         return f"; last output: {tail!r}" if tail else ""
 
+    async def _await_greeting(self, timeout: float) -> bool:
+        """Wait (at most ``timeout``) until the server has sent anything; False if it has not."""
+        deadline = time.monotonic() + timeout
+        while self._heard_at is None and self._lost_reason is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self._login_changed.clear()
+            try:
+                await asyncio.wait_for(self._login_changed.wait(), remaining)
+            except TimeoutError:
+                pass
+        return self._heard_at is not None
+
     async def _type(self, data: bytes) -> None:
         await self.write(data)
 
@@ -409,7 +446,9 @@ class ConsoleTransport(Transport):
                     await self._type(self.newline)
                     sent_user = False
                 continue
-            quiet = now - self._last_data >= QUIET and now - connected_at >= QUIET
+            quiet = now - max(self._last_data, connected_at, self._heard_at or 0.0) >= QUIET
+            if self.greets_on_connect and self._heard_at is None and now - connected_at < GREETING_WAIT:
+                quiet = False  # no session yet: a newline now may become its login's user name
             prompt_like = settled and bool(SHELL_PROMPT.search(tail))
             # only the echo of our Enter (or nothing) came back since the poke
             unanswered = buf_at_poke >= 0 and not _text(bytes(buf[buf_at_poke:])).strip()

@@ -10,7 +10,10 @@ let an ``IAC`` sequence reach the shell's output. This client
   state change so two peers can never loop;
 - strips ``IAC`` commands and subnegotiations (``SB ... SE``) from the data, keeps
   ``IAC IAC`` as one ``0xFF`` byte, turns ``CR NUL`` back into ``CR``;
-- escapes ``0xFF`` as ``IAC IAC`` and a bare ``CR`` as ``CR NUL`` when writing.
+- escapes ``0xFF`` as ``IAC IAC`` and a bare ``CR`` as ``CR NUL`` when writing;
+- connects to one server one connection at a time, each after the server greeted the
+  previous one: BusyBox telnetd's accept queue holds two, and a burst beyond that
+  waits for the kernel's retransmissions (1 s, 3 s).
 
 Login, hand-over and shell-end detection are `ConsoleTransport`'s.
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import weakref
 
 from .console import ConsoleTransport
 
@@ -37,9 +41,33 @@ _BARE_CR = re.compile(rb"\r(?!\n)")
 
 _DATA, _IAC, _OPT, _SB, _SB_IAC = range(5)
 
+#: How long a connection that the server has not greeted yet holds back the next one to
+#: the same server (a raw TCP port never greets).
+SETUP_HOLD = 0.5
+
+_setup_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, int], asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _setup_gate(address: str, port: int) -> asyncio.Lock:
+    """One connection at a time being set up per server (on this event loop).
+
+    BusyBox telnetd listens with a backlog of 1: a burst of connections (gathered
+    oneshots) overflows its accept queue, the kernel drops a SYN or the handshake's
+    last ACK, and the connection waits for a retransmission (1 s, then 3 s). Connecting
+    only once the previous connection was greeted (accepted, its session set up) keeps
+    our own burst from overflowing it.
+    """
+    gates = _setup_gates.setdefault(asyncio.get_running_loop(), {})
+    return gates.setdefault((address, port), asyncio.Lock())
+
 
 class TelnetTransport(ConsoleTransport):
     """A telnet connection to ``address:port`` with the console login on top."""
+
+    #: Telnet servers open a session with their option negotiation.
+    greets_on_connect = True
 
     def __init__(self, host_id: str, address: str, port: int = 23, **login: object) -> None:
         super().__init__(host_id, **login)  # type: ignore[arg-type]
@@ -59,8 +87,10 @@ class TelnetTransport(ConsoleTransport):
         return f"telnet {self.address}:{self.port}"
 
     async def _connect(self) -> None:
-        self._reader, self._writer = await asyncio.open_connection(self.address, self.port)
-        self._pump = asyncio.get_running_loop().create_task(self._read_loop())
+        async with _setup_gate(self.address, self.port):
+            self._reader, self._writer = await asyncio.open_connection(self.address, self.port)
+            self._pump = asyncio.get_running_loop().create_task(self._read_loop())
+            await self._await_greeting(SETUP_HOLD)
 
     async def _read_loop(self) -> None:
         reader = self._reader
@@ -71,6 +101,7 @@ class TelnetTransport(ConsoleTransport):
                 if not chunk:
                     self._lost(f"{self.describe()} closed the connection")
                     return
+                self._heard()
                 data = self._parse(chunk)
                 if data:
                     self._received(data)
