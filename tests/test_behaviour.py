@@ -358,7 +358,8 @@ async def test_invalid_timeouts_raise_before_sending_b13(any_host: Host, tmp_pat
 async def test_default_timeout_is_read_at_call_time_b13(any_host: Host) -> None:
     duration = unique_sleep()  # outlives any wait: only the 1 s timeout set below ends it
     any_host.command_timeout = 1
-    entry = (await any_host.run(f"sleep {duration}")).only
+    # a run the timeout did not end would meet PATIENCE and fail here instead of hanging
+    entry = (await asyncio.wait_for(any_host.run(f"sleep {duration}"), PATIENCE)).only
     assert entry.status is Status.Error
     assert entry.output.startswith("Command timed out after 1s")
     assert await gone(any_host, duration)
@@ -373,8 +374,10 @@ async def test_infinite_timeout_disables_bound_b13(any_host: Host) -> None:
 async def test_timeout_kills_command_and_keeps_shell_b14(any_host: Host) -> None:
     token, duration = unique(), unique_sleep()
     await any_host.run("cd /tmp")
-    # a pipeline with a grandchild: the whole process group must go
-    entry = (await any_host.run(f"echo before-{token}; sh -c 'sleep {duration}; true' | cat", timeout=1)).only
+    # a pipeline with a grandchild: the whole process group must go; a run the timeout
+    # did not end would meet PATIENCE and fail here instead of hanging
+    command = f"echo before-{token}; sh -c 'sleep {duration}; true' | cat"
+    entry = (await asyncio.wait_for(any_host.run(command, timeout=1), PATIENCE)).only
     assert entry.status is Status.Error
     assert entry.retcode == -1
     assert entry.output.startswith("Command timed out after 1")
