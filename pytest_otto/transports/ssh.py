@@ -294,7 +294,7 @@ class SshConnection:
         self._tunnel = tunnel
         self._live: _Live | None = None
         self._lock = asyncio.Lock()
-        self._attempts = 0
+        self._attempts_ended = 0  # counted when an attempt ends: see _get_live
         self._last_error: HostConnectionError | None = None
 
     @property
@@ -314,7 +314,9 @@ class SshConnection:
         live = self._live
         if live is not None and not live.conn.is_closed():
             return live
-        attempts_seen = self._attempts
+        # Counted at the end of an attempt, not its start: a caller arriving while an
+        # attempt runs must wait for that attempt's verdict, not for the next one's.
+        ended_before = self._attempts_ended
         async with self._lock:
             live = self._live
             if live is not None and not live.conn.is_closed():
@@ -323,17 +325,19 @@ class SshConnection:
                 log.info("%s: SSH connection to %s was closed; reconnecting", self.host_id, self.where)
                 self._live = None
                 live.conn.abort()
-            if self._attempts != attempts_seen and self._last_error is not None:
-                # The attempt we queued behind just failed: share its verdict instead
-                # of making every concurrent caller wait out its own connect timeout.
+            if self._attempts_ended != ended_before and self._last_error is not None:
+                # An attempt that was running or queued when we arrived just failed:
+                # share its verdict instead of making every concurrent caller wait out
+                # a connect timeout of its own.
                 raise HostConnectionError(self.host_id, self._last_error.cause)
-            self._attempts += 1
             self._last_error = None  # a cancelled attempt leaves no verdict to share
             try:
                 conn = await self._connect()
             except HostConnectionError as exc:
                 self._last_error = exc
                 raise
+            finally:
+                self._attempts_ended += 1
             self._last_error = None
             live = self._live = _Live(conn, ChannelBudget(self.max_sessions))
             return live
