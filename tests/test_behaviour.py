@@ -498,14 +498,19 @@ async def test_named_sessions_are_independent_b21(any_host: Host) -> None:
     await named_sessions_are_independent(any_host)
 
 
+async def host_close_closes_every_session(host: Host) -> None:
+    """B21's close: every session of ``host`` ends, and the next call opens a fresh one."""
+    one = await host.open_session("one")
+    two = await host.open_session("two")
+    await host.run("true")
+    assert one.is_open and two.is_open and host.default_session.is_open
+    await host.close()
+    assert not one.is_open and not two.is_open and not host.default_session.is_open
+    assert (await host.run("echo reopened")).only.output == "reopened"
+
+
 async def test_host_close_closes_every_session_b21(any_host: Host) -> None:
-    one = await any_host.open_session("one")
-    two = await any_host.open_session("two")
-    await any_host.run("true")
-    assert one.is_open and two.is_open and any_host.default_session.is_open
-    await any_host.close()
-    assert not one.is_open and not two.is_open and not any_host.default_session.is_open
-    assert (await any_host.run("echo reopened")).only.output == "reopened"
+    await host_close_closes_every_session(any_host)
 
 
 async def send_expect(session: Session) -> None:

@@ -138,6 +138,14 @@ async def test_password_never_logged_or_transcribed(
     assert password not in repr(host)
 
 
+def assert_logged_in_cleanly(caplog: pytest.LogCaptureFixture) -> None:
+    """The password prompt was answered after our user name, and none was skipped: no
+    newline or probe typed ahead became ``login``'s user name."""
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("answering the password prompt" in m for m in messages)
+    assert not any("skipping a password prompt" in m for m in messages), messages
+
+
 async def test_a_login_that_starts_slowly_gets_no_typed_ahead_probe(
     closing: list, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -149,9 +157,7 @@ async def test_a_login_that_starts_slowly_gets_no_typed_ahead_probe(
         closing.append(host)
         with caplog.at_level(logging.DEBUG, logger="pytest_otto"):
             assert (await host.run("echo logged-in")).only.output == "logged-in"
-        messages = [record.getMessage() for record in caplog.records]
-        assert any("answering the password prompt" in m for m in messages)
-        assert not any("skipping a password prompt" in m for m in messages), messages
+        assert_logged_in_cleanly(caplog)
     finally:
         host.close_sync()
         server.stop()
@@ -176,9 +182,7 @@ async def test_a_telnet_server_that_has_not_greeted_yet_gets_no_newline(
         finally:
             server.resume()
         assert (await login).only.output == "logged-in"
-        messages = [record.getMessage() for record in caplog.records]
-        assert any("answering the password prompt" in m for m in messages)
-        assert not any("skipping a password prompt" in m for m in messages), messages
+        assert_logged_in_cleanly(caplog)
     finally:
         host.close_sync()
         server.stop()

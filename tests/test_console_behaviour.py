@@ -20,7 +20,13 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from test_behaviour import *  # noqa: F403  (the shared B5-B23 suite, collected again here)
-from test_behaviour import Volume, named_sessions_are_independent, send_expect, unique
+from test_behaviour import (
+    Volume,
+    host_close_closes_every_session,
+    named_sessions_are_independent,
+    send_expect,
+    unique,
+)
 from test_behaviour import test_oneshots_run_concurrently_b20 as oneshots_run_concurrently
 
 from pytest_otto import Host, HostConnectionError, SerialHost, Status, TelnetHost
@@ -119,13 +125,7 @@ async def test_host_close_closes_every_session_b21(any_host: Host) -> None:
         assert not session.is_open
         assert (await any_host.run("echo reopened")).only.output == "reopened"
         return
-    one = await any_host.open_session("one")
-    two = await any_host.open_session("two")
-    await any_host.run("true")
-    assert one.is_open and two.is_open and any_host.default_session.is_open
-    await any_host.close()
-    assert not one.is_open and not two.is_open and not any_host.default_session.is_open
-    assert (await any_host.run("echo reopened")).only.output == "reopened"
+    await host_close_closes_every_session(any_host)
 
 
 async def test_send_expect_b22(any_host: Host) -> None:
