@@ -20,6 +20,7 @@ __all__ = [
     "close_all",
     "connect_all",
     "fanout",
+    "hop_loop",
     "hosts",
     "load",
     "local_host",
@@ -136,3 +137,28 @@ async def oneshot_throughput(host: Any, nbytes: int) -> float:
     elapsed = time.perf_counter() - t0
     assert status.status.is_ok and len(status.output) >= nbytes - 1, (status.status, len(status.output))
     return nbytes / elapsed / 1e6
+
+
+async def _noop() -> None:
+    return None
+
+
+def hop_loop(count: int, work_s: float = 0.0) -> float:
+    """Median seconds of one blocking hop to the otto loop and back (``loop.wait`` of a
+    coroutine that does nothing), each after ``work_s`` of busy work in the calling
+    thread: what a pytest node pays between pytest's own work and its test on the otto loop.
+    """
+    from pytest_otto import loop
+
+    loop.wait(_noop())
+    times = []
+    for _ in range(count):
+        if work_s:
+            end = time.perf_counter() + work_s
+            while time.perf_counter() < end:
+                pass
+        t0 = time.perf_counter()
+        loop.wait(_noop())
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return times[len(times) // 2]

@@ -369,6 +369,21 @@ class Runner:
                 lambda: _scaled(bash.loop(count), ms),
                 reps=cfg.latency_reps,
             )
+            # Why a pytest node costs more than a command in a tight loop: the otto loop's
+            # thread sleeps while pytest works, and waking it is slower than a hop back to back.
+            await self.measure(
+                Comparison(
+                    "2",
+                    "thread hop to the otto loop after 1 ms of work (info)",
+                    "us",
+                    "loop.wait(noop) after 1 ms busy",
+                    "loop.wait(noop) back to back",
+                    note="median of 300 hops from a thread without a loop, like pytest's main thread",
+                ),
+                lambda: _scaled(asyncio.to_thread(otto.hop_loop, 300, 0.001), 1e6),
+                lambda: _scaled(asyncio.to_thread(otto.hop_loop, 300), 1e6),
+                reps=cfg.latency_reps,
+            )
             n1 = cfg.oneshot_count
             await self.measure(
                 Comparison(
