@@ -127,7 +127,7 @@ _SETUP_COMMON = (
 _FUNCTIONS = (
     "__otto_s() { printf 'OTTO_%s_S\\n' \"$1\"; }; "
     "__otto_e() { __otto_rc=$? __otto_f=$-; set +xv; "
-    'printf \'\\nOTTO_%s_E_%s_%s%s\\n\' "$1" "$__otto_rc" "$__otto_f" "$2"; }; '
+    'printf \'\\nOTTO_%s_E_%s_%s%s\\n\' "$1" "$__otto_rc" "$__otto_f" "${2-}"; }; '
     '__or() { __otto_c=$1; shift; command eval "$__otto_c"; } </dev/null; '
     '__ob() { __otto_e "$1" _L; } 2>/dev/null; __oz() { :; }; '
 )
