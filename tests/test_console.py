@@ -264,7 +264,8 @@ async def test_write_delay_paces_writes(closing: list, telnet_server: TelnetServ
 async def test_serial_oneshot_is_fresh_and_serialized(closing: list, serial_console: SerialConsole) -> None:
     host = serial_host(serial_console)
     closing.append(host)
-    await host.run(["cd /tmp", "export OTTO_SESSION_VAR=1", "otto_f() { :; }"])
+    # set -u in the line's shell: the oneshot's wrapper must not trip over an unset LANG
+    await host.run(["cd /tmp", "export OTTO_SESSION_VAR=1", "otto_f() { :; }", "unset LANG; set -u"])
     seen = await host.oneshot(
         "pwd; echo ${OTTO_SESSION_VAR:-unset}; type otto_f >/dev/null 2>&1 || echo nofunc"
     )

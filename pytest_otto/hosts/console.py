@@ -351,7 +351,9 @@ class SerialHost(ConsoleHost):
     def _wrap_oneshot(self, command: str) -> str:
         # A fresh process with a minimal environment, in $HOME: nothing of the
         # session's shell state (variables, functions, cwd) leaks in.
-        keep = " ".join(f'{v}="${v}"' for v in ("HOME", "PATH", "TERM", "USER", "LOGNAME", "SHELL", "LANG"))
+        # ${v-}: a session that ran ``set -u`` must not fail on an unset LANG
+        names = ("HOME", "PATH", "TERM", "USER", "LOGNAME", "SHELL", "LANG")
+        keep = " ".join(f'{v}="${{{v}-}}"' for v in names)
         script = shell_quote('cd 2>/dev/null; eval "$1"')
         return f'env -i {keep} "${{BASH:-/bin/sh}}" -c {script} otto {shell_quote(command)}'
 
