@@ -132,9 +132,10 @@ _FUNCTIONS = (
     '__ob() { __otto_e "$1" _L; } 2>/dev/null; __oz() { :; }; '
 )
 #: Their aliases, which apply from the next line the shell reads; ``__oq`` lets the
-#: probe see whether they expand.
+#: probe see whether they expand. Steps of the probe that fail where aliases are gone
+#: end in ``|| :``, so that a shell running with ``set -e`` survives them.
 _ALIASES = "alias __or='</dev/null command eval' __ob='{ __otto_e' __oz='} 2>/dev/null' __oq='__otto_a=A'"
-_UNALIAS = "unalias __or __ob __oz __oq 2>/dev/null"
+_UNALIAS = "unalias __or __ob __oz __oq 2>/dev/null || :"
 
 
 def frame_command(
@@ -475,7 +476,7 @@ class ShellSession:
         tty_mode = _SETUP_TTY if self._io.tty and not setup else ""
         lines = (
             f"{_UNALIAS}\n{_FUNCTIONS}{_ALIASES} 2>/dev/null\n"
-            f"{tty_mode}{{ __otto_f=$- __otto_a=; set +xv; __oq; }} 2>/dev/null; "
+            f"{tty_mode}{{ __otto_f=$- __otto_a=; set +xv; __oq || :; }} 2>/dev/null; "
             f'printf \'OTTO_%s_P_%s_%s\\n\' {nonce} "$__otto_f" "$__otto_a"\n'
         )
         if not self._io.tty:

@@ -12,6 +12,7 @@ import math
 import os
 import time
 import uuid
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -247,6 +248,17 @@ async def test_framing_spelled_out_after_its_aliases_are_gone_b9(any_host: Host)
     await any_host.run("cd /tmp; OTTO_KEPT=kept")
     dropped = await any_host.run(["unalias -a", 'echo "$OTTO_KEPT" $#', "(exit 4)", "pwd"])
     assert [(s.retcode, s.output) for s in dropped] == [(0, ""), (0, "kept 0"), (4, ""), (0, "/tmp")]
+
+
+async def test_probe_without_aliases_keeps_a_shell_with_errexit_b9(any_host: Host) -> None:
+    """The probe after raw I/O checks for the framing's aliases; where they are gone, its
+    failing steps must not end a shell that runs with ``set -e`` (state kept, no warning)."""
+    await any_host.run(["cd /tmp", "unalias -a", "set -e"])
+    await any_host.send("true\n")  # raw I/O: the next command is preceded by a probe
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ShellResetWarning)
+        assert (await any_host.run("pwd")).only.output == "/tmp"
+    await any_host.run("set +e")
 
 
 async def test_aliases_defined_by_a_command_work_in_later_commands_b7(any_host: Host) -> None:
