@@ -475,7 +475,7 @@ class ShellSession:
         # framing's mode again, so an answer proves the mode too.
         tty_mode = _SETUP_TTY if self._io.tty and not setup else ""
         lines = (
-            f"{_UNALIAS}\n{_FUNCTIONS}{_ALIASES} 2>/dev/null\n"
+            f"{_UNALIAS}\n{_FUNCTIONS}{_ALIASES} 2>/dev/null || :\n"
             f"{tty_mode}{{ __otto_f=$- __otto_a=; set +xv; __oq || :; }} 2>/dev/null; "
             f'printf \'OTTO_%s_P_%s_%s\\n\' {nonce} "$__otto_f" "$__otto_a"\n'
         )
