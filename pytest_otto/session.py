@@ -120,10 +120,9 @@ _SETUP_COMMON = (
 #: stand in when aliases do not expand (a shell without them, or a command that ran
 #: ``unalias -a`` or ``shopt -u expand_aliases``): the next command still runs and ends
 #: (inside a function, a difference only ``return`` or ``local`` could tell), and
-#: ``__ob`` reports ``_L`` in the end marker,
-#: after which the session spells the line out (see `frame_command`). The aliases are
-#: dropped before the functions are defined, since an alias would expand a name in a
-#: function definition too.
+#: ``__ob`` reports ``_L`` in the end marker, after which the session spells the line
+#: out (see `frame_command`). The aliases are dropped before the functions are
+#: defined, since an alias would expand a name in a function definition too.
 _FUNCTIONS = (
     "__otto_s() { printf 'OTTO_%s_S\\n' \"$1\"; }; "
     "__otto_e() { __otto_rc=$? __otto_f=$-; set +xv; "

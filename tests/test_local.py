@@ -16,14 +16,16 @@ import warnings
 from pathlib import Path
 
 import pytest
-from test_behaviour import gone, sleeping, timeout_spares_older_jobs_and_close_ends_them, unique_sleep
+from test_behaviour import (
+    PATIENCE,
+    gone,
+    sleeping,
+    timeout_spares_older_jobs_and_close_ends_them,
+    unique_sleep,
+)
 
 from pytest_otto import LocalHost, ShellResetWarning, Status
 from pytest_otto.lab import load_lab
-
-#: Bound on waiting for what must happen: far above any plausible delay, so only a
-#: broken behaviour comes near it. Speed is measured in benchmarks/, not here.
-PATIENCE = 120.0
 
 
 async def test_terminal_only_with_pty(local: LocalHost, shell_mode: str) -> None:

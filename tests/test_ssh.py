@@ -28,7 +28,14 @@ from pathlib import Path
 
 import pytest
 from test_behaviour import *  # noqa: F403  (the shared B5-B23 suite, collected again here)
-from test_behaviour import gone, sleeping, timeout_spares_older_jobs_and_close_ends_them, unique, unique_sleep
+from test_behaviour import (
+    PATIENCE,
+    gone,
+    sleeping,
+    timeout_spares_older_jobs_and_close_ends_them,
+    unique,
+    unique_sleep,
+)
 
 from pytest_otto import Host, HostConnectionError, RemoteHost, ShellResetWarning, Status
 from pytest_otto.config import Secret
@@ -37,10 +44,6 @@ from pytest_otto.transports.ssh import PREFERRED_KEX, preferred_kex_algs
 from testlab import PASSWORD, PASSWORD_USER
 from testlab.labfile import write_lab_toml
 from testlab.sshd import SshLab, SshServer
-
-#: Bound on waiting for what must happen: far above any plausible delay, so only a
-#: broken behaviour comes near it. Speed is measured in benchmarks/, not here.
-PATIENCE = 120.0
 
 
 def ssh_host(

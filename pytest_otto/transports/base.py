@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Protocol
 
-__all__ = ["ByteSink", "Transport", "close_fd", "write_to_fd"]
+__all__ = ["ByteSink", "Transport", "close_fd", "write_some", "write_to_fd"]
 
 
 class ByteSink(Protocol):
@@ -103,6 +103,21 @@ def _set_done(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
+def write_some(fd: int | None, data: bytes | memoryview, what: str) -> int:
+    """One write to a non-blocking fd: the bytes it took (0 while it is full).
+
+    A closed (``None``) or failing fd is a ``ConnectionResetError`` naming ``what``.
+    """
+    if fd is None:
+        raise ConnectionResetError(f"{what} is closed")
+    try:
+        return os.write(fd, data)
+    except BlockingIOError:
+        return 0
+    except OSError as exc:
+        raise ConnectionResetError(f"{what}: {exc.strerror}") from exc
+
+
 async def write_to_fd(current_fd: Callable[[], int | None], data: bytes, what: str) -> None:
     """Write all of ``data`` to a non-blocking fd (a pty or a tty), waiting while it is full.
 
@@ -113,15 +128,7 @@ async def write_to_fd(current_fd: Callable[[], int | None], data: bytes, what: s
     loop = asyncio.get_running_loop()
     while view:
         fd = current_fd()
-        if fd is None:
-            raise ConnectionResetError(f"{what} is closed")
-        try:
-            written = os.write(fd, view)
-        except BlockingIOError:
-            written = 0
-        except OSError as exc:
-            raise ConnectionResetError(f"{what}: {exc.strerror}") from exc
-        view = view[written:]
+        view = view[write_some(fd, view, what) :]
         if view:
             writable: asyncio.Future[None] = loop.create_future()
             loop.add_writer(fd, _set_done, writable)

@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
-from .base import ByteSink, Transport, close_fd, write_to_fd
+from .base import ByteSink, Transport, close_fd, write_some, write_to_fd
 
 __all__ = [
     "DEFAULT_PTY_SHELL",
@@ -328,17 +328,9 @@ class LocalShellTransport(Transport):
 
     def write_nowait(self, data: bytes) -> int:
         """Write what the pty or the pipe takes now."""
-        fd = self._stdin
-        if fd is None:
-            raise ConnectionResetError("local shell is closed")
         if self._pid_marks is not None:
             self._pid_marks.note()
-        try:
-            return os.write(fd, data)
-        except BlockingIOError:
-            return 0
-        except OSError as exc:
-            raise ConnectionResetError(f"local shell: {exc.strerror}") from exc
+        return write_some(self._stdin, data, "local shell")
 
     def read_pending(self) -> None:
         """Read what the shell already printed (see `Transport.read_pending`)."""

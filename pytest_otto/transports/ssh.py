@@ -679,28 +679,26 @@ class SshShellTransport(Transport):
         else:
             self.sink.feed_eof(self._exit_status, self._exit_reason or "channel closed")
 
-    def write_nowait(self, data: bytes) -> int:
-        """Hand ``data`` to the channel unless its send window is full."""
+    def _hand_over(self, data: bytes) -> None:
+        """Give ``data`` to the channel (asyncssh buffers it); a closed one is an error."""
         channel = self._channel
         if channel is None or self._closed:
             raise ConnectionResetError("SSH shell channel is closed")
-        if not self._writable.is_set():
-            return 0
         try:
             channel.chan.write(data)
         except (asyncssh.Error, BrokenPipeError) as exc:
             raise ConnectionResetError(f"SSH shell channel is closed: {describe_ssh_error(exc)}") from None
+
+    def write_nowait(self, data: bytes) -> int:
+        """Hand ``data`` to the channel unless its send window is full."""
+        if self._channel is not None and not self._closed and not self._writable.is_set():
+            return 0
+        self._hand_over(data)
         return len(data)
 
     async def write(self, data: bytes) -> None:
         """Write ``data``, waiting while the channel's send window is full."""
-        channel = self._channel
-        if channel is None or self._closed:
-            raise ConnectionResetError("SSH shell channel is closed")
-        try:
-            channel.chan.write(data)
-        except (asyncssh.Error, BrokenPipeError) as exc:
-            raise ConnectionResetError(f"SSH shell channel is closed: {describe_ssh_error(exc)}") from None
+        self._hand_over(data)
         await self._writable.wait()
         if self._closed:
             raise ConnectionResetError("SSH shell channel closed")
