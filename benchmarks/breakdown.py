@@ -28,7 +28,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from pytest_otto import LocalHost, loop
-from pytest_otto.session import _ALIASES, _FUNCTIONS, _SETUP_COMMON, _SETUP_PIPES, _UNALIAS, frame_command
+from pytest_otto.session import _SETUP_COMMON, _SETUP_PIPES, frame_command, framing_setup
 from pytest_otto.transports.local import DEFAULT_SHELL
 
 from .raw import BashLoop
@@ -51,7 +51,8 @@ class _FramedLoop:
         self.buf = bytearray()
         self.event = asyncio.Event()
         asyncio.get_running_loop().add_reader(self.fd, self._readable)
-        setup = _SETUP_PIPES + _SETUP_COMMON + "\n" + _UNALIAS + "\n" + _FUNCTIONS + _ALIASES + "\n"
+        self.prefix = secrets.token_hex(8)
+        setup = _SETUP_PIPES + _SETUP_COMMON + "\n" + framing_setup(self.prefix)
         os.write(self.wfd, (setup + "echo READY_$((6*7))\n").encode())
         await self._until(b"READY_42")
         return self
@@ -74,10 +75,10 @@ class _FramedLoop:
 
     async def loop(self, count: int) -> float:
         t0 = time.perf_counter()
-        for _ in range(count):
-            nonce = secrets.token_hex(8)
-            os.write(self.wfd, frame_command(nonce, "'true'", start_marker=False, aliases=True).encode())
-            await self._until(f"OTTO_{nonce}_E_".encode())
+        for serial in range(count):
+            line = frame_command(str(serial), "'true'", start_marker=False, aliases=True)
+            os.write(self.wfd, line.encode())
+            await self._until(f"OTTO_{self.prefix}_{serial}_E_".encode())
         return (time.perf_counter() - t0) / count
 
     def close(self) -> None:

@@ -1,13 +1,15 @@
 """The shell-session framing, written once for every transport.
 
-How one command is framed (a fresh nonce ``N`` each time, pitfall 4)::
+How one command is framed (serial number ``K``, one more for each command)::
 
-    __otto_s N; command eval '<command>' </dev/null; { __otto_e N; } 2>/dev/null
+    __os K; command eval '<command>' </dev/null; __oe K
 
-where ``__otto_s N`` prints ``OTTO_N_S`` and ``__otto_e N`` prints ``OTTO_N_E_<exit code>_<$->``
-on a line of its own (shell functions defined with every probe, see ``_FUNCTIONS``).
-Where the shell expands the framing's aliases (the probe checks), the same line is
-typed as ``__otto_s N; __or '<command>'; __ob N; __oz``.
+where ``__os K`` prints ``OTTO_<prefix>_K_S`` and ``__oe K`` prints
+``OTTO_<prefix>_K_E_<exit code>_<$->`` on a line of its own: shell functions the
+probe defines, with a fresh random prefix baked in each time (see `_functions`).
+So every command gets a marker never used before (pitfall 4), while the line
+carries only the serial. Where the shell expands the framing's alias (the probe
+checks), the same line is typed as ``__os K; __or '<command>'; __oe K``.
 
 - The markers only exist once the shell has expanded ``%s``: an echoed command line,
   a ``set -x`` trace or a REPL that prints its input can never show them (pitfalls 3, 5).
@@ -21,10 +23,11 @@ typed as ``__otto_s N; __or '<command>'; __ob N; __oz``.
   interrupted command) is discarded; everything between the markers is the output.
   A shell on pipes (``Transport.tty`` false) echoes nothing and prints no prompt, so
   there the start marker is left out and the output is all that follows the line.
-- xtrace is switched off around the framing and restored for the next command, so
+- xtrace is switched off by the end function and restored for the next command, so
   ``set -x`` traces the user's commands and never ours: the end marker and the probe
   report the shell's flags (``$-``), and while they contain ``x`` the next command
-  is sent as ``'set -x;''<command>'``.
+  is sent as ``'set -x;''<command>'``. The two trace lines of the end function itself
+  (its call, and the ``set +xv`` that ends the trace) are cut from that output.
 
 On a terminal the framing runs with the tty in non-canonical mode (long lines arrive
 whole), where a shell without line editing reads its input in blocks: a line typed
@@ -98,62 +101,114 @@ _SETUP_PIPES = "exec 2>&1; trap : INT; "
 #: ... and into every shell: no prompts, no history; bash's ``execfail`` makes a failed
 #: ``exec`` fail the command instead of ending a shell that is not interactive. A bash
 #: that is not interactive expands aliases only when told to (the framing's aliases,
-#: see `_FUNCTIONS`); the aliases its rc files defined were not in effect there
+#: see `_functions`); the aliases its rc files defined were not in effect there
 #: (``rm='rm -i'``), so they are dropped rather than switched on.
 _SETUP_COMMON = (
     "PS1=''; PS2=''; PROMPT_COMMAND=''; unset HISTFILE TMOUT 2>/dev/null; "
     '[ -n "$BASH_VERSION" ] && { set +H +o history +o emacs +o vi; shopt -s execfail; '
     "case $- in *i*) ;; *) unalias -a; shopt -s expand_aliases;; esac; } 2>/dev/null; "
 )
-#: The markers' printing, defined with every probe so framed lines stay short: a
-#: shell on pipes reads its input one byte at a time (a byte costs it about 0.2 µs).
-#: ``__otto_e`` keeps the exit code (``$?`` on entry is the command's) and the flags
-#: (``$-``), switches xtrace off and reports both; the session turns xtrace on again
-#: for the next command (see `frame_command`). It is called inside ``{ ...; }
-#: 2>/dev/null`` so that no trace of the framing reaches the output. Verbose mode
-#: (``set -v``) would print every framed line as the shell reads it, so it ends with
-#: the command that set it.
-#:
-#: The framed line itself is spelled with three aliases (`_ALIASES`): a shell expands
-#: them in memory, so the line is 34 bytes shorter, which a shell on pipes reads one
-#: at a time and a serial console sends at its baud rate. Functions of the same names
-#: stand in when aliases do not expand (a shell without them, or a command that ran
-#: ``unalias -a`` or ``shopt -u expand_aliases``): the next command still runs and ends
-#: (inside a function, a difference only ``return`` or ``local`` could tell), and
-#: ``__ob`` reports ``_L`` in the end marker, after which the session spells the line
-#: out (see `frame_command`). The aliases are dropped before the functions are
-#: defined, since an alias would expand a name in a function definition too.
-_FUNCTIONS = (
-    "__otto_s() { printf 'OTTO_%s_S\\n' \"$1\"; }; "
-    "__otto_e() { __otto_rc=$? __otto_f=$-; set +xv; "
-    'printf \'\\nOTTO_%s_E_%s_%s%s\\n\' "$1" "$__otto_rc" "$__otto_f" "${2-}"; }; '
-    '__or() { __otto_c=$1; shift; command eval "$__otto_c"; } </dev/null; '
-    '__ob() { __otto_e "$1" _L; } 2>/dev/null; __oz() { :; }; '
-)
-#: Their aliases, which apply from the next line the shell reads; ``__oq`` lets the
-#: probe see whether they expand. Steps of the probe that fail where aliases are gone
-#: end in ``|| :``, so that a shell running with ``set -e`` survives them.
-_ALIASES = "alias __or='</dev/null command eval' __ob='{ __otto_e' __oz='} 2>/dev/null' __oq='__otto_a=A'"
-_UNALIAS = "unalias __or __ob __oz __oq 2>/dev/null || :"
+
+
+def _functions(prefix: str) -> str:
+    """The framing's functions, defined with every probe so framed lines stay short: a
+    shell on pipes reads its input one byte at a time, and a serial console sends each
+    byte at its baud rate. ``prefix`` is fresh random text for each probe, baked into
+    the markers, so the line only carries a serial number (see the module docstring).
+
+    ``__oe`` turns xtrace and verbose mode off and keeps the exit code (``$?`` on entry
+    is the command's) and the flags (``$-``) in one ``set`` builtin, then prints both;
+    the session turns xtrace on again for the next command (see `frame_command`). When
+    the command left xtrace on, the shell traces ``__oe``'s call and its ``set`` before
+    the marker: the session cuts those two lines (`_cut_framing_trace`) instead of
+    wrapping the call in ``{ ...; } 2>/dev/null``, which would cost every command a
+    redirection (about 12 us of shell CPU on pipes). Verbose mode (``set -v``) would
+    print every framed line as the shell reads it, so it ends with the command that set it.
+
+    The command itself goes through the alias ``__or`` (`_ALIASES`), which a shell
+    expands in memory: ``</dev/null command eval``. A function of the same name stands
+    in when aliases do not expand (a shell without them, or a command that ran
+    ``unalias -a`` or ``shopt -u expand_aliases``): the next command still runs and
+    ends (inside a function, a difference only ``return`` or ``local`` could tell), and
+    it sets ``__otto_l`` so that ``__oe`` reports ``_L`` in the end marker, after which
+    the session spells the line out (see `frame_command`). The aliases are dropped
+    before the functions are defined, since an alias would expand a name in a
+    function definition too.
+    """
+    return (
+        f"__os() {{ printf 'OTTO_{prefix}_%s_S\\n' \"$1\"; }}; "
+        f'__oe() {{ set +xv -- "$?" "$-" "$1"; '
+        f'printf \'\\nOTTO_{prefix}_%s_E_%s_%s%s\\n\' "$3" "$1" "$2" "${{__otto_l-}}"; __otto_l=; }}; '
+        '__or() { __otto_l=_L __otto_c=$1; shift; command eval "$__otto_c"; } </dev/null; '
+    )
+
+
+#: Bytes of output held back from the capped buffer while a command runs, so that the
+#: trace lines `_cut_framing_trace` removes are still at hand (PS4 is usually short).
+_TRACE_TAIL = 1024
+
+#: The alias for the framed line, which applies from the next line the shell reads;
+#: ``__oq`` lets the probe see whether aliases expand. Steps of the probe that fail
+#: where aliases are gone end in ``|| :``, so that a shell running with ``set -e``
+#: survives them.
+_ALIASES = "alias __or='</dev/null command eval' __oq='__otto_a=A'"
+_UNALIAS = "unalias __or __oq 2>/dev/null || :"
+
+
+def framing_setup(prefix: str) -> str:
+    """The lines that (re)define the framing, with markers prefixed by ``prefix``.
+
+    Our aliases are dropped first, so that none expands inside the definitions.
+    """
+    return f"{_UNALIAS}\n{_functions(prefix)}{_ALIASES} 2>/dev/null || :\n"
 
 
 def frame_command(
-    nonce: str, payload: str, *, start_marker: bool, xtrace: bool = False, aliases: bool = False
+    serial: str, payload: str, *, start_marker: bool, xtrace: bool = False, aliases: bool = False
 ) -> str:
-    """The line that runs ``payload`` (a shell word) between markers of ``nonce``.
+    """The line that runs ``payload`` (a shell word) between the markers of ``serial``.
 
     A start marker separates what a terminal shows before the command's output
     (echo, prompts). A shell on pipes shows neither; without the marker the output
     of a short command comes back in one packet instead of two. ``xtrace``: the
     shell had ``set -x`` on when the framing switched it off; the command gets it back.
-    ``aliases``: the shell expands the framing's aliases (`_ALIASES`), which stand
+    ``aliases``: the shell expands the framing's alias (`_ALIASES`), which stands
     for the same line.
     """
-    start = f"__otto_s {nonce}; " if start_marker else ""
+    start = f"__os {serial}; " if start_marker else ""
     trace = "'set -x;'" if xtrace else ""
     if aliases:
-        return f"{start}__or {trace}{payload}; __ob {nonce}; __oz\n"
-    return f"{start}command eval {trace}{payload} </dev/null; {{ __otto_e {nonce}; }} 2>/dev/null\n"
+        return f"{start}__or {trace}{payload}; __oe {serial}\n"
+    return f"{start}command eval {trace}{payload} </dev/null; __oe {serial}\n"
+
+
+def _cut_framing_trace(body: bytes, serial: bytes, code: bytes, flags: bytes) -> bytes:
+    """``body`` without the trace of ``__oe`` (its call and its ``set``), when xtrace was on.
+
+    Both lines start with PS4 as the shell expanded it, which the ``set`` line shows;
+    the call may follow output that did not end its line (``printf foo``). Should PS4
+    expand differently each time, the call's whole line goes.
+    """
+    if not body.endswith(b"\n"):
+        return body
+    set_end = len(body) - 1
+    set_start = body.rfind(b"\n", 0, set_end) + 1
+    set_line = body[set_start:set_end].rstrip(b"\r")
+    set_text = b"set +xv -- " + code + b" " + flags + b" " + serial
+    if set_start == 0 or not set_line.endswith(set_text):
+        return body
+    ps4 = set_line[: -len(set_text)]
+    call_end = set_start - 1
+    call_start = body.rfind(b"\n", 0, call_end) + 1
+    call_line = body[call_start:call_end].rstrip(b"\r")
+    call_text = b"__oe " + serial
+    if call_line.endswith(ps4 + call_text):
+        kept = call_line[: len(call_line) - len(ps4 + call_text)]
+    elif call_line.endswith(call_text):
+        kept = b""
+    else:
+        return body
+    return body[:call_start] + kept
 
 
 def resolve_timeout(value: object, default: float) -> float:
@@ -253,10 +308,13 @@ class ShellSession:
         # When the shell last stopped being idle (first write after a proven prompt):
         # a hard kill spares processes older than this (jobs of earlier commands).
         self._busy_since: float | None = None
-        # The shell had xtrace on when the framing last switched it off (see _FUNCTIONS).
+        # The shell had xtrace on when the framing last switched it off (see _functions).
         self._xtrace = False
-        # The shell expands the framing's aliases (see _FUNCTIONS); the probe finds out.
+        # The shell expands the framing's alias (see _functions); the probe finds out.
         self._aliases = False
+        # The markers' prefix the last probe defined, and the last command's serial.
+        self._prefix = ""
+        self._serial = 0
         # A write happened since the last wait: the answer may already be readable
         # (see `Transport.read_pending`).
         self._just_wrote = False
@@ -464,7 +522,7 @@ class ShellSession:
 
     async def _probe(self, deadline: float, *, setup: bool = False) -> None:
         """Prove a real shell is listening: it must expand a fresh nonce and ``$-``."""
-        nonce = secrets.token_hex(8)
+        nonce = self._prefix = secrets.token_hex(8)
         assert self._io is not None
         # Separate lines, each well below any console's line limit; typed again
         # together if unanswered (a console's login may flush type-ahead).
@@ -474,8 +532,7 @@ class ShellSession:
         # framing's mode again, so an answer proves the mode too.
         tty_mode = _SETUP_TTY if self._io.tty and not setup else ""
         lines = (
-            f"{_UNALIAS}\n{_FUNCTIONS}{_ALIASES} 2>/dev/null || :\n"
-            f"{tty_mode}{{ __otto_f=$- __otto_a=; set +xv; __oq || :; }} 2>/dev/null; "
+            f"{framing_setup(nonce)}{tty_mode}{{ __otto_f=$- __otto_a=; set +xv; __oq || :; }} 2>/dev/null; "
             f'printf \'OTTO_%s_P_%s_%s\\n\' {nonce} "$__otto_f" "$__otto_a"\n'
         )
         if not self._io.tty:
@@ -520,16 +577,16 @@ class ShellSession:
 
     # -- commands ------------------------------------------------------------------
 
-    def _frame(self, nonce: str, payload: str) -> str:
+    def _frame(self, serial: str, payload: str) -> str:
         assert self._transport is not None
         return frame_command(
-            nonce, payload, start_marker=self._transport.tty, xtrace=self._xtrace, aliases=self._aliases
+            serial, payload, start_marker=self._transport.tty, xtrace=self._xtrace, aliases=self._aliases
         )
 
-    async def _send_command(self, command: str, nonce: str, deadline: float) -> None:
+    async def _send_command(self, command: str, serial: str, deadline: float) -> None:
         assert self._transport is not None
         limit = self._transport.line_limit
-        line = self._frame(nonce, shell_quote(command))
+        line = self._frame(serial, shell_quote(command))
         if limit is None or len(line.encode()) <= limit:
             await self._write(line, deadline)
             return
@@ -539,12 +596,12 @@ class ShellSession:
         await self._write("__otto_c=''\n", deadline)
         for i, start in enumerate(range(0, len(command), piece_len)):
             piece = shell_quote(command[start : start + piece_len])
-            ack = f"OTTO_{nonce}_C{i}_"
+            ack = f"OTTO_{self._prefix}_{serial}_C{i}_"
             await self._write(
                 f"__otto_c=\"$__otto_c\"{piece}; printf '{ack[:5]}%s\\n' '{ack[5:]}'\n", deadline
             )
             await self._await_line(ack.encode(), deadline)
-        await self._write(self._frame(nonce, '"$__otto_c"'), deadline)
+        await self._write(self._frame(serial, '"$__otto_c"'), deadline)
 
     async def run_command(self, command: str, deadline: float, timeout: float) -> CommandStatus:
         """Run one framed command; ``deadline`` is absolute (monotonic)."""
@@ -556,7 +613,9 @@ class ShellSession:
             before = time.monotonic()
             await self._ensure_ready()
             deadline += time.monotonic() - before
-            nonce = secrets.token_hex(8)
+            self._serial += 1
+            serial = str(self._serial)
+            marker = f"OTTO_{self._prefix}_{serial}_"
             output = OutputBuffer(self._max_output())
             started = False
             self._needs_recovery = "interrupt"
@@ -564,11 +623,11 @@ class ShellSession:
             try:
                 if not on_tty:
                     self._buffer.clear()  # no start marker: what came before is not this command's
-                await self._send_command(command, nonce, deadline)
+                await self._send_command(command, serial, deadline)
                 if on_tty:
-                    await self._await_line(f"OTTO_{nonce}_S".encode(), deadline)
+                    await self._await_line(f"{marker}S".encode(), deadline)
                 started = True
-                retcode = await self._collect_body(nonce, output, deadline)
+                retcode = await self._collect_body(marker, serial, output, deadline)
                 self._busy_since = None
             except _Deadline:
                 if started:
@@ -597,9 +656,9 @@ class ShellSession:
             status = Status.Success if retcode == 0 else Status.Failed
             return CommandStatus(command, output.text(), status, retcode)
 
-    async def _collect_body(self, nonce: str, output: OutputBuffer, deadline: float) -> int:
+    async def _collect_body(self, marker: str, serial: str, output: OutputBuffer, deadline: float) -> int:
         """Move output into ``output`` until the end marker; return the exit code."""
-        end = f"\nOTTO_{nonce}_E_".encode()
+        end = f"\n{marker}E_".encode()
         scan_from = 0
         while True:
             buf = self._buffer
@@ -608,19 +667,24 @@ class ShellSession:
                 nl = buf.find(b"\n", idx + len(end))
                 if nl >= 0:
                     body_end = idx - 1 if idx > 0 and buf[idx - 1] == 0x0D else idx
-                    output.append(memoryview(buf)[:body_end])
                     code, _, flags = bytes(buf[idx + len(end) : nl]).strip().partition(b"_")
-                    del buf[: nl + 1]
-                    self._xtrace = b"x" in flags
-                    if flags.endswith(b"_L"):  # the aliases did not expand: spell the line out
+                    if flags.endswith(b"_L"):  # the alias did not expand: spell the line out
                         self._aliases = False
+                        flags = flags[:-2]
+                    self._xtrace = b"x" in flags
+                    if self._xtrace:
+                        output.append(_cut_framing_trace(bytes(buf[:body_end]), serial.encode(), code, flags))
+                    else:
+                        output.append(memoryview(buf)[:body_end])
+                    del buf[: nl + 1]
                     return int(code) if code.isdigit() else -1
                 scan_from = idx
             else:
-                keep = len(end) + 1
-                if len(buf) > 65536 + keep:
-                    # Hand the bulk to the capped buffer; keep a tail for a split marker.
-                    cut = len(buf) - keep
+                keep = len(end) + 1  # a marker split between two reads
+                if len(buf) > 65536 + keep + _TRACE_TAIL:
+                    # Hand the bulk to the capped buffer; keep a tail for a split marker
+                    # and for the end function's trace.
+                    cut = len(buf) - keep - _TRACE_TAIL
                     output.append(memoryview(buf)[:cut])
                     del buf[:cut]
                 scan_from = max(0, len(buf) - keep)

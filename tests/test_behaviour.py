@@ -277,6 +277,33 @@ async def test_xtrace_switched_on_by_raw_input_stays_out_of_the_framing_b9(any_h
     assert (await any_host.run(f"echo {token}")).only.output == token
 
 
+async def test_xtrace_keeps_the_framing_out_with_any_ps4_b8_b9(any_host: Host) -> None:
+    """With xtrace on, the end function's own trace is cut from the output: after a
+    line the command did not end, under a custom PS4, and after output too big to
+    keep in memory before the end marker arrives."""
+    try:
+        await any_host.run("PS4='trace> '; set -x")
+        token = unique()
+        # (bash doubles PS4's first character inside eval: "ttrace> ")
+        entry = (await any_host.run(f"printf {token}")).only
+        assert entry.output.endswith(f"trace> printf {token}\n{token}")
+        assert entry.output.count("\n") == 1
+        entry = (await any_host.run(f"echo {token}")).only
+        assert entry.output.endswith(f"trace> echo {token}\n{token}")
+        assert entry.output.count("\n") == 1
+        big = (await any_host.run(f"seq 1 20000; printf {token}", timeout=PATIENCE)).only
+        assert big.output.endswith(f"\n20000\n{big.output.splitlines()[-2]}\n{token}")
+        assert big.output.count("\n") == 20002  # two trace lines and 20000 numbers
+        # a PS4 that expands differently each time: the call's whole line goes
+        await any_host.run("PS4='+ $(echo x$((__n=${__n:-0}+1))) '")
+        entry = (await any_host.run(f"echo {token}")).only
+        assert entry.output.splitlines()[-1] == token
+        assert "__o" not in entry.output and "OTTO_" not in entry.output and "set +xv" not in entry.output
+    finally:
+        await any_host.run("set +x; PS4='+ '")
+    assert (await any_host.run(f"printf {token}")).only.output == token
+
+
 async def test_heredoc_output_b9(any_host: Host) -> None:
     entry = (await any_host.run("cat <<'EOF'\nline one\n$HOME stays literal\nEOF")).only
     assert entry.output == "line one\n$HOME stays literal"

@@ -228,3 +228,28 @@ def test_transcript_watch_keeps_every_entry_from_racing_threads() -> None:
         ((seen, entries),) = watch.take()
     assert seen is transcript
     assert sorted(e.command for e in entries) == sorted(f"{t}-{i}" for t in range(4) for i in range(200))
+
+
+@pytest.mark.parametrize(
+    ("body", "kept"),
+    [
+        (b"out\n+ __oe 7\n+ set +xv -- 0 hxB 7\n", b"out\n"),
+        (b"partial+ __oe 7\n+ set +xv -- 0 hxB 7\n", b"partial"),
+        (b"out\r\n+ __oe 7\r\n+ set +xv -- 0 hxB 7\r\n", b"out\r\n"),
+        (b"+ __oe 7\n+ set +xv -- 0 hxB 7\n", b""),
+        # PS4 expanded differently for each line: the call's line goes whole
+        (b"out\nx1 __oe 7\nx2 set +xv -- 0 hxB 7\n", b"out\n"),
+        # not the end function's trace: another serial, exit code or flags; a lone line
+        (b"out\n+ __oe 17\n+ set +xv -- 0 hxB 17\n", None),
+        (b"out\n+ __oe 7\n+ set +xv -- 1 hxB 7\n", None),
+        (b"out\n+ __oe 7\n+ set +xv -- 0 hB 7\n", None),
+        (b"+ set +xv -- 0 hxB 7\n", None),
+        (b"out\n+ echo 7\n+ set +xv -- 0 hxB 7\n", None),
+        (b"out with no newline", None),
+    ],
+)
+def test_framing_trace_is_cut_exactly(body: bytes, kept: bytes | None) -> None:
+    """Only the end function's own two trace lines go; anything else is output (B8)."""
+    from pytest_otto.session import _cut_framing_trace
+
+    assert _cut_framing_trace(body, b"7", b"0", b"hxB") == (body if kept is None else kept)
