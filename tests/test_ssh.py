@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -478,6 +479,34 @@ async def test_shell_has_a_terminal_only_with_pty(any_host: Host, shell_mode: st
         assert (entry.status, entry.output.startswith("/dev/pts/")) == (Status.Success, True)
     else:
         assert (entry.status, entry.output) == (Status.Failed, "not a tty")
+
+
+async def test_rc_file_aliases_stay_off_in_a_shell_on_pipes(ssh_lab: SshLab) -> None:
+    """Aliases from a file every bash reads (``BASH_ENV``, here exported by ``.bashrc``)
+    were never expanded in a shell on pipes; the framing, which switches expansion on
+    for its own alias, drops them first, so ``rm`` removes instead of asking a question
+    that ``/dev/null`` answers "no". (``.bashrc``'s own aliases stay in the ``bash -c``
+    that sshd starts and that execs the user's shell.)"""
+    home = Path(pwd.getpwnam(PASSWORD_USER).pw_dir)
+    bashrc, bash_env = home / ".bashrc", home / f".otto-bash-env-{unique()}"
+    original = bashrc.read_bytes() if bashrc.exists() else None
+    bash_env.write_text("alias rm='rm -i' otto_rc_alias='echo from-rc'\nOTTO_RC_READ=yes\n")
+    bashrc.write_bytes(f"export BASH_ENV={bash_env}\n".encode() + (original or b""))
+    host = ssh_host(ssh_lab, 0, "ssh-rc")
+    try:
+        # the shell read the file (or this test would prove nothing)
+        assert (await host.run("echo ${OTTO_RC_READ-unread}")).only.output == "yes"
+        assert (await host.run("otto_rc_alias")).only.retcode == 127
+        target = f"/tmp/otto-rc-{unique()}"
+        removed = await host.run([f"touch {target}", f"rm {target}", f"test -e {target}"])
+        assert [s.retcode for s in removed] == [0, 0, 1]
+    finally:
+        await host.close()
+        bash_env.unlink()
+        if original is None:
+            bashrc.unlink()
+        else:
+            bashrc.write_bytes(original)
 
 
 async def test_timeout_spares_background_jobs_and_close_ends_them(any_host: Host) -> None:
