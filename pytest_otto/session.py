@@ -608,11 +608,12 @@ class ShellSession:
         if "\x00" in command:
             raise ValueError("a command cannot contain NUL characters")
         async with self._lock:
-            # opening or recovering the shell is bounded on its own (connect_timeout,
-            # recovery steps) and not charged to this command
-            before = time.monotonic()
-            await self._ensure_ready()
-            deadline += time.monotonic() - before
+            if self._transport is None or self._eof or self._needs_recovery is not None:
+                # opening or recovering the shell is bounded on its own (connect_timeout,
+                # recovery steps) and not charged to this command
+                before = time.monotonic()
+                await self._ensure_ready()
+                deadline += time.monotonic() - before
             self._serial += 1
             serial = str(self._serial)
             marker = f"OTTO_{self._prefix}_{serial}_"

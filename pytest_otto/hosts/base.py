@@ -248,14 +248,15 @@ class Host(ABC):
     def _record(
         self, session: str, kind: str, status: CommandStatus, started: float, duration: float
     ) -> None:
-        command = self._mask(status.command)
+        secrets = self._secret_values()  # once: an SSH host reveals its password to list it
+        command = mask_secrets(status.command, secrets)
         self.transcript.append(
             TranscriptEntry(
                 host_id=self.id,
                 session=session,
                 kind=kind,
                 command=command,
-                output=self._mask(status.output),
+                output=mask_secrets(status.output, secrets),
                 status=status.status,
                 retcode=status.retcode,
                 started=started,
