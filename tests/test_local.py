@@ -126,3 +126,25 @@ async def test_aliases_from_rc_files_stay_off_in_a_shell_without_a_terminal(tmp_
         assert (await host.run("otto_mine")).only.output == "mine"
     finally:
         await host.close()
+
+
+@pytest.mark.parametrize("shell", [["dash"], ["busybox", "sh"], ["bash", "--posix"]], ids=lambda s: s[0])
+@pytest.mark.parametrize("pty", [False, True], ids=["pipes", "pty"])
+async def test_xtrace_keeps_the_framing_out_in_posix_shells_b9(shell: list[str], pty: bool) -> None:
+    """Each shell traces the end function in its own way (bash --posix one level up,
+    dash without quotes): only the user's commands reach the output."""
+    if shutil.which(shell[0]) is None:
+        pytest.skip(f"{shell[0]} is not installed")
+    host = LocalHost("posix", shell=shell, pty=pty)
+    try:
+        await host.run("PS4='T> '; set -x")
+        partial = (await host.run("printf partial")).only
+        assert re.fullmatch(r"T+> printf partial\npartial", partial.output), partial.output
+        failed = (await host.run("echo out; false")).only
+        assert failed.retcode == 1
+        assert re.fullmatch(r"T+> echo out\nout\nT+> false", failed.output), failed.output
+        assert "__o" not in failed.output and "OTTO_" not in failed.output
+        await host.run("set +x")
+        assert (await host.run("echo clean")).only.output == "clean"
+    finally:
+        await host.close()
