@@ -88,7 +88,7 @@ DEFAULT: Final = _Default()
 RECOVERY_STEP_TIMEOUT = 2.0
 #: How often an unanswered probe is typed again (login may flush type-ahead).
 PROBE_RESEND_INTERVAL = 1.0
-#: After this many early reads in a row found nothing, only one command in this many
+#: After this many early reads in a row found nothing, only one write in this many
 #: tries one. A shell answers within the write that woke it when the CPUs are busy
 #: (nearly every command with one CPU hog on 2 cores) and almost never on an idle
 #: machine, where the read is a wasted system call (about 2 us).
@@ -321,7 +321,7 @@ class ShellSession:
         self._prefix = ""
         self._serial = 0
         # A write happened since the last wait: the answer may already be readable
-        # (see `Transport.read_pending`); how many such early reads in a row found nothing.
+        # (see `Transport.read_pending`); writes since an early read last found something.
         self._just_wrote = False
         self._early_misses = 0
 
@@ -457,13 +457,14 @@ class ShellSession:
         if self._just_wrote and self._io is not None:
             # once per write, so a stream of output still goes through the loop (fairness)
             self._just_wrote = False
-            if self._early_misses < EARLY_READ_MISSES or not self._serial % EARLY_READ_MISSES:
+            misses = self._early_misses
+            if misses < EARLY_READ_MISSES or not misses % EARLY_READ_MISSES:
                 before = len(self._buffer)
                 self._io.read_pending()
                 if len(self._buffer) != before or self._eof:
                     self._early_misses = 0
                     return
-                self._early_misses += 1
+            self._early_misses = misses + 1  # a miss, or a write that did not try
         loop = asyncio.get_running_loop()
         waiter = self._waiter = loop.create_future()
         timer = (

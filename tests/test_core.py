@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import warnings
 
 import pytest
@@ -253,3 +254,81 @@ def test_framing_trace_is_cut_exactly(body: bytes, kept: bytes | None) -> None:
     from pytest_otto.session import _cut_framing_trace
 
     assert _cut_framing_trace(body, b"7", b"0", b"hxB") == (body if kept is None else kept)
+
+
+class _AnswerLater:
+    """A fake shell transport: answers each framed line through the event loop, and
+    with ``early`` also to a read right after the write (as a local shell does when the
+    CPUs are busy); counts the early reads it was asked for."""
+
+    tty = False
+    line_limit = None
+    can_kill_foreground = False
+
+    def __init__(self) -> None:
+        self.early = False
+        self.early_reads = 0
+        self.pending = b""
+
+    async def open(self, sink: object) -> None:
+        self.sink = sink
+
+    def write_nowait(self, data: bytes) -> int:
+        import re
+
+        text = data.decode()
+        probe = re.search(r"printf 'OTTO_%s_P_%s_%s\\n' (\w+)", text)
+        if probe:
+            self.prefix = probe.group(1)
+            answer = f"OTTO_{self.prefix}_P_hB_A\n".encode()
+        else:
+            answer = f"\nOTTO_{self.prefix}_{text.rsplit(' ', 1)[1].strip()}_E_0_hB\n".encode()
+        self.pending += answer
+        if not self.early:  # not there yet for an early read; the loop delivers it
+            self.deliver()
+        else:  # readable at once, and through the loop for whoever did not look early
+            asyncio.get_running_loop().call_soon(self.deliver)
+        return len(data)
+
+    def deliver(self) -> None:
+        data, self.pending = self.pending, b""
+        if data:
+            asyncio.get_running_loop().call_soon(self.sink.feed, data)  # type: ignore[attr-defined]
+
+    async def write(self, data: bytes) -> None:
+        self.write_nowait(data)
+
+    def read_pending(self) -> None:
+        self.early_reads += 1
+        data, self.pending = self.pending, b""
+        if data:
+            self.sink.feed(data)  # type: ignore[attr-defined]
+
+    async def interrupt(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_early_reads_back_off_while_they_miss_and_resume_on_a_hit() -> None:
+    """Reading right after a write pays only when the shell already answered (busy
+    CPUs): after 8 misses in a row only every 8th write tries, and a hit resumes."""
+    from pytest_otto.session import EARLY_READ_MISSES, ShellSession
+
+    fake = _AnswerLater()
+    shell = ShellSession("fake", "default", lambda: fake, connect_timeout=lambda: 5.0)  # type: ignore[arg-type,return-value]
+
+    async def run(count: int) -> int:
+        before = fake.early_reads
+        for _ in range(count):
+            assert (await shell.run_command("true", time.monotonic() + 5, 5)).retcode == 0
+        return fake.early_reads - before
+
+    await shell.open()
+    assert await run(EARLY_READ_MISSES) == EARLY_READ_MISSES  # every write tries while misses are few
+    assert await run(8 * EARLY_READ_MISSES) == 8  # then one write in EARLY_READ_MISSES
+    fake.early = True
+    await run(EARLY_READ_MISSES)  # a try comes within EARLY_READ_MISSES writes and hits
+    assert await run(EARLY_READ_MISSES) == EARLY_READ_MISSES  # and every write tries again
+    await shell.close()
