@@ -31,6 +31,7 @@ from pytest_otto import LocalHost, loop
 from pytest_otto.session import _SETUP_COMMON, _SETUP_PIPES, frame_command, framing_setup
 from pytest_otto.transports.local import DEFAULT_SHELL
 
+from .otto import noop
 from .raw import BashLoop
 
 
@@ -90,10 +91,6 @@ class _FramedLoop:
         self.proc.stdout.close()
 
 
-async def _noop() -> None:
-    return None
-
-
 async def breakdown(count: int, reps: int) -> list[tuple[str, list[float]]]:
     """Time every layer ``reps`` times (interleaved); return microseconds per command."""
     bash = await BashLoop().open()
@@ -115,7 +112,7 @@ async def breakdown(count: int, reps: int) -> list[tuple[str, list[float]]]:
     async def hop() -> float:
         t0 = time.perf_counter()
         for _ in range(count):
-            await loop.call(_noop())
+            await loop.call(noop())
         return (time.perf_counter() - t0) / count
 
     async def host_run() -> float:
