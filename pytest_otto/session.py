@@ -105,7 +105,7 @@ _LINE_MODE = "stty icanon 2>/dev/null; printf 'OTTO_%s_L\\n' {nonce}\n"
 _SETUP_PIPES = "exec 2>&1; trap : INT; "
 #: ... and into every shell: no prompts, no history; bash's ``execfail`` makes a failed
 #: ``exec`` fail the command instead of ending a shell that is not interactive. A bash
-#: that is not interactive expands aliases only when told to (the framing's aliases,
+#: that is not interactive expands aliases only when told to (the framing's alias,
 #: see `_functions`); the aliases its rc files defined were not in effect there
 #: (``rm='rm -i'``), so they are dropped rather than switched on.
 _SETUP_COMMON = (
@@ -370,12 +370,19 @@ class ShellSession:
                     "%s: closing transport of session %r failed", self.host_id, self.name, exc_info=True
                 )
 
+    @property
+    def _at_clean_prompt(self) -> bool:
+        """A live shell at a proven prompt: `_ensure_ready` has nothing to do."""
+        return self._transport is not None and not self._eof and self._needs_recovery is None
+
     async def _ensure_ready(self, *, framed: bool = True) -> None:
         """Open the shell if needed, or recover it after a timeout or raw I/O.
 
         Raw ``send``/``expect`` (``framed=False``) keep what raw I/O left in the
         stream; only an interrupted command is cleaned up before them.
         """
+        if self._at_clean_prompt:
+            return
         if self._transport is not None and self._eof:
             await self._discard_transport(reset=True)
         if self._transport is None:
@@ -618,7 +625,7 @@ class ShellSession:
         if "\x00" in command:
             raise ValueError("a command cannot contain NUL characters")
         async with self._lock:
-            if self._transport is None or self._eof or self._needs_recovery is not None:
+            if not self._at_clean_prompt:
                 # opening or recovering the shell is bounded on its own (connect_timeout,
                 # recovery steps) and not charged to this command
                 before = time.monotonic()
