@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections.abc import Iterator
 
@@ -256,6 +257,24 @@ async def test_write_delay_paces_writes(closing: list, telnet_server: TelnetServ
     entry = (await host.run("echo " + "p" * 200)).only  # framed line ~330 B: ~20 paced chunks
     assert entry.output == "p" * 200
     assert time.monotonic() - started >= 0.25
+
+
+@pytest.mark.skipif(not hasattr(socket, "TCP_QUICKACK"), reason="TCP_QUICKACK is Linux's")
+async def test_telnet_acknowledges_what_it_reads_at_once(closing: list, telnet_server: TelnetServer) -> None:
+    """BusyBox telnetd leaves Nagle's algorithm on: an answer written in two pieces (the
+    echo, then the output and end marker) sends its second piece only once the first is
+    acknowledged. A client whose kernel delays that ACK (its interactive "pingpong" mode)
+    stalls 40 ms on such commands: a 200 KB put over telnet took 2.7-9 s instead of 0.7.
+    After every read the client's socket is back in quick-ACK mode; for a connection
+    left to the kernel's ACK policy, this reads 0 after all but the first command."""
+    host = telnet_host(telnet_server)
+    closing.append(host)
+    modes = []
+    for _ in range(20):
+        assert (await host.run("echo one; echo two")).only.output == "one\ntwo"
+        writer = host.default_session._shell._transport._writer
+        modes.append(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK))
+    assert modes == [1] * 20
 
 
 # -- serial: one shell per line ---------------------------------------------------------------------
