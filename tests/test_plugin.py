@@ -8,6 +8,7 @@ user has.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import socket
@@ -583,6 +584,9 @@ class SilentServer:
             self.accepted.append(conn)
 
     def close(self) -> None:
+        # close() alone leaves the thread blocked in accept(); shutdown() wakes it (Linux)
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
         for conn in self.accepted:
             conn.close()
