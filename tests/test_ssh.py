@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import pwd
 import re
 import shutil
 import signal
@@ -481,18 +480,18 @@ async def test_shell_has_a_terminal_only_with_pty(any_host: Host, shell_mode: st
         assert (entry.status, entry.output) == (Status.Failed, "not a tty")
 
 
-async def test_rc_file_aliases_stay_off_in_a_shell_on_pipes(ssh_lab: SshLab) -> None:
-    """Aliases from a file every bash reads (``BASH_ENV``, here exported by ``.bashrc``)
-    were never expanded in a shell on pipes; the framing, which switches expansion on
-    for its own alias, drops them first, so ``rm`` removes instead of asking a question
-    that ``/dev/null`` answers "no". (``.bashrc``'s own aliases stay in the ``bash -c``
-    that sshd starts and that execs the user's shell.)"""
-    home = Path(pwd.getpwnam(PASSWORD_USER).pw_dir)
-    bashrc, bash_env = home / ".bashrc", home / f".otto-bash-env-{unique()}"
-    original = bashrc.read_bytes() if bashrc.exists() else None
+async def test_rc_file_aliases_stay_off_in_a_shell_on_pipes() -> None:
+    """Aliases from a file every bash reads (``BASH_ENV``, here set by the server's
+    ``SetEnv``) were never expanded in a shell on pipes; the framing, which switches
+    expansion on for its own alias, drops them first, so ``rm`` removes instead of
+    asking a question that ``/dev/null`` answers "no". (``.bashrc``'s own aliases stay
+    in the ``bash -c`` that sshd starts and that execs the user's shell.) The server is
+    this test's own: no other test's shells read the file."""
+    bash_env = Path(f"/tmp/otto-bash-env-{unique()}")
     bash_env.write_text("alias rm='rm -i' otto_rc_alias='echo from-rc'\nOTTO_RC_READ=yes\n")
-    bashrc.write_bytes(f"export BASH_ENV={bash_env}\n".encode() + (original or b""))
-    host = ssh_host(ssh_lab, 0, "ssh-rc")
+    bash_env.chmod(0o644)
+    server = SshServer("127.0.0.31", extra_config={"SetEnv": f"BASH_ENV={bash_env}"}).start()
+    host = ssh_host(server, 0, "ssh-rc")
     try:
         # the shell read the file (or this test would prove nothing)
         assert (await host.run("echo ${OTTO_RC_READ-unread}")).only.output == "yes"
@@ -502,11 +501,8 @@ async def test_rc_file_aliases_stay_off_in_a_shell_on_pipes(ssh_lab: SshLab) -> 
         assert [s.retcode for s in removed] == [0, 0, 1]
     finally:
         await host.close()
+        server.remove()
         bash_env.unlink()
-        if original is None:
-            bashrc.unlink()
-        else:
-            bashrc.write_bytes(original)
 
 
 async def test_timeout_spares_background_jobs_and_close_ends_them(any_host: Host) -> None:
