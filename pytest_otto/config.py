@@ -37,7 +37,7 @@ __all__ = [
 TRANSPORTS: tuple[str, ...] = ("ssh", "telnet", "serial", "local")
 
 #: Host ids must survive as pytest node ids (``test_x[router1]``) and ``-k`` words.
-HOST_ID_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+HOST_ID_RE = re.compile(r"[A-Za-z0-9_.-]+")
 
 HOST_KEY_CHECKS: tuple[str, ...] = ("strict", "accept-new", "off")
 
@@ -307,13 +307,19 @@ def _implied(transport: str) -> dict[str, Any]:
 
 @dataclass
 class LabConfig:
-    """A whole lab file: ``[lab]``, the raw ``[defaults]`` and the hosts in file order."""
+    """A whole lab file: ``[lab]``, ``[defaults]`` as written and the hosts in file order.
+
+    ``defaults`` keeps the values as the file wrote them (a relative path stays
+    relative), except ``password``, which is a `Secret` so no repr shows it.
+    """
 
     name: str
     path: Path | None = None
     defaults: dict[str, Any] = field(default_factory=dict)
     hosts: list[HostConfig] = field(default_factory=list)
     lab_table: dict[str, Any] = field(default_factory=dict)
+    #: The folder relative paths in ``defaults`` were written against (the file's).
+    base: Path | None = field(default=None, repr=False, compare=False)
 
     def host(self, host_id: str) -> HostConfig:
         """The host called ``host_id``; ``KeyError`` listing the known ids."""
@@ -333,11 +339,18 @@ class LabConfig:
         lab["name"] = self.name
         data: dict[str, Any] = {"lab": lab}
         if self.defaults:
-            data["defaults"] = {
-                k: (v.to_toml() if isinstance(v, Secret) else v) for k, v in self.defaults.items()
-            }
+            data["defaults"] = {k: self._default_toml(k, v, base) for k, v in self.defaults.items()}
         data["hosts"] = {cfg.id: cfg.to_toml(base) for cfg in self.hosts}
         return data
+
+    def _default_toml(self, key: str, value: Any, base: Path | None) -> Any:
+        if isinstance(value, Secret):
+            return value.to_toml()
+        if key in _PATH_KEYS and isinstance(value, str):
+            moved = base is not None and self.base is not None and base != self.base
+            if moved and not Path(value).expanduser().is_absolute():
+                return str(_resolve_path(value, self.base))  # written elsewhere: keep the same file
+        return value
 
 
 def _resolve_path(text: str, base: str | Path | None) -> Path:
@@ -461,7 +474,8 @@ def parse_lab(data: str | Mapping[str, Any], path: str | os.PathLike[str] | None
         try:
             data = tomllib.loads(data)
         except tomllib.TOMLDecodeError as exc:
-            raise top.error(None, f"invalid TOML: {exc}") from None
+            host_id, key = _toml_error_place(data, exc)
+            raise LabError(f"invalid TOML: {exc}", path=file, host_id=host_id, key=key) from None
     data = dict(data)
     for k in data:
         if k not in _TOP_KEYS:
@@ -500,10 +514,42 @@ def parse_lab(data: str | Mapping[str, Any], path: str | os.PathLike[str] | None
     return LabConfig(
         name=name,
         path=file,
-        defaults=dict(defaults_raw),
+        defaults={k: defaults[k] if isinstance(defaults[k], Secret) else v for k, v in defaults_raw.items()},
         hosts=hosts,
         lab_table={k: v for k, v in lab_table.items() if k != "name"},
+        base=base,
     )
+
+
+_ERROR_LINE = re.compile(r"at line (\d+), column \d+")
+_HOST_HEADER = re.compile(r'\s*\[\s*hosts\s*\.\s*(?:"([^"]*)"|\'([^\']*)\'|([A-Za-z0-9_-]+))')
+_ANY_HEADER = re.compile(r"\s*\[")
+_KEY_AT_START = re.compile(r'\s*(?:"([^"]*)"|\'([^\']*)\'|([A-Za-z0-9_-]+))\s*=')
+
+
+def _toml_error_place(text: str, exc: tomllib.TOMLDecodeError) -> tuple[str | None, str | None]:
+    """The host table and the key a TOML syntax error sits in, when the text tells.
+
+    ``tomllib`` names only a line and column; a user fixing a lab file wants the host
+    and the key too. The host is the ``[hosts.<id>...]`` table the line belongs to,
+    the key the one the line assigns (None when the line is not an assignment).
+    """
+    found = _ERROR_LINE.search(str(exc))
+    if found is None:
+        return None, None
+    lines = text.splitlines()
+    number = int(found.group(1))
+    if not 1 <= number <= len(lines):
+        return None, None
+    assigned = _KEY_AT_START.match(lines[number - 1])
+    key = next((g for g in assigned.groups() if g is not None), None) if assigned else None
+    for line in reversed(lines[:number]):
+        header = _HOST_HEADER.match(line)
+        if header:
+            return next(g for g in header.groups() if g is not None), key
+        if _ANY_HEADER.match(line):
+            return None, key
+    return None, key
 
 
 def _parse_host(
@@ -514,7 +560,7 @@ def _parse_host(
     file: Path | None,
     base: Path | None,
 ) -> HostConfig:
-    if not isinstance(host_id, str) or not HOST_ID_RE.match(host_id):
+    if not isinstance(host_id, str) or not HOST_ID_RE.fullmatch(host_id):
         raise LabError(
             "a host id may only hold letters, digits, '-', '_' and '.' (it becomes part of test ids)",
             path=file,
@@ -537,8 +583,8 @@ def _parse_host(
     for k in allowed:
         if k in own:
             values[k] = own[k]
-        elif k in defaults:
-            values[k] = defaults[k]
+        elif k in defaults and not (k == "hop" and defaults[k] == host_id):
+            values[k] = defaults[k]  # a default hop takes every host through it, but itself
     values["transport"] = transport
     for k, v in _implied(transport).items():
         values.setdefault(k, v)

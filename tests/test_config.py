@@ -197,12 +197,29 @@ def test_infinite_command_timeout_is_allowed() -> None:
 # -- error paths -------------------------------------------------------------------------
 
 
-def test_bad_toml_names_the_file_and_the_line() -> None:
-    err = error_of('[hosts.a]\naddress = "x\n')
+def test_bad_toml_names_the_file_the_line_the_host_and_the_key() -> None:
+    err = error_of('[lab]\nname = "x"\n[hosts.a]\ntransport = "ssh"\naddress = "x\n')
     assert str(LAB) in str(err)
     assert "invalid TOML" in str(err)
-    assert "line 2" in str(err)
-    assert err.path == LAB and err.host_id is None
+    assert "line 5" in str(err)
+    assert (err.path, err.host_id, err.key) == (LAB, "a", "address")
+    assert str(err).startswith(f"{LAB}: host 'a': key 'address': invalid TOML")
+
+
+@pytest.mark.parametrize(
+    ("text", "host_id", "key"),
+    [
+        ('[hosts."sw 1"]\nport = 22x\n', "sw 1", "port"),  # a quoted id
+        ("[hosts.r1.vars]\nvlan = 1 2\n", "r1", "vlan"),  # the host's vars table
+        ('[hosts.r1]\naddress = "a"\n[defaults]\nuser = \n', None, "user"),  # not in a host table
+        ('[hosts.r1]\naddress = "a"\n[hosts.r1]\n', "r1", None),  # a header, not an assignment
+        ("[hosts.r1]\nvlan = [1,\n", None, None),  # tomllib names no line
+    ],
+)
+def test_bad_toml_is_placed_where_the_text_tells(text: str, host_id: str | None, key: str | None) -> None:
+    err = error_of(text)
+    assert "invalid TOML" in str(err)
+    assert (err.host_id, err.key) == (host_id, key)
 
 
 def test_bad_toml_from_a_file(tmp_path: Path) -> None:
@@ -368,10 +385,10 @@ def test_key_not_valid_for_transport(table: str, key: str) -> None:
     assert "not valid for transport" in str(err)
 
 
-@pytest.mark.parametrize("host_id", ["a b", "", "r/1", "x[1]", "é"])
+@pytest.mark.parametrize("host_id", ["a b", "", "r/1", "x[1]", "é", "r1\\n", "r1\\t"])
 def test_invalid_host_ids(host_id: str) -> None:
     err = error_of(f'[hosts."{host_id}"]\ntransport = "local"\n')
-    assert err.host_id == host_id
+    assert err.host_id == host_id.replace("\\n", "\n").replace("\\t", "\t")
     assert "letters, digits" in str(err)
 
 
@@ -412,6 +429,14 @@ def test_unknown_hop_names_the_chain_with_a_hint() -> None:
 def test_hop_must_be_an_ssh_host() -> None:
     err = error_of('[hosts.a]\naddress = "a"\nhop = "t"\n[hosts.t]\ntransport = "telnet"\naddress = "t"\n')
     assert err.key == "hop" and "must be an ssh host" in str(err)
+
+
+def test_a_default_hop_leads_every_other_host_through_it() -> None:
+    text = (
+        '[defaults]\nhop = "j"\n[hosts.a]\naddress = "a"\n[hosts.j]\naddress = "j"\n'
+        '[hosts.b]\naddress = "b"\nhop = "a"\n[hosts.s]\ntransport = "serial"\ndevice = "/dev/ttyS0"\n'
+    )
+    assert [h.hop for h in parse_lab(text).hosts] == ["j", None, "a", None]
 
 
 def test_hop_chains_are_allowed() -> None:
@@ -477,6 +502,14 @@ def test_plain_string_password_stays_hidden_in_configs_and_errors() -> None:
     # An error about another key of the same host does not show the password.
     err = error_of('[hosts.r1]\naddress = "x"\npassword = "pl41n-pw"\nport = "no"\n')
     assert "pl41n" not in str(err)
+
+
+def test_plain_string_password_in_defaults_stays_hidden() -> None:
+    lab = parse_lab('[defaults]\npassword = "d3f-pw"\n[hosts.r1]\naddress = "x"\n')
+    assert lab.defaults == {"password": Secret.literal("d3f-pw")}
+    assert lab.hosts[0].password == Secret.literal("d3f-pw")
+    assert "d3f" not in repr(lab) and "d3f" not in repr(lab.hosts[0])
+    assert lab.to_toml()["defaults"] == {"password": "d3f-pw"}  # written back as the file had it
 
 
 def test_wrong_password_type_is_not_echoed() -> None:

@@ -593,6 +593,21 @@ def test_dump_round_trips_a_loaded_file(
     lab.close_sync()
 
 
+def test_dump_elsewhere_keeps_relative_default_paths_pointing_at_the_same_files(tmp_path: Path) -> None:
+    (tmp_path / "bench").mkdir()
+    source = tmp_path / "bench" / "lab.toml"
+    source.write_text('[defaults]\nkey = "keys/id"\nknown_hosts = "~/kh"\n[hosts.r1]\naddress = "x"\n')
+    lab = load_lab(source)
+    assert 'key = "keys/id"' in lab.dump()  # same folder: as written
+    moved = tmp_path / "other" / "lab.toml"
+    moved.parent.mkdir()
+    lab.dump(moved)
+    again = load_lab_config(moved)
+    assert again.hosts[0].key == tmp_path / "bench" / "keys" / "id" == load_lab_config(source).hosts[0].key
+    assert again.defaults["known_hosts"] == "~/kh"  # ~ and absolute paths stay as written
+    lab.close_sync()
+
+
 def test_dump_of_a_code_built_lab_needs_a_config() -> None:
     with pytest.raises(ValueError, match="not built from a lab file"):
         Lab([LocalHost("x")]).dump()
