@@ -77,6 +77,9 @@ class _Otto:
     def selected_for(self, node: pytest.Item | pytest.Function | Any) -> tuple[list[Host], str]:
         """The selected hosts that ``node``'s ``otto_hosts`` markers allow, and why none if so."""
         hosts = list(self.selected)
+        if not hosts:  # --host-pattern selecting nothing is a usage error: the lab is empty
+            where = f" ({self.lab.path})" if self.lab.path else ""
+            return [], f"lab {self.lab.name!r}{where} has no hosts"
         for mark in node.iter_markers("otto_hosts"):
             pattern, tags = _marker_args(mark, node)
             allowed = {id(h) for h in self.lab.select(pattern=pattern, tags=tags)}
@@ -542,12 +545,18 @@ def _item_hosts(item: pytest.Item, state: _Otto) -> list[Host]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Give each test case its host ids as the JUnit property ``otto_host``; share the loop."""
+    """Give each host test case the properties ``otto_lab`` and ``otto_host``; share the loop.
+
+    User properties reach every report: JUnit XML and any reporting plugin.
+    """
     state = config.stash.get(_STATE, None)
     if state is None:
         return
     for item in items:
-        for host in _item_hosts(item, state):
+        item_hosts = _item_hosts(item, state)
+        if item_hosts:
+            item.user_properties.append(("otto_lab", state.lab.name))
+        for host in item_hosts:
             item.user_properties.append(("otto_host", host.id))
     _share_event_loop(config, state, items)
 

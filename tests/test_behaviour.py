@@ -362,6 +362,18 @@ async def test_output_cap_is_visible(any_host: Host) -> None:
     assert (await any_host.run("echo small")).only.output == "small"
 
 
+async def test_long_commands_reach_a_small_shell_whole_pitfall_12(any_host: Host) -> None:
+    """BusyBox ash's line editor cuts typed lines near 1 KiB on a terminal, and what runs
+    on the far end of a terminal is not known: there, longer commands go in acknowledged
+    pieces (on pipes a shell reads lines of any length). Without the pieces, the cut line
+    leaves ash waiting for a closing quote and the command times out."""
+    await any_host.send("exec busybox sh\n")  # typed: run() gives commands /dev/null as stdin
+    assert (await any_host.run("echo $0")).only.output == "sh"
+    for size in (1500, 10_000):
+        entry = (await any_host.run(f"echo {'x' * size} | wc -c; echo done", timeout=PATIENCE)).only
+        assert (entry.status, entry.output.split()) == (Status.Success, [str(size + 1), "done"])
+
+
 # -- B11, B12 ------------------------------------------------------------------------------------
 
 
@@ -381,6 +393,17 @@ async def test_concurrent_runs_are_serialised_b12(any_host: Host) -> None:
 
     outputs = await asyncio.gather(*(one(i) for i in range(6)))
     assert outputs == [f"start-{i}\nend-{i}" for i in range(6)]
+
+
+async def test_concurrent_command_lists_do_not_interleave_b12(any_host: Host) -> None:
+    """A list is one call: another call's commands cannot run between its commands."""
+
+    async def one(directory: str) -> list[str]:
+        result = await any_host.run([f"cd {directory}", "sleep 0.1", "pwd"])
+        return [s.output for s in result.statuses]
+
+    outputs = await asyncio.gather(one("/tmp"), one("/"), one("/tmp"))
+    assert outputs == [["", "", "/tmp"], ["", "", "/"], ["", "", "/tmp"]]
 
 
 # -- B13-B17: timeouts, cancellation, recovery ------------------------------------------

@@ -305,16 +305,25 @@ def test_async_tests_without_autoload(pytester: pytest.Pytester, monkeypatch: py
     result.stdout.fnmatch_lines(["*test_async[[]local[]] PASSED*"])
 
 
-def test_junit_xml_has_host_property(pytester: pytest.Pytester) -> None:
-    """Each test case of a host test carries its host id as the property otto_host."""
+def test_junit_xml_has_lab_and_host_properties(pytester: pytest.Pytester) -> None:
+    """Each test case of a host test carries the lab's name (otto_lab) and its host id (otto_host)."""
     pytester.makepyfile(test_j=SYNC_ASYNC)
     run(pytester, "--junitxml=out.xml").assert_outcomes(passed=3)
     cases = {c.get("name"): c for c in ET.parse(pytester.path / "out.xml").getroot().iter("testcase")}
     assert set(cases) == {"test_sync[local]", "test_async[local]", "test_plain"}
     for name in ("test_sync[local]", "test_async[local]"):
         props = [(p.get("name"), p.get("value")) for p in cases[name].iter("property")]
-        assert props == [("otto_host", "local")]
+        assert props == [("otto_lab", "local"), ("otto_host", "local")]
     assert list(cases["test_plain"].iter("property")) == []
+
+
+def test_an_empty_lab_skips_host_tests_saying_why(pytester: pytest.Pytester) -> None:
+    lab = pytester.path / "empty.toml"
+    lab.write_text('[lab]\nname = "bare"\n')
+    pytester.makepyfile(test_e=SYNC_ASYNC)
+    result = run(pytester, f"--lab={lab}", "-rs")
+    result.assert_outcomes(passed=1, skipped=2)
+    result.stdout.fnmatch_lines([f"SKIPPED*lab 'bare' ({lab}) has no hosts"])
 
 
 def test_marker_filters_nodes_at_collection(pytester: pytest.Pytester) -> None:
@@ -720,8 +729,11 @@ def test_ssh_hosts_unreachable_secrets_reports(
         assert secret not in text
     cases = ET.fromstring(junit).iter("testcase")
     props = {c.get("name"): [p.get("value") for p in c.iter("property")] for c in cases}
-    assert props["test_sync[ssh2]"] == ["ssh2"] and props["test_routers[ssh1]"] == ["ssh1"]
-    assert props["test_async[dead]"] == ["dead"]
+    assert props["test_sync[ssh2]"] == ["bench-ssh", "ssh2"] and props["test_routers[ssh1]"] == [
+        "bench-ssh",
+        "ssh1",
+    ]
+    assert props["test_async[dead]"] == ["bench-ssh", "dead"]
 
 
 def test_ssh_hosts_with_xdist(pytester: pytest.Pytester, ssh_lab: SshLab) -> None:

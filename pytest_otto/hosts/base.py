@@ -84,6 +84,8 @@ class Session:
             connect_timeout=lambda: host.connect_timeout,
             max_output=lambda: host.max_output,
         )
+        #: One ``run()`` call at a time: a list's commands run back to back (B12).
+        self._calls = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"<Session {self.name!r} of {self.host.id!r}>"
@@ -97,22 +99,25 @@ class Session:
         host = self.host
         commands = _as_commands(commands)
         budget = resolve_timeout(timeout, host.command_timeout)
-        if not self._shell.is_open:
-            # connecting (a console login can take seconds) is bounded by connect_timeout,
-            # not charged to the commands' budget
-            await self._shell.open()
-        deadline = time.monotonic() + budget
-        statuses: list[CommandStatus] = []
-        for command in commands:
-            started, t0 = time.time(), time.monotonic()
-            if t0 >= deadline:
-                status = CommandStatus(command, "Skipped: timeout budget exhausted", Status.Error, -1)
-            else:
-                if log.isEnabledFor(logging.DEBUG):
-                    log.debug("%s[%s]: run %s", host.id, self.name, host._mask(command))
-                status = await self._shell.run_command(command, deadline, budget)
-            host._record(self.name, "run", status, started, time.monotonic() - t0)
-            statuses.append(status)
+        # Waiting for another call of this session (itself bounded) is not charged to
+        # this call's budget: each call gets its own commands' time.
+        async with self._calls:
+            if not self._shell.is_open:
+                # connecting (a console login can take seconds) is bounded by connect_timeout,
+                # not charged to the commands' budget
+                await self._shell.open()
+            deadline = time.monotonic() + budget
+            statuses: list[CommandStatus] = []
+            for command in commands:
+                started, t0 = time.time(), time.monotonic()
+                if t0 >= deadline:
+                    status = CommandStatus(command, "Skipped: timeout budget exhausted", Status.Error, -1)
+                else:
+                    if log.isEnabledFor(logging.DEBUG):
+                        log.debug("%s[%s]: run %s", host.id, self.name, host._mask(command))
+                    status = await self._shell.run_command(command, deadline, budget)
+                host._record(self.name, "run", status, started, time.monotonic() - t0)
+                statuses.append(status)
         return RunResult(statuses)
 
     async def run(self, commands: str | Sequence[str], timeout: float | object = DEFAULT) -> RunResult:

@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import HostConnectionError
 from ..result import CommandStatus, Status
 from ..session import ShellSession, format_seconds, shell_quote
+from ..transports.base import TTY_LINE_LIMIT, line_limit_for
 from ..transports.console import (
-    CONSOLE_LINE_LIMIT,
     DEFAULT_LOGIN_PROMPT,
     DEFAULT_PASSWORD_PROMPT,
     ConsoleTransport,
@@ -72,7 +72,7 @@ class ConsoleHost(Host):
         login_prompt: str = DEFAULT_LOGIN_PROMPT,
         password_prompt: str = DEFAULT_PASSWORD_PROMPT,
         write_delay: float = 0.0,
-        line_limit: int | None = CONSOLE_LINE_LIMIT,
+        line_limit: int | None = TTY_LINE_LIMIT,
         **common: Any,
     ) -> None:
         super().__init__(id, **common)
@@ -84,7 +84,7 @@ class ConsoleHost(Host):
         self.write_delay = float(write_delay)
         if write_delay < 0:
             raise ValueError(f"write_delay must be >= 0, not {write_delay!r}")
-        self.line_limit = line_limit
+        self.line_limit = line_limit_for(True, line_limit)
 
     # -- credentials -------------------------------------------------------------------------
 

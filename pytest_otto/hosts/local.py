@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..output import OutputBuffer
 from ..result import CommandStatus, Status
-from ..session import format_seconds
+from ..session import DEFAULT, format_seconds
+from ..transports.base import line_limit_for
 from ..transports.local import LocalShellTransport
 from .base import Host
 
@@ -33,7 +34,9 @@ class LocalHost(Host):
     cmd`` would: a non-interactive ``bash --norc --noprofile``, the fastest per
     command. ``pty=True`` runs an interactive bash on a pty with job control, for
     programs that need a terminal (see `pytest_otto.transports.local`). ``shell``
-    replaces the bash command line (the default depends on ``pty``).
+    replaces the bash command line (the default depends on ``pty``). ``line_limit``
+    sends longer commands in acknowledged pieces (by default 512 on a pty, where a
+    small shell such as BusyBox ash may cut long typed lines; none on pipes).
     ``put``/``get`` are local copies. The default id is ``local``.
     """
 
@@ -47,11 +50,13 @@ class LocalHost(Host):
         pty: bool = False,
         env: Mapping[str, str] | None = None,
         cwd: str | os.PathLike[str] | None = None,
+        line_limit: int | object | None = DEFAULT,
         **options: Any,
     ) -> None:
         super().__init__(id, **options)
         self.shell = list(shell) if shell is not None else None
         self.pty = bool(pty)
+        self.line_limit = line_limit_for(self.pty, line_limit)
         self.env = dict(env) if env is not None else None
         self.cwd = os.fspath(cwd) if cwd is not None else None
 
@@ -69,7 +74,9 @@ class LocalHost(Host):
         )
 
     def _make_shell_transport(self) -> LocalShellTransport:
-        return LocalShellTransport(self.shell, pty=self.pty, env=self.env, cwd=self.cwd)
+        transport = LocalShellTransport(self.shell, pty=self.pty, env=self.env, cwd=self.cwd)
+        transport.line_limit = self.line_limit
+        return transport
 
     async def _oneshot(self, command: str, deadline: float, timeout: float) -> CommandStatus:
         proc = await asyncio.create_subprocess_exec(

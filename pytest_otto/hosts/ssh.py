@@ -23,7 +23,8 @@ import asyncssh
 from ..errors import HostConnectionError
 from ..output import OutputBuffer
 from ..result import CommandStatus, Status
-from ..session import format_seconds
+from ..session import DEFAULT, format_seconds
+from ..transports.base import line_limit_for
 from ..transports.ssh import (
     DEFAULT_MAX_SESSIONS,
     HOST_KEY_POLICIES,
@@ -110,8 +111,9 @@ class RemoteHost(Host):
     ``hop`` is another `RemoteHost` to tunnel through (chains allowed).
     ``max_sessions`` is the channel budget of the connection (sshd's
     ``MaxSessions``): more concurrent oneshots queue instead of being refused.
-    ``line_limit`` sends long commands in pieces for shells that cut long typed
-    lines (BusyBox ash: about 1000).
+    ``line_limit`` sends longer commands in acknowledged pieces, for shells that cut
+    long typed lines (BusyBox ash on a terminal: about 1 KiB); by default 512 on a
+    pty and none on pipes, where a shell reads lines of any length.
     ``pty=False`` (the default) runs each session's shell the way ``ssh host cmd``
     does, on pipes: cheaper to start, full-speed output. ``pty=True`` runs the
     user's login shell on a pseudo-terminal (``term_type``), for programs that
@@ -137,7 +139,7 @@ class RemoteHost(Host):
         max_sessions: int = DEFAULT_MAX_SESSIONS,
         pty: bool = False,
         term_type: str = "dumb",
-        line_limit: int | None = None,
+        line_limit: int | object | None = DEFAULT,
         **options: Any,
     ) -> None:
         super().__init__(id, **options)
@@ -160,7 +162,7 @@ class RemoteHost(Host):
         self.keepalive_interval = keepalive_interval
         self.pty = bool(pty)
         self.term_type = term_type
-        self.line_limit = line_limit
+        self.line_limit = line_limit_for(self.pty, line_limit)
         self._password = password
         self._revealed: list[str] = []
         self._ssh = SshConnection(

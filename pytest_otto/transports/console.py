@@ -42,10 +42,9 @@ from abc import abstractmethod
 from collections.abc import Callable
 
 from ..errors import HostConnectionError
-from .base import ByteSink, Transport
+from .base import TTY_LINE_LIMIT, ByteSink, Transport
 
 __all__ = [
-    "CONSOLE_LINE_LIMIT",
     "DEFAULT_LOGIN_PROMPT",
     "DEFAULT_PASSWORD_PROMPT",
     "ConsoleTransport",
@@ -58,9 +57,6 @@ log = logging.getLogger("pytest_otto")
 DEFAULT_LOGIN_PROMPT = r"(?i)login:\s*$"
 #: Default regex of a password prompt (searched at the tail of the stream).
 DEFAULT_PASSWORD_PROMPT = r"(?i)password:\s*$"
-#: Longest line typed to a console; longer commands are sent in acknowledged pieces
-#: (small shells such as BusyBox ash cut long lines, pitfall 12).
-CONSOLE_LINE_LIMIT = 512
 #: Bytes per paced write when ``write_delay`` is set.
 WRITE_CHUNK = 16
 
@@ -113,7 +109,7 @@ class ConsoleTransport(Transport):
     report the end with `_lost`), `_send` (raw write) and `_hangup` (release).
     """
 
-    line_limit: int | None = CONSOLE_LINE_LIMIT
+    line_limit: int | None = TTY_LINE_LIMIT
     #: Ctrl-\\ (SIGQUIT to the foreground job) is the hardest kill a console can type.
     can_kill_foreground = True
     #: Typed to wake the console up; ``\\n`` ends a line for a login program, a cooked
