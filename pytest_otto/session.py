@@ -324,6 +324,8 @@ class ShellSession:
         # (see `Transport.read_pending`); writes since an early read last found something.
         self._just_wrote = False
         self._early_misses = 0
+        # Recovery started when a caller cancelled its command (see `_recover_soon`).
+        self._recovery: asyncio.Task[None] | None = None
 
     # -- ByteSink ---------------------------------------------------------------
 
@@ -660,6 +662,9 @@ class ShellSession:
                     text += f"; output before the timeout:\n{partial}"
                 log.info("%s: %r timed out after %ss", self.host_id, command, format_seconds(timeout))
                 return CommandStatus(command, text, Status.Error, -1)
+            except asyncio.CancelledError:
+                self._recover_soon()
+                raise
             except _Ended:
                 if started:
                     output.append(self._buffer)
@@ -673,6 +678,29 @@ class ShellSession:
             self._needs_recovery = None
             status = Status.Success if retcode == 0 else Status.Failed
             return CommandStatus(command, output.text(), status, retcode)
+
+    def _recover_soon(self) -> None:
+        """Stop a command whose caller gave up (``wait_for``, a cancelled task) now.
+
+        Left alone it would run on until the next call on this session recovered the
+        shell, or for ever (pitfall 10). The recovery runs once the cancelled call has
+        released the session; a call that comes meanwhile waits for it.
+        """
+        if self._recovery is None or self._recovery.done():
+            self._recovery = asyncio.get_running_loop().create_task(self._recover_after_cancel())
+
+    async def _recover_after_cancel(self) -> None:
+        try:
+            async with self._lock:
+                if self._transport is not None and not self._eof and self._needs_recovery == "interrupt":
+                    await self._recover(interrupt_first=True)
+        except Exception:  # the next call meets the same trouble and reports it
+            log.debug(
+                "%s: recovering session %r after a cancelled command failed",
+                self.host_id,
+                self.name,
+                exc_info=True,
+            )
 
     async def _collect_body(self, marker: str, serial: str, output: OutputBuffer, deadline: float) -> int:
         """Move output into ``output`` until the end marker; return the exit code."""
@@ -777,6 +805,10 @@ class ShellSession:
 
     async def close(self) -> None:
         """Close the shell; a later command opens a fresh one (without a warning)."""
+        recovery, self._recovery = self._recovery, None
+        if recovery is not None and not recovery.done():
+            recovery.cancel()  # closing hangs up: no need to stop the command first
+            await asyncio.wait([recovery])  # its CancelledError stays in it; ours still raises
         async with self._lock:
             await self._discard_transport(reset=False)
             self._ever_opened = False

@@ -472,6 +472,16 @@ async def test_external_cancellation_leaves_host_usable_b16(any_host: Host) -> N
     assert (await any_host.run("pwd")).only.output == "/tmp"
 
 
+async def test_cancelled_run_stops_its_command_at_once_pitfall_10(any_host: Host) -> None:
+    """A caller that gives up on a run does not leave the command running until the next
+    call on the session: nothing is called on it here until the command is gone."""
+    duration = unique_sleep()
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(any_host.run(f"sh -c 'sleep {duration}; true' | cat"), 0.5)
+    assert await gone(any_host, duration)  # looked up by oneshot, another process
+    assert (await any_host.run("echo after")).only.output == "after"
+
+
 async def test_shell_exit_reported_and_replaced_b17(any_host: Host) -> None:
     await any_host.run("cd /tmp; export OTTO_GONE=1")
     entry = (await any_host.run("exit 3")).only
