@@ -549,10 +549,15 @@ class ShellSession:
         # switch it off here, reported for the next command like __otto_e does.
         # Raw I/O left the tty in canonical mode (see `send`): the answered line sets the
         # framing's mode again, so an answer proves the mode too.
+        # The answer comes from `__os` as this probe defines it, so it also proves the
+        # definitions took: junk left in the shell's input (a cut send(), a cut earlier
+        # probe) can break the line that defines them while the next line still runs,
+        # and markers of the old prefix would then never match (found with a send()
+        # of 8 MB to a busy shell on a pty).
         tty_mode = _SETUP_TTY if self._io.tty and not setup else ""
         lines = (
             f"{framing_setup(nonce)}{tty_mode}{{ __otto_f=$- __otto_a=; set +xv; __oq || :; }} 2>/dev/null; "
-            f'printf \'OTTO_%s_P_%s_%s\\n\' {nonce} "$__otto_f" "$__otto_a"\n'
+            '__os "P_${__otto_f}_${__otto_a}"\n'
         )
         if not self._io.tty:
             lines = _SETUP_PIPES + lines  # every time: raw I/O may have started another shell
@@ -560,7 +565,7 @@ class ShellSession:
             lines = (_SETUP_TTY if self._io.tty else "") + _SETUP_COMMON + "\n" + lines
         await self._write(lines, deadline)
         answer = await self._await_line(f"OTTO_{nonce}_P_".encode(), deadline, resend=lines)
-        flags, _, aliases = answer.partition(b"_")
+        flags, _, aliases = answer.removesuffix(b"_S").partition(b"_")
         self._xtrace = b"x" in flags
         self._aliases = aliases == b"A"
         self._busy_since = None
@@ -571,17 +576,23 @@ class ShellSession:
         steps: list[str] = ["interrupt", "kill"] if interrupt_first else ["probe", "interrupt", "kill"]
         for step in steps:
             try:
+                # Each step is bounded as a whole: typing Ctrl-C waits behind whatever
+                # fills the shell's input buffers (a send() it never read).
+                deadline = time.monotonic() + RECOVERY_STEP_TIMEOUT
                 if step == "interrupt":
-                    await self._transport.interrupt()
+                    await wait_bounded(self._transport.interrupt(), RECOVERY_STEP_TIMEOUT)
                 elif step == "kill" and not (
                     self._transport.can_kill_foreground
-                    and await self._transport.kill_foreground(
-                        -math.inf if self._busy_since is None else self._busy_since
+                    and await wait_bounded(
+                        self._transport.kill_foreground(
+                            -math.inf if self._busy_since is None else self._busy_since
+                        ),
+                        RECOVERY_STEP_TIMEOUT,
                     )
                 ):
-                    await self._transport.interrupt()
-                await self._probe(time.monotonic() + RECOVERY_STEP_TIMEOUT)
-            except _Deadline:
+                    await wait_bounded(self._transport.interrupt(), RECOVERY_STEP_TIMEOUT)
+                await self._probe(max(deadline, time.monotonic() + 0.5))
+            except (_Deadline, TimeoutError):
                 log.debug("%s: session %r did not answer after %s", self.host_id, self.name, step)
                 continue
             except (_Ended, OSError, EOFError):
@@ -738,15 +749,24 @@ class ShellSession:
 
     # -- raw I/O -------------------------------------------------------------------
 
-    async def send(self, text: str) -> None:
-        """Write ``text`` exactly; the next framed command first re-syncs with a probe."""
+    async def send(self, text: str, timeout: float) -> None:
+        """Write ``text`` exactly; the next framed command first re-syncs with a probe.
+
+        ``TimeoutError`` when the shell has not taken all of it within ``timeout``
+        (it is busy and its input buffers are full, pitfall 1).
+        """
         async with self._lock:
             await self._ensure_ready(framed=False)
             if self._needs_recovery is None and self._io is not None and self._io.tty:
                 await self._enter_line_mode()
             self._needs_recovery = "probe"
             try:
-                await self._write(text, math.inf)
+                await self._write(text, time.monotonic() + timeout)
+            except _Deadline:
+                raise TimeoutError(
+                    f"{self.host_id}: send() timed out after {format_seconds(timeout)}s: session "
+                    f"'{self.name}' did not read all {len(text)} characters (is the shell busy?)"
+                ) from None
             except _Ended:
                 raise HostConnectionError(self.host_id, self._describe_end()) from None
 

@@ -619,6 +619,28 @@ async def test_expect_timeout_carries_output_b22(any_host: Host) -> None:
     assert (await any_host.run("echo recovered")).only.output == "recovered"
 
 
+async def test_send_to_a_shell_that_stopped_reading_is_bounded_b13(any_host: Host) -> None:
+    """Pitfall 1: while the shell runs a command that reads nothing, no more text fits in
+    its input buffers than they hold; send() gives up after its timeout, naming the host,
+    and the next command re-syncs with the shell (replacing it if it must). The text is
+    8 MB of comment lines: whole lines fill a terminal's buffers (a terminal drops what
+    goes beyond a line's 4 KiB), and what the shell reads later does nothing."""
+    await any_host.send(f"sleep {unique_sleep()}\n")
+    text = ("#" + "x" * 98 + "\n") * 80_000
+    if any_host.transport_name == "serial":
+        # Input to the serial line has no flow control here (as a UART without RTS/CTS):
+        # what the far end cannot take is lost, so writing never waits and send()
+        # returns. Text the far end drops would take Ctrl-C with it, and the line's
+        # shell could not be reached until its command ends: send only what fits.
+        await asyncio.wait_for(any_host.send(text[:1000], timeout=1), PATIENCE)
+    else:
+        with pytest.raises(TimeoutError, match=f"^{any_host.id}: send\\(\\) timed out after 1s"):
+            await asyncio.wait_for(any_host.send(text, timeout=1), PATIENCE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ShellResetWarning)
+        assert (await any_host.run("echo ok")).only.output == "ok"
+
+
 async def test_send_writes_exactly_b22(any_host: Host) -> None:
     session = await any_host.open_session("exact")
     await session.send("printf '%s|' 'a  b' \"c'd\"; echo\n")

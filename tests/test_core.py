@@ -277,10 +277,10 @@ class _AnswerLater:
         import re
 
         text = data.decode()
-        probe = re.search(r"printf 'OTTO_%s_P_%s_%s\\n' (\w+)", text)
+        probe = re.search(r"__os\(\) \{ printf 'OTTO_(\w+)_%s_S", text)
         if probe:
             self.prefix = probe.group(1)
-            answer = f"OTTO_{self.prefix}_P_hB_A\n".encode()
+            answer = f"OTTO_{self.prefix}_P_hB_A_S\n".encode()
         else:
             answer = f"\nOTTO_{self.prefix}_{text.rsplit(' ', 1)[1].strip()}_E_0_hB\n".encode()
         self.pending += answer

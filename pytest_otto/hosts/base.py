@@ -16,7 +16,7 @@ import re
 import time
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar
@@ -135,17 +135,23 @@ class Session:
     async def _expect(self, pattern: str | re.Pattern[str], timeout: object) -> str:
         return await self._shell.expect(pattern, resolve_timeout(timeout, self.host.command_timeout))
 
-    async def send(self, text: str) -> None:
-        """Write ``text`` to the shell exactly as given (add ``\\n`` yourself)."""
+    def _send(self, text: str, timeout: object) -> Coroutine[Any, Any, None]:
         if not isinstance(text, str):
             raise TypeError(f"send() takes a str, not {type(text).__name__}")
-        await loop.call(self._shell.send(text))
+        return self._shell.send(text, resolve_timeout(timeout, self.host.command_timeout))
 
-    def send_sync(self, text: str) -> None:
+    async def send(self, text: str, timeout: float | object = DEFAULT) -> None:
+        """Write ``text`` to the shell exactly as given (add ``\\n`` yourself).
+
+        Bounded like every call: a shell that stops reading (its input buffers full)
+        raises ``TimeoutError`` naming the host after ``timeout`` (default: the host's
+        ``command_timeout``); the next command then re-syncs with the shell.
+        """
+        await loop.call(self._send(text, timeout))
+
+    def send_sync(self, text: str, timeout: float | object = DEFAULT) -> None:
         """Blocking twin of `send`."""
-        if not isinstance(text, str):
-            raise TypeError(f"send() takes a str, not {type(text).__name__}")
-        loop.wait(self._shell.send(text))
+        loop.wait(self._send(text, timeout))
 
     async def expect(self, pattern: str | re.Pattern[str], timeout: float | object = DEFAULT) -> str:
         """Read until ``pattern`` matches; return the text up to and including the match.
@@ -333,13 +339,13 @@ class Host(ABC):
             raise ValueError(f"a session name must be a non-empty str, not {name!r}")
         return loop.wait(self._session(name)._open())
 
-    async def send(self, text: str) -> None:
-        """Write ``text`` to the default shell exactly as given."""
-        await self.default_session.send(text)
+    async def send(self, text: str, timeout: float | object = DEFAULT) -> None:
+        """Write ``text`` to the default shell exactly as given (see `Session.send`)."""
+        await self.default_session.send(text, timeout)
 
-    def send_sync(self, text: str) -> None:
+    def send_sync(self, text: str, timeout: float | object = DEFAULT) -> None:
         """Blocking twin of `send`."""
-        self.default_session.send_sync(text)
+        self.default_session.send_sync(text, timeout)
 
     async def expect(self, pattern: str | re.Pattern[str], timeout: float | object = DEFAULT) -> str:
         """Read the default shell until ``pattern`` matches (see `Session.expect`)."""

@@ -624,6 +624,9 @@ class _ShellSession(asyncssh.SSHClientSession[bytes]):
 #: then reads commands from the channel.
 SHELL_ON_PIPES = 'exec "${SHELL:-/bin/sh}"'
 
+#: Most bytes handed to the shell's channel before waiting for it to drain.
+WRITE_PIECE = 64 * 1024
+
 
 class SshShellTransport(Transport):
     """The user's shell on a channel of the host's shared connection (pipes, or a pty)."""
@@ -690,15 +693,24 @@ class SshShellTransport(Transport):
             raise ConnectionResetError(f"SSH shell channel is closed: {describe_ssh_error(exc)}") from None
 
     def write_nowait(self, data: bytes) -> int:
-        """Hand ``data`` to the channel unless its send window is full."""
+        """Hand up to `WRITE_PIECE` bytes of ``data`` to the channel unless it is backed up."""
         if self._channel is not None and not self._closed and not self._writable.is_set():
             return 0
-        self._hand_over(data)
-        return len(data)
+        piece = data[:WRITE_PIECE]
+        self._hand_over(piece)
+        return len(piece)
 
     async def write(self, data: bytes) -> None:
-        """Write ``data``, waiting while the channel's send window is full."""
-        self._hand_over(data)
+        """Write ``data`` a piece at a time, each once the channel has taken the last.
+
+        asyncssh buffers whatever it is given; handing over everything at once would
+        hold a shell's unread input in memory and let ``send()`` return while the
+        shell reads nothing. Pieces keep the wait, and its bound, here.
+        """
+        view = memoryview(data)
+        for start in range(0, len(view), WRITE_PIECE):
+            await self._writable.wait()
+            self._hand_over(view[start : start + WRITE_PIECE])
         await self._writable.wait()
         if self._closed:
             raise ConnectionResetError("SSH shell channel closed")
