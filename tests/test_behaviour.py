@@ -60,6 +60,16 @@ async def sleeping(host: Host, duration: str) -> str:
     return (await host.oneshot(f"pgrep -f '{pattern}' || true")).output
 
 
+async def wait_for_process(host: Host, args: str, seconds: float = PATIENCE) -> bool:
+    """Whether a process whose command line is exactly ``args`` runs on ``host`` within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while args not in (await host.oneshot("ps -eo args")).output.splitlines():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.1)
+    return True
+
+
 async def gone(host: Host, duration: str, seconds: float = PATIENCE) -> bool:
     """Whether ``sleep <duration>`` disappears from ``host`` within ``seconds``.
 
@@ -487,11 +497,23 @@ async def test_shell_exit_reported_and_replaced_b17(any_host: Host) -> None:
     entry = (await any_host.run("exit 3")).only
     assert entry.status is Status.Error and entry.retcode == -1
     assert "ended" in entry.output
-    if any_host.transport_name in ("local", "ssh"):  # consoles cannot know the exit code
-        assert "exit code 3" in entry.output
+    assert "exit code 3" in entry.output  # consoles learn it from the shell's EXIT trap
     with pytest.warns(ShellResetWarning, match="reset"):
         after = await any_host.run("echo ${OTTO_GONE:-unset}")
     assert after.only.output == "unset"
+
+
+async def test_repl_cannot_fake_liveness_pitfall_3(any_host: Host) -> None:
+    """A REPL left in the foreground reads (and may echo) the recovery probe: it must
+    not pass for a shell. Leaving it takes the recovery's later steps (Ctrl-C, then a
+    kill or Ctrl-\\), or a fresh shell."""
+    await any_host.send("python3 -q -i\n")
+    if any_host.transport_name != "serial":  # (a serial oneshot would go through the REPL's line)
+        assert await wait_for_process(any_host, "python3 -q -i")  # or this test proves nothing
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ShellResetWarning)
+        entry = (await any_host.run("echo back-in-shell", timeout=30)).only
+    assert (entry.status, entry.output) == (Status.Success, "back-in-shell")
 
 
 async def test_unrecoverable_shell_after_timeout_b17(any_host: Host) -> None:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-import warnings
 
 import pytest
 
-from pytest_otto import Host, LocalHost, ShellResetWarning, Status, loop
+from pytest_otto import Host, LocalHost, Status, loop
 from pytest_otto.output import OutputBuffer, decode_output
 from pytest_otto.transcript import mask_secrets
 
@@ -59,16 +58,6 @@ async def test_sync_and_async_faces_share_one_shell(local: LocalHost) -> None:
     with session:
         assert session.run_sync("pwd").only.output == "/usr"
     assert not session.is_open
-
-
-async def test_repl_cannot_fake_liveness_pitfall_3(local: LocalHost) -> None:
-    # A REPL left in the foreground sees the probe; it must not pass for a shell.
-    await local.send("python3 -q -i\n")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ShellResetWarning)
-        entry = (await local.run("echo back-in-shell", timeout=20)).only
-    assert entry.output == "back-in-shell"
-    assert (await local.run("echo $0")).only.output.endswith("bash")
 
 
 async def test_stale_marker_from_earlier_command_is_ignored_pitfall_4(local: LocalHost) -> None:
