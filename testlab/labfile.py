@@ -114,47 +114,9 @@ def lab_dict(
     return data
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str | Path):
-        text = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        return f'"{text}"'
-    if isinstance(value, Sequence):
-        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
-    if isinstance(value, Mapping):
-        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
-    raise TypeError(f"cannot write {value!r} as TOML")
-
-
-def _toml_key(key: str) -> str:
-    return key if key.replace("-", "").replace("_", "").isalnum() else _toml_value(key)
-
-
 def _dumps(data: Mapping[str, Any]) -> str:
-    try:
-        import tomli_w
-    except ImportError:  # tiny fallback writer for the shapes lab_dict produces
-        lines: list[str] = []
+    import tomli_w  # pytest-otto's own dependency: the lab file contract's writer
 
-        def table(prefix: str, content: Mapping[str, Any]) -> None:
-            scalars = {k: v for k, v in content.items() if not isinstance(v, Mapping) or k == "password"}
-            lines.append(f"[{prefix}]")
-            lines.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in scalars.items())
-            lines.append("")
-            for k, v in content.items():
-                if isinstance(v, Mapping) and k != "password":
-                    table(f"{prefix}.{_toml_key(k)}", v)
-
-        for section, content in data.items():
-            if section == "hosts":
-                for host_id, entry in content.items():
-                    table(f"hosts.{_toml_key(host_id)}", entry)
-            else:
-                table(section, content)
-        return "\n".join(lines)
     return tomli_w.dumps(data)
 
 

@@ -21,7 +21,9 @@ import pytest
 import tomli_w
 
 from testlab.labfile import lab_dict
+from testlab.serial import SerialConsole
 from testlab.sshd import SshLab
+from testlab.telnetd import TelnetServer
 
 #: Options of every inner run: no cache dir, and none of the slow-loading plugins this
 #: machine has (they cost a second per run); `test_example_runs_out_of_the_box` keeps them.
@@ -748,3 +750,55 @@ def test_ssh_hosts_with_xdist(pytester: pytest.Pytester, ssh_lab: SshLab) -> Non
     result.assert_outcomes(passed=6, errors=3)
     result.stdout.fnmatch_lines(["pytest-otto: host 'dead' is unreachable: connection to * refused (*"])
     assert_one_worker_and_shell_per_host(pytester, {"ssh1": 3, "ssh2": 3})
+
+
+CONSOLE_TESTS = """
+import os
+
+def test_sync(host):
+    assert host.run_sync("echo sync-$((1+1)); id -un").only.output == "sync-2\\nottopw"
+
+async def test_async(host):
+    assert (await host.run("echo async-$((2+2))")).only.output == "async-4"
+    await host.run(f"echo the password is {os.environ['OTTO_CONSOLE_PW']}")
+"""
+
+
+def test_console_hosts_from_a_lab_file(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    telnet_login_server: TelnetServer,
+    serial_login_console: SerialConsole,
+) -> None:
+    """B27/B29/B30 with telnet and serial hosts built from a lab file: both log in with a
+    password from the environment and run sync and async tests; a host whose variable is
+    missing errors its own nodes naming the host, the key and the variable; the password
+    appears in no output or report."""
+    secret = telnet_login_server.password
+    monkeypatch.setenv("OTTO_CONSOLE_PW", secret)
+    monkeypatch.delenv("OTTO_MISSING_PW", raising=False)
+    servers = {"tn": telnet_login_server, "sl": serial_login_console, "tn-nopw": telnet_login_server}
+    data = lab_dict(
+        servers,
+        name="bench-console",
+        defaults={"connect_timeout": 10.0, "command_timeout": 20.0},
+        password=lambda host_id, _: {"env": "OTTO_MISSING_PW" if host_id == "tn-nopw" else "OTTO_CONSOLE_PW"},
+    )
+    lab = pytester.path / "lab.toml"
+    lab.write_text(tomli_w.dumps(data))
+    pytester.makepyfile(test_console=CONSOLE_TESTS)
+    result = run(pytester, f"--lab={lab}", "-rA", "--junitxml=out.xml")
+    result.assert_outcomes(passed=4, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "otto hosts (3 of 3): tn, sl, tn-nopw",
+            "*ERROR at setup of test_sync[[]tn-nopw[]]*",
+            "pytest-otto: host 'tn-nopw' is unreachable: *host 'tn-nopw': key 'password': "
+            "environment variable 'OTTO_MISSING_PW' is not set*",
+        ]
+    )
+    out = result.stdout.str()
+    assert "otto transcript sl call" in out and "the password is ********" in out
+    junit = (pytester.path / "out.xml").read_text()
+    for text in (result.stdout.str(), result.stderr.str(), junit):
+        assert secret not in text
