@@ -406,6 +406,32 @@ async def test_lost_connection_between_and_during_commands_b18(own_server: SshSe
         await host.close()
 
 
+async def test_network_gone_during_a_run_b18(own_server: SshServer) -> None:
+    """The server stops answering in the middle of a command (paused: no RST, no FIN).
+    Keepalives notice: the run ends as an Error saying the connection was lost, long
+    before its own timeout, and once the network is back the host works again."""
+    host = ssh_host(own_server, host_id="stalled", keepalive_interval=0.3)
+    try:
+        await host.run("cd /tmp")
+        running = asyncio.ensure_future(host.run("echo started; sleep 2; echo finished", timeout=60))
+        shell = host.default_session._shell
+        assert await wait_until(lambda: b"started" in shell._buffer)  # the command runs
+        own_server.pause()
+        try:
+            entry = (await asyncio.wait_for(running, 30)).only  # the run's own bound: 60 s
+        finally:
+            own_server.resume()
+        assert (entry.status, entry.retcode) == (Status.Error, -1)
+        assert "connection lost" in entry.output and entry.output.endswith("started")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert (await host.run("echo back")).only.output == "back"
+        assert any(issubclass(w.category, ShellResetWarning) for w in caught)
+    finally:
+        own_server.resume()
+        await host.close()
+
+
 async def test_keepalive_notices_a_dead_peer(own_server: SshServer) -> None:
     host = ssh_host(own_server, keepalive_interval=0.3)
     try:
