@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import math
 import os
 import time
@@ -184,7 +185,8 @@ async def test_output_normalised_b8(any_host: Host) -> None:
     assert (await any_host.run("printf '  indented\\n'")).only.output == "  indented"
 
 
-async def test_no_framing_or_echo_in_output_b8(any_host: Host) -> None:
+async def test_no_framing_or_echo_in_output_b8(any_host: Host, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="pytest_otto")
     token = unique()
     entry = (await any_host.run(f"echo {token}")).only
     assert entry.output == token
@@ -193,6 +195,10 @@ async def test_no_framing_or_echo_in_output_b8(any_host: Host) -> None:
     for status in any_host.transcript:
         assert "OTTO_" not in status.output
         assert "__otto" not in status.output
+    messages = [record.getMessage() for record in caplog.records]
+    assert any(f"run true {token}" in m for m in messages)  # the log was captured
+    for message in messages:  # what the host logged: the commands, not the framing
+        assert "OTTO_" not in message and "__o" not in message, message
 
 
 # -- B9: framing robustness ---------------------------------------------------------------
@@ -343,6 +349,22 @@ async def test_binary_output_b10(any_host: Host) -> None:
     assert entry.status is Status.Success
     assert isinstance(entry.output, str) and len(entry.output) > 1000
     assert (await any_host.run("echo after-binary")).only.output == "after-binary"
+
+
+async def test_every_byte_value_comes_back_decoded_with_replacement_b10(any_host: Host) -> None:
+    """All 256 byte values, twice, exactly as UTF-8 with replacement decodes them (the test
+    servers run on this machine, so the host reads the file written here)."""
+    data = bytes(range(256)) * 2
+    path = Path(f"/tmp/otto-bytes-{unique()}")
+    path.write_bytes(data)
+    path.chmod(0o644)
+    try:
+        entry = (await any_host.run(f"cat {path}")).only
+    finally:
+        path.unlink()
+    assert entry.status is Status.Success
+    assert entry.output == data.decode("utf-8", "replace")
+    assert (await any_host.run("echo after-bytes")).only.output == "after-bytes"
 
 
 async def test_one_megabyte_line_b10(any_host: Host, volume: Volume) -> None:
