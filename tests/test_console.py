@@ -164,6 +164,22 @@ async def test_a_login_that_starts_slowly_gets_no_typed_ahead_probe(
         server.stop()
 
 
+async def test_a_login_cancelled_halfway_is_not_reused_pitfall_8(closing: list) -> None:
+    """A caller gives up while the console login is still running: the half-logged-in
+    connection is not kept; the next call logs in afresh and works."""
+    server = TelnetServer("127.0.0.28", login=True, login_delay=1.0).start()
+    try:
+        host = telnet_host(server)
+        closing.append(host)
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(host.run("true"), 0.5)
+        assert not host.default_session.is_open
+        assert (await host.run("id -un")).only.output == server.user
+    finally:
+        host.close_sync()
+        server.stop()
+
+
 async def test_a_telnet_server_that_has_not_greeted_yet_gets_no_newline(
     closing: list, caplog: pytest.LogCaptureFixture
 ) -> None:

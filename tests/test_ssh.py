@@ -338,6 +338,26 @@ async def test_refused_port_names_host_and_cause(own_server: SshServer) -> None:
     assert str(caught.value).startswith("gone: ") and "refused" in str(caught.value)
 
 
+async def test_a_login_cancelled_halfway_is_not_reused_pitfall_8(own_server: SshServer) -> None:
+    """A caller gives up while the connection is still being set up (sshd paused after
+    the TCP accept): nothing half-open is kept; once the server answers again, the next
+    call makes a working connection and shell."""
+    host = ssh_host(own_server, host_id="halfway")
+    own_server.pause()
+    try:
+        for call in (host.run("true"), host.oneshot("true")):
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(call, 0.5)
+        assert not host.is_connected
+    finally:
+        own_server.resume()
+    try:
+        assert (await host.run("echo whole")).only.output == "whole"
+        assert (await host.oneshot("echo whole too")).output == "whole too"
+    finally:
+        await host.close()
+
+
 async def test_unanswering_host_fails_within_connect_timeout(own_server: SshServer) -> None:
     own_server.pause()  # the kernel accepts the TCP connection; sshd never answers
     host = ssh_host(own_server, host_id="hung", connect_timeout=1)
