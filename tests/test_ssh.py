@@ -426,6 +426,28 @@ async def test_lost_connection_between_and_during_commands_b18(own_server: SshSe
         await host.close()
 
 
+async def test_connection_lost_during_recovery_is_an_error_result_pitfall_9(own_server: SshServer) -> None:
+    """The server dies while the session recovers from a timeout (the command ignores
+    Ctrl-C, so recovery takes its steps): the run still returns an Error result, no
+    traceback escapes from the recovery, and the host reconnects once the server is back."""
+    host = ssh_host(own_server, host_id="mid-recovery")
+    try:
+        duration = unique_sleep()
+        running = asyncio.ensure_future(host.run(f"trap '' INT; sleep {duration}", timeout=1))
+        await asyncio.sleep(1.5)  # past the timeout: the recovery's interrupt step waits
+        assert not running.done()
+        own_server.kill()
+        entry = (await asyncio.wait_for(running, PATIENCE)).only
+        assert (entry.status, entry.retcode) == (Status.Error, -1)
+        assert entry.output.startswith("Command timed out after 1")
+        own_server.restart()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ShellResetWarning)
+            assert (await host.run("echo back")).only.output == "back"
+    finally:
+        await host.close()
+
+
 async def test_network_gone_during_a_run_b18(own_server: SshServer) -> None:
     """The server stops answering in the middle of a command (paused: no RST, no FIN).
     Keepalives notice: the run ends as an Error saying the connection was lost, long
