@@ -1,5 +1,10 @@
 """Host classes: the public face of every kind of machine pytest-otto reaches.
 
+A package rather than the architecture sketch's single ``host.py``: the API every
+host shares is `base.Host`; each kind adds only how it reaches its shell and how it
+runs a oneshot and a transfer (SSH exec channels and SFTP, a fresh console login and
+in-band base64, a local process), one module each like the transports below them.
+
 `RemoteHost`, `TelnetHost` and `SerialHost` are imported on first use (see
 `pytest_otto.__getattr__`): asyncssh is only loaded when an SSH host is needed.
 """
