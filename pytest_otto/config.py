@@ -42,7 +42,7 @@ HOST_ID_RE = re.compile(r"[A-Za-z0-9_.-]+")
 HOST_KEY_CHECKS: tuple[str, ...] = ("strict", "accept-new", "off")
 
 #: Keys every transport accepts.
-_COMMON_KEYS = ("transport", "tags", "vars", "connect_timeout", "command_timeout", "max_output")
+_COMMON_KEYS = ("transport", "tags", "vars", "connect_timeout", "command_timeout", "max_output", "line_limit")
 _LOGIN_KEYS = ("user", "password")
 _CONSOLE_KEYS = ("login_prompt", "password_prompt", "write_delay")
 
@@ -78,6 +78,7 @@ ALL_HOST_KEYS: tuple[str, ...] = tuple(
             "connect_timeout",
             "command_timeout",
             "max_output",
+            "line_limit",
         ]
     )
 )
@@ -242,6 +243,9 @@ class HostConfig:
     command_timeout: float = 60.0
     keepalive_interval: float = 15.0
     max_output: int = 256 * 1024 * 1024
+    #: Longest typed line; longer commands go in pieces. None: the host's default
+    #: (512 on a terminal, none on pipes); 0: no limit.
+    line_limit: int | None = None
     explicit: frozenset[str] | None = field(default=None, compare=False, repr=False)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     base: Path | None = field(default=None, compare=False, repr=False)
@@ -427,6 +431,12 @@ class _Checker:
         if key in ("agent", "pty"):
             if not isinstance(value, bool):
                 raise self.wrong_type(key, value, "true or false")
+            return value
+        if key == "line_limit":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise self.wrong_type(key, value, "an integer (bytes; 0 for no limit)")
+            if value != 0 and value < 64:
+                raise self.error(key, f"{value} is too small: at least 64 bytes, or 0 for no limit")
             return value
         if key in _INT_KEYS:
             if isinstance(value, bool) or not isinstance(value, int):

@@ -431,6 +431,21 @@ def test_hop_must_be_an_ssh_host() -> None:
     assert err.key == "hop" and "must be an ssh host" in str(err)
 
 
+def test_line_limit_merges_validates_and_round_trips() -> None:
+    text = (
+        '[defaults]\nline_limit = 1000\n[hosts.a]\ntransport = "local"\n'
+        '[hosts.b]\naddress = "b"\nline_limit = 0\n[hosts.c]\ntransport = "serial"\ndevice = "/dev/ttyS0"\n'
+    )
+    lab = parse_lab(text)
+    assert [h.line_limit for h in lab.hosts] == [1000, 0, 1000]
+    assert roundtrip(lab).hosts == lab.hosts
+    assert parse_lab('[hosts.a]\ntransport = "local"\n').hosts[0].line_limit is None  # the host decides
+    wrong = [("10", "at least 64"), ("-1", "at least 64"), ("true", "an integer"), ('"512"', "an integer")]
+    for bad, says in wrong:
+        err = host_error(f'address = "x"\nline_limit = {bad}')
+        assert err.key == "line_limit" and says in str(err)
+
+
 def test_a_default_hop_leads_every_other_host_through_it() -> None:
     text = (
         '[defaults]\nhop = "j"\n[hosts.a]\naddress = "a"\n[hosts.j]\naddress = "j"\n'

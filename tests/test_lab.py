@@ -608,6 +608,26 @@ def test_dump_elsewhere_keeps_relative_default_paths_pointing_at_the_same_files(
     lab.close_sync()
 
 
+async def test_line_limit_from_the_lab_file_reaches_the_shell(tmp_path: Path) -> None:
+    """line_limit (lab key) on a local pty: a small shell gets a 3 KB command whole in
+    pieces of that size; 0 turns the pieces off; unset, the host's own default holds."""
+    path = tmp_path / "lab.toml"
+    path.write_text(
+        '[hosts.small]\ntransport = "local"\npty = true\nline_limit = 200\n'
+        '[hosts.whole]\ntransport = "local"\npty = true\nline_limit = 0\n'
+        '[hosts.plain]\ntransport = "local"\npty = true\n'
+    )
+    lab = load_lab(path)
+    assert [h.line_limit for h in lab.hosts] == [200, None, 512]
+    try:
+        small = lab["small"]
+        await small.send("exec busybox sh\n")
+        entry = (await small.run(f"echo {'y' * 3000} | wc -c", timeout=30)).only
+        assert (entry.status, entry.output) == (Status.Success, "3001")
+    finally:
+        await lab.close()
+
+
 def test_dump_of_a_code_built_lab_needs_a_config() -> None:
     with pytest.raises(ValueError, match="not built from a lab file"):
         Lab([LocalHost("x")]).dump()

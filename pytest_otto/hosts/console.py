@@ -127,6 +127,8 @@ class ConsoleHost(Host):
             options["login_prompt"] = config.login_prompt
         if getattr(config, "password_prompt", None):
             options["password_prompt"] = config.password_prompt
+        if config.line_limit is not None:
+            options["line_limit"] = config.line_limit or None  # 0: no limit
         return options
 
     # -- the shell a oneshot or a transfer runs on ---------------------------------------------

@@ -63,6 +63,9 @@ class LocalHost(Host):
     @classmethod
     def from_config(cls, config: HostConfig, lab: object = None) -> LocalHost:
         """Build from a lab file entry."""
+        options: dict[str, Any] = {}
+        if config.line_limit is not None:
+            options["line_limit"] = config.line_limit or None  # 0: no limit
         return cls(
             config.id,
             tags=config.tags,
@@ -71,6 +74,7 @@ class LocalHost(Host):
             connect_timeout=config.connect_timeout,
             max_output=config.max_output,
             pty=config.pty,
+            **options,
         )
 
     def _make_shell_transport(self) -> LocalShellTransport:

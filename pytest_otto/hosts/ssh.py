@@ -194,6 +194,8 @@ class RemoteHost(Host):
             value = getattr(config, name, None)
             if value is not None:
                 options[name] = value
+        if config.line_limit is not None:
+            options["line_limit"] = config.line_limit or None  # 0: no limit
         return cls(
             config.id,
             config.address,
