@@ -764,11 +764,18 @@ async def test_async(host):
 """
 
 
+@pytest.fixture
+def own_serial_login_console(password_user: tuple[str, str]) -> Iterator[SerialConsole]:
+    """A serial line with a login of this test's own: no other test left it mid-login."""
+    with SerialConsole(login=True, name="ttyLAB") as console:
+        yield console
+
+
 def test_console_hosts_from_a_lab_file(
     pytester: pytest.Pytester,
     monkeypatch: pytest.MonkeyPatch,
     telnet_login_server: TelnetServer,
-    serial_login_console: SerialConsole,
+    own_serial_login_console: SerialConsole,
 ) -> None:
     """B27/B29/B30 with telnet and serial hosts built from a lab file: both log in with a
     password from the environment and run sync and async tests; a host whose variable is
@@ -777,7 +784,7 @@ def test_console_hosts_from_a_lab_file(
     secret = telnet_login_server.password
     monkeypatch.setenv("OTTO_CONSOLE_PW", secret)
     monkeypatch.delenv("OTTO_MISSING_PW", raising=False)
-    servers = {"tn": telnet_login_server, "sl": serial_login_console, "tn-nopw": telnet_login_server}
+    servers = {"tn": telnet_login_server, "sl": own_serial_login_console, "tn-nopw": telnet_login_server}
     data = lab_dict(
         servers,
         name="bench-console",

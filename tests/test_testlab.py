@@ -313,8 +313,14 @@ def _open_serial(console: SerialConsole) -> tuple[int, pexpect.fdpexpect.fdspawn
     return fd, pexpect.fdpexpect.fdspawn(fd, timeout=8)
 
 
-def test_serial_login_logout_login_again(serial_login_console: SerialConsole) -> None:
-    console = serial_login_console
+def test_serial_login_logout_login_again(password_user: tuple[str, str]) -> None:
+    # its own console: the shared one may still be in /bin/login's failure delay (a wrong
+    # password test) or respawning when this test types at it
+    with SerialConsole(login=True, name="ttyRELOG") as console:
+        _login_logout_login_again(console)
+
+
+def _login_logout_login_again(console: SerialConsole) -> None:
     assert console.device.is_symlink() and os.readlink(console.device).startswith("/dev/pts/")
     for round_ in range(2):
         fd, child = _open_serial(console)
