@@ -619,6 +619,9 @@ async def test_line_limit_from_the_lab_file_reaches_the_shell(tmp_path: Path) ->
     )
     lab = load_lab(path)
     assert [h.line_limit for h in lab.hosts] == [200, None, 512]
+    for wrong, error in (("512", TypeError), (True, TypeError), (10, ValueError)):
+        with pytest.raises(error, match="line_limit"):
+            LocalHost(pty=True, line_limit=wrong)
     try:
         small = lab["small"]
         await small.send("exec busybox sh\n")

@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Coroutine, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import loop
 from ..errors import HostConnectionError
@@ -27,7 +27,10 @@ from ..output import DEFAULT_MAX_OUTPUT
 from ..result import CommandStatus, RunResult, Status
 from ..session import DEFAULT, ShellSession, format_seconds, resolve_timeout, wait_bounded
 from ..transcript import Transcript, TranscriptEntry, mask_secrets
-from ..transports.base import Transport
+from ..transports.base import TTY_LINE_LIMIT, Transport
+
+if TYPE_CHECKING:
+    from ..config import HostConfig
 
 __all__ = ["DEFAULT", "Host", "PathArg", "Session"]
 
@@ -48,6 +51,26 @@ async def _close_live_hosts() -> None:
 
 
 loop.on_shutdown(_close_live_hosts)
+
+
+def resolve_line_limit(tty: bool, line_limit: int | object | None) -> int | None:
+    """A host's ``line_limit`` option: `DEFAULT` by terminal, ``None`` for none, else >= 64."""
+    if line_limit is DEFAULT:
+        return TTY_LINE_LIMIT if tty else None
+    if line_limit is None:
+        return None
+    if isinstance(line_limit, bool) or not isinstance(line_limit, int):
+        raise TypeError(f"line_limit must be an int or None, not {type(line_limit).__name__}")
+    if line_limit < 64:
+        raise ValueError(f"line_limit must be at least 64 bytes (or None for no limit), not {line_limit}")
+    return line_limit
+
+
+def line_limit_from(config: HostConfig) -> int | object | None:
+    """The lab file's ``line_limit`` as a host option: absent `DEFAULT`, ``0`` none."""
+    if config.line_limit is None:
+        return DEFAULT
+    return config.line_limit or None
 
 
 def _as_commands(commands: str | Sequence[str]) -> list[str]:

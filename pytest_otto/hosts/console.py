@@ -32,8 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import HostConnectionError
 from ..result import CommandStatus, Status
-from ..session import ShellSession, format_seconds, shell_quote
-from ..transports.base import TTY_LINE_LIMIT, line_limit_for
+from ..session import DEFAULT, ShellSession, format_seconds, shell_quote
 from ..transports.console import (
     DEFAULT_LOGIN_PROMPT,
     DEFAULT_PASSWORD_PROMPT,
@@ -41,7 +40,7 @@ from ..transports.console import (
 )
 from ..transports.serial import SerialTransport
 from ..transports.telnet import TelnetTransport
-from .base import Host
+from .base import Host, line_limit_from, resolve_line_limit
 
 if TYPE_CHECKING:
     from ..config import HostConfig
@@ -72,7 +71,7 @@ class ConsoleHost(Host):
         login_prompt: str = DEFAULT_LOGIN_PROMPT,
         password_prompt: str = DEFAULT_PASSWORD_PROMPT,
         write_delay: float = 0.0,
-        line_limit: int | None = TTY_LINE_LIMIT,
+        line_limit: int | object | None = DEFAULT,
         **common: Any,
     ) -> None:
         super().__init__(id, **common)
@@ -84,7 +83,7 @@ class ConsoleHost(Host):
         self.write_delay = float(write_delay)
         if write_delay < 0:
             raise ValueError(f"write_delay must be >= 0, not {write_delay!r}")
-        self.line_limit = line_limit_for(True, line_limit)
+        self.line_limit = resolve_line_limit(True, line_limit)
 
     # -- credentials -------------------------------------------------------------------------
 
@@ -127,8 +126,7 @@ class ConsoleHost(Host):
             options["login_prompt"] = config.login_prompt
         if getattr(config, "password_prompt", None):
             options["password_prompt"] = config.password_prompt
-        if config.line_limit is not None:
-            options["line_limit"] = config.line_limit or None  # 0: no limit
+        options["line_limit"] = line_limit_from(config)
         return options
 
     # -- the shell a oneshot or a transfer runs on ---------------------------------------------

@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, Any
 from ..output import OutputBuffer
 from ..result import CommandStatus, Status
 from ..session import DEFAULT, format_seconds
-from ..transports.base import line_limit_for
 from ..transports.local import LocalShellTransport
-from .base import Host
+from .base import Host, line_limit_from, resolve_line_limit
 
 if TYPE_CHECKING:
     from ..config import HostConfig
@@ -56,16 +55,13 @@ class LocalHost(Host):
         super().__init__(id, **options)
         self.shell = list(shell) if shell is not None else None
         self.pty = bool(pty)
-        self.line_limit = line_limit_for(self.pty, line_limit)
+        self.line_limit = resolve_line_limit(self.pty, line_limit)
         self.env = dict(env) if env is not None else None
         self.cwd = os.fspath(cwd) if cwd is not None else None
 
     @classmethod
     def from_config(cls, config: HostConfig, lab: object = None) -> LocalHost:
         """Build from a lab file entry."""
-        options: dict[str, Any] = {}
-        if config.line_limit is not None:
-            options["line_limit"] = config.line_limit or None  # 0: no limit
         return cls(
             config.id,
             tags=config.tags,
@@ -74,7 +70,7 @@ class LocalHost(Host):
             connect_timeout=config.connect_timeout,
             max_output=config.max_output,
             pty=config.pty,
-            **options,
+            line_limit=line_limit_from(config),
         )
 
     def _make_shell_transport(self) -> LocalShellTransport:

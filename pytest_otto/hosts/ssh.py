@@ -24,7 +24,6 @@ from ..errors import HostConnectionError
 from ..output import OutputBuffer
 from ..result import CommandStatus, Status
 from ..session import DEFAULT, format_seconds
-from ..transports.base import line_limit_for
 from ..transports.ssh import (
     DEFAULT_MAX_SESSIONS,
     HOST_KEY_POLICIES,
@@ -34,7 +33,7 @@ from ..transports.ssh import (
     SshShellTransport,
     describe_ssh_error,
 )
-from .base import Host
+from .base import Host, line_limit_from, resolve_line_limit
 
 if TYPE_CHECKING:
     from ..config import HostConfig
@@ -162,7 +161,7 @@ class RemoteHost(Host):
         self.keepalive_interval = keepalive_interval
         self.pty = bool(pty)
         self.term_type = term_type
-        self.line_limit = line_limit_for(self.pty, line_limit)
+        self.line_limit = resolve_line_limit(self.pty, line_limit)
         self._password = password
         self._revealed: list[str] = []
         self._ssh = SshConnection(
@@ -194,8 +193,7 @@ class RemoteHost(Host):
             value = getattr(config, name, None)
             if value is not None:
                 options[name] = value
-        if config.line_limit is not None:
-            options["line_limit"] = config.line_limit or None  # 0: no limit
+        options["line_limit"] = line_limit_from(config)
         return cls(
             config.id,
             config.address,

@@ -23,7 +23,6 @@ __all__ = [
     "write_some",
     "write_to_fd",
     "TTY_LINE_LIMIT",
-    "line_limit_for",
 ]
 
 #: Longest line typed to a terminal unless the host says otherwise: a shell's line
@@ -32,17 +31,6 @@ __all__ = [
 #: device's shell). Longer commands go in acknowledged pieces; a shell on pipes
 #: reads lines of any length.
 TTY_LINE_LIMIT = 512
-
-
-def line_limit_for(tty: bool, line_limit: int | object | None) -> int | None:
-    """The line limit a shell gets: ``line_limit`` when given (``None``: none), else by ``tty``."""
-    if line_limit is None:
-        return None
-    if isinstance(line_limit, bool) or not isinstance(line_limit, int):
-        return TTY_LINE_LIMIT if tty else None
-    if line_limit < 64:
-        raise ValueError(f"line_limit must be at least 64 bytes (or None for no limit), not {line_limit}")
-    return line_limit
 
 
 class ByteSink(Protocol):
