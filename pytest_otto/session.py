@@ -576,21 +576,10 @@ class ShellSession:
         steps: list[str] = ["interrupt", "kill"] if interrupt_first else ["probe", "interrupt", "kill"]
         for step in steps:
             try:
-                # Each step is bounded as a whole: typing Ctrl-C waits behind whatever
-                # fills the shell's input buffers (a send() it never read).
                 deadline = time.monotonic() + RECOVERY_STEP_TIMEOUT
-                if step == "interrupt":
-                    await wait_bounded(self._transport.interrupt(), RECOVERY_STEP_TIMEOUT)
-                elif step == "kill" and not (
-                    self._transport.can_kill_foreground
-                    and await wait_bounded(
-                        self._transport.kill_foreground(
-                            -math.inf if self._busy_since is None else self._busy_since
-                        ),
-                        RECOVERY_STEP_TIMEOUT,
-                    )
-                ):
-                    await wait_bounded(self._transport.interrupt(), RECOVERY_STEP_TIMEOUT)
+                # Bounded: typing Ctrl-C waits behind whatever fills the shell's input
+                # buffers (a send() it never read).
+                await wait_bounded(self._recovery_action(step), RECOVERY_STEP_TIMEOUT)
                 await self._probe(max(deadline, time.monotonic() + 0.5))
             except (_Deadline, TimeoutError):
                 log.debug("%s: session %r did not answer after %s", self.host_id, self.name, step)
@@ -604,6 +593,19 @@ class ShellSession:
         )
         await self._discard_transport(reset=True)
         return False
+
+    async def _recovery_action(self, step: str) -> None:
+        """What a recovery step does before it probes: nothing, Ctrl-C, or a hard kill."""
+        assert self._transport is not None
+        if step == "interrupt":
+            await self._transport.interrupt()
+        elif step == "kill" and not (
+            self._transport.can_kill_foreground
+            and await self._transport.kill_foreground(
+                -math.inf if self._busy_since is None else self._busy_since
+            )
+        ):
+            await self._transport.interrupt()
 
     # -- commands ------------------------------------------------------------------
 

@@ -61,14 +61,28 @@ async def sleeping(host: Host, duration: str) -> str:
     return (await host.oneshot(f"pgrep -f '{pattern}' || true")).output
 
 
+async def wait_until(predicate: object, seconds: float = PATIENCE) -> bool:
+    """Poll an async or sync predicate until true or ``seconds`` pass.
+
+    A wait, not a measure of speed: the bound only keeps a broken test from hanging.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        value = predicate()  # type: ignore[operator]
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value or time.monotonic() > deadline:
+            return bool(value)
+        await asyncio.sleep(0.1)
+
+
 async def wait_for_process(host: Host, args: str, seconds: float = PATIENCE) -> bool:
     """Whether a process whose command line is exactly ``args`` runs on ``host`` within ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while args not in (await host.oneshot("ps -eo args")).output.splitlines():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.1)
-    return True
+
+    async def running() -> bool:
+        return args in (await host.oneshot("ps -eo args")).output.splitlines()
+
+    return await wait_until(running, seconds)
 
 
 async def gone(host: Host, duration: str, seconds: float = PATIENCE) -> bool:
@@ -76,12 +90,11 @@ async def gone(host: Host, duration: str, seconds: float = PATIENCE) -> bool:
 
     A wait, not a measure of speed: a process that was not ended stays for 1000 s.
     """
-    deadline = time.monotonic() + seconds
-    while await sleeping(host, duration) != "":
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.1)
-    return True
+
+    async def ended() -> bool:
+        return await sleeping(host, duration) == ""
+
+    return await wait_until(ended, seconds)
 
 
 async def timeout_spares_older_jobs_and_close_ends_them(host: Host) -> None:

@@ -21,7 +21,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +34,7 @@ from test_behaviour import (
     timeout_spares_older_jobs_and_close_ends_them,
     unique,
     unique_sleep,
+    wait_until,
 )
 
 from pytest_otto import Host, HostConnectionError, RemoteHost, ShellResetWarning, Status
@@ -93,18 +93,6 @@ def own_server(request: pytest.FixtureRequest) -> Iterator[SshServer]:
 def accepted(server: SshServer) -> list[str]:
     """The sshd log's ``Accepted <method> for <user>`` lines (one per login)."""
     return re.findall(r"Accepted (\S+) for (\S+)", server.log)
-
-
-async def wait_until(predicate: object, seconds: float = PATIENCE) -> bool:
-    """Poll an async or sync predicate until true or ``seconds`` pass."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = predicate()  # type: ignore[operator]
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value or time.monotonic() > deadline:
-            return bool(value)
-        await asyncio.sleep(0.1)
 
 
 def waiting_connections(server: SshServer) -> int:
