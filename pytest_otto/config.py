@@ -280,11 +280,8 @@ class HostConfig:
             return value.to_toml()
         if isinstance(value, Path):
             written = self.raw.get(k)
-            origin = self.base
-            if isinstance(written, str) and _resolve_path(written, origin) == value:
-                same_folder = base is None or origin is None or origin == base
-                if same_folder or Path(written).expanduser().is_absolute():
-                    return written
+            if isinstance(written, str) and _resolve_path(written, self.base) == value:
+                return _path_as_written(written, self.base, base)
             return str(value)
         if isinstance(value, tuple):
             return list(value)
@@ -351,10 +348,17 @@ class LabConfig:
         if isinstance(value, Secret):
             return value.to_toml()
         if key in _PATH_KEYS and isinstance(value, str):
-            moved = base is not None and self.base is not None and base != self.base
-            if moved and not Path(value).expanduser().is_absolute():
-                return str(_resolve_path(value, self.base))  # written elsewhere: keep the same file
+            return _path_as_written(value, self.base, base)
         return value
+
+
+def _path_as_written(written: str, origin: Path | None, base: Path | None) -> str:
+    """A path the file wrote against ``origin``, for a file in ``base``: as written while
+    it still names the same file there, else made absolute."""
+    same_folder = base is None or origin is None or origin == base
+    if same_folder or Path(written).expanduser().is_absolute():
+        return written
+    return str(_resolve_path(written, origin))
 
 
 def _resolve_path(text: str, base: str | Path | None) -> Path:
