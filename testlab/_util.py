@@ -22,6 +22,7 @@ import time
 import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Self
 
 #: Password of :data:`PASSWORD_USER`; known to every test that needs it.
 PASSWORD = "otto-Secret-42"
@@ -474,6 +475,54 @@ class ServerProcess:
     def running(self) -> bool:
         """True while the daemon is alive."""
         return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> Self:
+        """Start the daemon and wait (bounded) until clients can reach it. Returns self."""
+        raise NotImplementedError
+
+    def _gone(self) -> None:
+        """What is left to tidy once the daemon's process tree is gone (a device link)."""
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the daemon and every process of it (SIGTERM, then SIGKILL); no session survives."""
+        proc, self._proc = self._proc, None
+        kill_tree(proc, graceful=True, timeout=timeout)
+        self._gone()
+
+    def kill(self) -> None:
+        """SIGKILL the daemon and every process of it at once: a dead host.
+
+        Existing connections drop; new ones are refused until :meth:`restart`.
+        """
+        proc, self._proc = self._proc, None
+        kill_tree(proc, graceful=False, timeout=5.0)
+        self._gone()
+
+    def pause(self) -> None:
+        """SIGSTOP the daemon and its sessions: a hung host (connections stall, no RST)."""
+        if self._proc is not None and self.running:
+            _signal_all([self._proc.pid, *descendants(self._proc.pid)], signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Undo :meth:`pause` (SIGCONT)."""
+        if self._proc is not None and self.running:
+            _signal_all([self._proc.pid, *descendants(self._proc.pid)], signal.SIGCONT)
+
+    def restart(self) -> Self:
+        """Stop (if running) and start again on the same address, port and keys (or device)."""
+        self.stop()
+        return self.start()
+
+    def remove(self) -> None:
+        """Stop and delete the temp dir."""
+        self.stop()
+        remove_tree(self._workdir)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
 
 
 class ConsoleServerProcess(ServerProcess):

@@ -22,10 +22,8 @@ from testlab._util import (
     ConsoleServerProcess,
     LabError,
     ensure_password_user,
-    kill_tree,
     make_tempdir,
     register_for_cleanup,
-    remove_tree,
     spawn,
 )
 from testlab.telnetd import write_shell_wrapper
@@ -83,30 +81,6 @@ class SerialConsole(ConsoleServerProcess):
             time.sleep(0.01)
         return self
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop the relay, the console session and every process of it; remove the device link."""
-        proc, self._proc = self._proc, None
-        kill_tree(proc, graceful=True, timeout=timeout)
+    def _gone(self) -> None:
+        """The line is dead: its device link goes too."""
         self.device.unlink(missing_ok=True)
-
-    def kill(self) -> None:
-        """SIGKILL relay and console processes at once (the line goes dead, the device vanishes)."""
-        proc, self._proc = self._proc, None
-        kill_tree(proc, graceful=False, timeout=5.0)
-        self.device.unlink(missing_ok=True)
-
-    def restart(self) -> SerialConsole:
-        """Stop and start again (same device path, new pty behind it)."""
-        self.stop()
-        return self.start()
-
-    def remove(self) -> None:
-        """Stop and delete the temp dir."""
-        self.stop()
-        remove_tree(self._workdir)
-
-    def __enter__(self) -> SerialConsole:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.remove()

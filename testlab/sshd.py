@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -21,11 +20,9 @@ from testlab._util import (
     PASSWORD_USER,
     LabError,
     ServerProcess,
-    _signal_all,
     descendants,
     ensure_password_user,
     free_port,
-    kill_tree,
     kill_trees,
     make_tempdir,
     register_for_cleanup,
@@ -268,35 +265,6 @@ class SshServer(ServerProcess):
                 break
         raise LabError(f"sshd on {self.address} could not find a free port:\n{self.log[-3000:]}")
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop sshd and every connection child (SIGTERM, then SIGKILL); no session survives."""
-        proc, self._proc = self._proc, None
-        kill_tree(proc, graceful=True, timeout=timeout)
-
-    def kill(self) -> None:
-        """SIGKILL the listener and all connection children at once: a dead host.
-
-        Existing connections drop (their sockets close); new ones are refused
-        until :meth:`restart` / :meth:`start`.
-        """
-        proc, self._proc = self._proc, None
-        kill_tree(proc, graceful=False, timeout=5.0)
-
-    def pause(self) -> None:
-        """SIGSTOP the listener and its connection children: a hung host (connections stall, no RST)."""
-        if self.running:
-            _signal_all([self._proc.pid, *descendants(self._proc.pid)], signal.SIGSTOP)  # type: ignore[union-attr]
-
-    def resume(self) -> None:
-        """Undo :meth:`pause` (SIGCONT)."""
-        if self.running:
-            _signal_all([self._proc.pid, *descendants(self._proc.pid)], signal.SIGCONT)  # type: ignore[union-attr]
-
-    def restart(self) -> SshServer:
-        """Stop (if running) and start again on the same address, port and host key."""
-        self.stop()
-        return self.start()
-
     def regenerate_host_key(self, restart: bool = True) -> str:
         """Give this server a new host key (its own file) and, if running and ``restart``, restart it.
 
@@ -313,15 +281,8 @@ class SshServer(ServerProcess):
 
     def remove(self) -> None:
         """Stop and delete the temp dir (keys passed in from outside are not touched)."""
-        self.stop()
+        super().remove()
         self._removed = True
-        remove_tree(self._workdir)
-
-    def __enter__(self) -> SshServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.remove()
 
 
 class SshLab:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -20,14 +19,11 @@ from testlab._util import (
     PASSWORD_USER,
     ConsoleServerProcess,
     LabError,
-    _signal_all,
     descendants,
     ensure_password_user,
     free_port,
-    kill_tree,
     make_tempdir,
     register_for_cleanup,
-    remove_tree,
     spawn,
     wait_listening,
 )
@@ -204,39 +200,3 @@ class TelnetServer(ConsoleServerProcess):
                 raise LabError(f"telnetd on {self._address}:{self._port} failed:\n{self.log[-2000:]}")
             self._port = None
         raise LabError(f"telnetd on {self._address} could not find a free port")
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop telnetd and every session (SIGTERM, then SIGKILL)."""
-        proc, self._proc = self._proc, None
-        kill_tree(proc, graceful=True, timeout=timeout)
-
-    def kill(self) -> None:
-        """SIGKILL telnetd and all sessions at once (a dead host: connections drop)."""
-        proc, self._proc = self._proc, None
-        kill_tree(proc, graceful=False, timeout=5.0)
-
-    def pause(self) -> None:
-        """SIGSTOP telnetd and its sessions (a hung host)."""
-        if self.running:
-            _signal_all([self._proc.pid, *descendants(self._proc.pid)], signal.SIGSTOP)  # type: ignore[union-attr]
-
-    def resume(self) -> None:
-        """Undo :meth:`pause`."""
-        if self.running:
-            _signal_all([self._proc.pid, *descendants(self._proc.pid)], signal.SIGCONT)  # type: ignore[union-attr]
-
-    def restart(self) -> TelnetServer:
-        """Stop and start again on the same address and port."""
-        self.stop()
-        return self.start()
-
-    def remove(self) -> None:
-        """Stop and delete the temp dir."""
-        self.stop()
-        remove_tree(self._workdir)
-
-    def __enter__(self) -> TelnetServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.remove()
