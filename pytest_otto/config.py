@@ -28,6 +28,7 @@ __all__ = [
     "HostConfig",
     "LabConfig",
     "LabError",
+    "Revealed",
     "Secret",
     "load_lab_config",
     "parse_lab",
@@ -143,6 +144,20 @@ class LabError(ValueError):
         super().__init__(": ".join([*where, message]))
 
 
+class Revealed(str):
+    """A revealed secret: the plain value for every use, but masked by ``repr``.
+
+    Tracebacks shown with ``pytest -l`` (and written to JUnit XML) print each
+    frame's locals with ``repr``; a password held in a local or in a dict of
+    connect options then shows as a mask instead of its value.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'********'"
+
+
 class Secret:
     """A secret value: an environment variable's name, or a literal string.
 
@@ -178,17 +193,17 @@ class Secret:
         """The environment variable's name, or None for a literal."""
         return self._env
 
-    def reveal(self, host_id: str, key: str) -> str:
+    def reveal(self, host_id: str, key: str) -> Revealed:
         """The value, read now; `LabError` naming host, key and variable if unset."""
         if self._value is not None:
-            return self._value
+            return Revealed(self._value)
         assert self._env is not None
         value = os.environ.get(self._env)
         if value is None:
             raise LabError(
                 f"environment variable {self._env!r} is not set", path=self.path, host_id=host_id, key=key
             )
-        return value
+        return Revealed(value)
 
     def to_toml(self) -> str | dict[str, str]:
         """What the lab file holds: ``{"env": NAME}`` or the plain string."""
@@ -481,6 +496,17 @@ def parse_lab(data: str | Mapping[str, Any], path: str | os.PathLike[str] | None
     ``path`` names the file in errors and anchors relative paths (its folder).
     Raises `LabError` for every mistake the contract lists.
     """
+    # The parser's frames hold the file's tables, plain-text passwords included, as
+    # locals, which ``pytest -l`` prints (and JUnit XML keeps): the error leaves them
+    # behind, and pytest hides this frame, whose ``data`` is the whole file.
+    __tracebackhide__ = True
+    try:
+        return _parse_lab(data, path)
+    except LabError as exc:
+        raise exc.with_traceback(None) from None
+
+
+def _parse_lab(data: str | Mapping[str, Any], path: str | os.PathLike[str] | None) -> LabConfig:
     file = Path(path) if path is not None else None
     base = file.parent.resolve() if file is not None else None
     top = _Checker(file, None)
@@ -641,12 +667,16 @@ def _check_hops(hosts: list[HostConfig], file: Path | None) -> None:
 def load_lab_config(path: str | os.PathLike[str]) -> LabConfig:
     """Read and validate the lab file at ``path`` (`LabError` on any mistake)."""
     file = Path(path)
+    return parse_lab(_read_lab_text(file), file)
+
+
+def _read_lab_text(file: Path) -> str:
+    __tracebackhide__ = True  # ``data`` is the file, passwords and all (see `parse_lab`)
     try:
         data = file.read_bytes()
     except OSError as exc:
         raise LabError(f"cannot read the lab file: {exc.strerror or exc}", path=file) from None
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise LabError(f"invalid TOML: not UTF-8 ({exc.reason} at byte {exc.start})", path=file) from None
-    return parse_lab(text, file)

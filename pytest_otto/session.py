@@ -291,9 +291,12 @@ class ShellSession:
         *,
         connect_timeout: Callable[[], float],
         max_output: Callable[[], int] = lambda: DEFAULT_MAX_OUTPUT,
+        mask: Callable[[str], str] = lambda text: text,
     ) -> None:
         self.host_id = host_id
         self.name = name
+        #: Hides the host's secrets in what this session logs or puts in an error message.
+        self._mask = mask
         self._transport_factory = transport_factory
         self._connect_timeout = connect_timeout
         self._max_output = max_output
@@ -414,7 +417,8 @@ class ShellSession:
                 ) from None
             except TimeoutError:
                 raise HostConnectionError(
-                    self.host_id, f"connect timed out after {format_seconds(timeout)}s"
+                    self.host_id,
+                    f"connect timed out after {format_seconds(timeout)}s{self._mask(transport.stall_hint())}",
                 ) from None
             except _Ended:
                 raise HostConnectionError(
@@ -443,7 +447,7 @@ class ShellSession:
         self._ever_opened = True
 
     def _tail_hint(self) -> str:
-        tail = decode_output(self._buffer[-200:]).strip()
+        tail = self._mask(decode_output(self._buffer[-1000:]))[-200:].strip()
         return f"; last output: {tail!r}" if tail else ""
 
     # -- waiting -------------------------------------------------------------------
@@ -673,7 +677,9 @@ class ShellSession:
                     text += f"; {self._describe_end()} and will be replaced by a fresh shell"
                 if partial:
                     text += f"; output before the timeout:\n{partial}"
-                log.info("%s: %r timed out after %ss", self.host_id, command, format_seconds(timeout))
+                log.info(
+                    "%s: %r timed out after %ss", self.host_id, self._mask(command), format_seconds(timeout)
+                )
                 return CommandStatus(command, text, Status.Error, -1)
             except asyncio.CancelledError:
                 self._recover_soon()
@@ -811,8 +817,8 @@ class ShellSession:
                 except _Deadline:
                     seen = self._buffer.decode("utf-8", "replace")
                     raise ExpectTimeout(
-                        f"{self.host_id}: no match for {regex.pattern!r} within "
-                        f"{format_seconds(timeout)}s; read so far: {seen[-500:]!r}",
+                        f"{self.host_id}: no match for {self._mask(regex.pattern)!r} within "
+                        f"{format_seconds(timeout)}s; read so far: {self._mask(seen)[-500:]!r}",
                         seen,
                     ) from None
                 except _Ended:

@@ -338,6 +338,31 @@ async def test_telnet_server_killed_is_an_error_then_reconnects() -> None:
         server.remove()
 
 
+async def test_a_silent_telnet_server_and_a_device_that_is_no_tty_are_named(closing: list) -> None:
+    """Two ways a console is not one: a server that accepts and never speaks (a paused
+    telnetd), and a device file without a terminal behind it. Each error says which."""
+    server = TelnetServer("127.0.0.44", login=False).start()
+    server.pause()
+    try:
+        silent = telnet_host(server, connect_timeout=3)  # it pokes after 2 s without a greeting
+        closing.append(silent)
+        with pytest.raises(HostConnectionError) as caught:
+            await silent.run("true")
+        assert str(caught.value) == (
+            f"tn: connect timed out after 3s; telnet {server.address}:{server.port} accepted the"
+            " connection but sent nothing, not even after a newline"
+        )
+    finally:
+        server.resume()
+        server.remove()
+    not_a_tty = SerialHost("nul", "/dev/null", connect_timeout=3)
+    closing.append(not_a_tty)
+    with pytest.raises(
+        HostConnectionError, match=r"^nul: .*/dev/null is not a serial device \(Inappropriate ioctl"
+    ):
+        await not_a_tty.run("true")
+
+
 async def test_serial_device_gone_is_a_connection_error() -> None:
     console = SerialConsole(login=False, name="ttyGONE").start()
     host = serial_host(console, connect_timeout=3)

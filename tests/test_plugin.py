@@ -716,10 +716,11 @@ def test_ssh_hosts_unreachable_secrets_reports(
             "*ERROR at setup of test_sync[[]dead[]]*",
             "pytest-otto: host 'dead' is unreachable: connection to root@127.0.0.1:* refused (*",
             "*ERROR at setup of test_sync[[]mute[]]*",
-            "pytest-otto: host 'mute' is unreachable: connect timed out after 1s (*",
+            "pytest-otto: host 'mute' is unreachable: connect timed out after 1s;"
+            " no answer from root@127.0.0.1:* (TCP connect, key exchange or login) (*",
             "*ERROR at setup of test_needs_unreachable_hosts*",
             "pytest-otto: hosts 'dead', 'mute' are unreachable: dead: connection * refused; "
-            "mute: connect timed out after 1s (*",
+            "mute: connect timed out after 1s; no answer from root@* (*",
         ]
     )
     # Each unreachable host was tried once for the run, not once per test.
@@ -809,3 +810,104 @@ def test_console_hosts_from_a_lab_file(
     junit = (pytester.path / "out.xml").read_text()
     for text in (result.stdout.str(), result.stderr.str(), junit):
         assert secret not in text
+
+
+SECRET_TESTS = """
+import os
+import pytest
+from pytest_otto import load_lab
+
+# Each test fails on purpose inside pytest-otto, through the Python API: the report
+# shows the library's frames with their locals (-l), which must not hold a password.
+
+def test_telnet_login_refused(lab):
+    lab["tnbad"].run_sync("true")
+
+def test_serial_login_refused(lab):
+    lab["slbad"].run_sync("true")
+
+def test_ssh_login_refused(lab):
+    lab["sshbad"].run_sync("true")
+
+def test_command_with_the_password_times_out(lab):
+    result = lab["sshpw"].run_sync("echo start; sleep 30 # " + os.environ["OTTO_SECRET_PW"], timeout=1)
+    assert result.ok, result
+
+def test_output_with_the_password(lab):
+    result = lab["sshpw"].run_sync("echo the password is $OTTO_SECRET_PW")
+    assert result.only.output == "the password is not shown", result
+
+async def test_expect_times_out_after_the_password_was_echoed(lab):
+    session = await lab["tn"].open_session("echo")
+    await session.send("echo $OTTO_SECRET_PW\\n")
+    await session.expect("never printed", timeout=1)
+
+def test_broken_lab_file():
+    load_lab("broken.toml")
+"""
+
+
+def test_secrets_stay_out_of_failure_reports_with_showlocals(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    ssh_lab: SshLab,
+    telnet_login_server: TelnetServer,
+    own_serial_login_console: SerialConsole,
+) -> None:
+    """No password in a report with ``-l -vv``, INFO logs, ``-rA`` and JUnit XML, whether
+    the login fails (telnet, serial, ssh: wrong plain-text passwords from the lab file),
+    a command or output holds the password (timeout log line, assertion message), an
+    ``expect`` times out after the password was echoed, or a lab file with a password in
+    plain text is broken. Every test fails, each with the error it is about."""
+    secret = telnet_login_server.password
+    assert secret
+    monkeypatch.setenv("OTTO_SECRET_PW", secret)
+    wrong = {"tnbad": "wrong-TN-4k9q", "slbad": "wrong-SL-7f2m", "sshbad": "wrong-SSH-9x3c"}
+    servers = {
+        "tn": telnet_login_server,
+        "tnbad": telnet_login_server,
+        "slbad": own_serial_login_console,
+        "sshbad": ssh_lab[2],
+        "sshpw": ssh_lab[2],
+    }
+    data = lab_dict(
+        servers,
+        name="secrets",
+        defaults={"connect_timeout": 10.0, "command_timeout": 20.0},
+        user=lambda host_id, _: "ottopw",
+        password=lambda host_id, _: wrong.get(host_id, {"env": "OTTO_SECRET_PW"}),
+    )
+    for host_id in ("sshbad", "sshpw"):
+        del data["hosts"][host_id]["key"]
+        data["hosts"][host_id]["agent"] = False
+    (pytester.path / "lab.toml").write_text(tomli_w.dumps(data))
+    in_file = "in-file-PW-5r8t"
+    (pytester.path / "broken.toml").write_text(
+        f'[hosts.r1]\naddress = "127.0.0.9"\npassword = "{in_file}"\nprot = 22\n'
+    )
+    pytester.makepyfile(test_secrets=SECRET_TESTS)
+    result = run(
+        pytester,
+        f"--lab={pytester.path / 'lab.toml'}",
+        "-l",
+        "-vv",
+        "-rA",
+        "--log-level=INFO",
+        "--junitxml=out.xml",
+    )
+    result.assert_outcomes(failed=7)
+    result.stdout.fnmatch_lines_random(
+        [
+            "*HostConnectionError: tnbad: telnet *: login failed: the console rejected the user name*",
+            "*HostConnectionError: slbad: serial *: login failed: the console rejected the user name*",
+            "*HostConnectionError: sshbad: authentication failed for ottopw@*",
+            "*sshpw: 'echo start; sleep 30 # ********' timed out after 1s*",
+            "*the password is *********",
+            "*ExpectTimeout: tn: no match for 'never printed' within 1s; read so far: *",
+            "*LabError: *broken.toml: host 'r1': key 'prot': unknown key*",
+        ]
+    )
+    junit = (pytester.path / "out.xml").read_text()
+    for text in (result.stdout.str(), result.stderr.str(), junit):
+        for value in (secret, in_file, *wrong.values()):
+            assert value not in text

@@ -723,6 +723,34 @@ async def test_jump_chain_of_three(ssh_lab: SshLab, tmp_path: Path) -> None:
             await host.close()
 
 
+async def test_a_connect_that_runs_out_of_time_names_what_it_waited_for(ssh_lab: SshLab) -> None:
+    """A hung server and a host behind a hung hop both time out; each message says which
+    (a paused sshd accepts TCP and then says nothing)."""
+    hung = SshServer("127.0.0.43").start()
+    hung.pause()
+    direct = ssh_host(hung, host_id="direct", connect_timeout=1)
+    jump = ssh_host(hung, host_id="jump", connect_timeout=5)
+    inner = ssh_host(ssh_lab, 1, host_id="inner", hop=jump, connect_timeout=1)
+    try:
+        with pytest.raises(HostConnectionError) as caught:
+            await direct.run("true")
+        assert str(caught.value) == (
+            f"direct: connect timed out after 1s; no answer from {PASSWORD_USER}@{hung.address}:{hung.port}"
+            " (TCP connect, key exchange or login)"
+        )
+        with pytest.raises(HostConnectionError) as caught:
+            await inner.run("true")
+        assert (
+            str(caught.value)
+            == "inner: connect timed out after 1s; no answer from hop 'jump' (its own connect)"
+        )
+    finally:
+        for host in (direct, inner, jump):
+            await host.close()
+        hung.resume()
+        hung.remove()
+
+
 async def test_hop_from_lab_file(ssh_lab: SshLab, tmp_path: Path) -> None:
     path = write_lab_toml(
         tmp_path / "lab.toml",

@@ -22,11 +22,12 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import loop
+from ..config import Revealed, Secret
 from ..errors import HostConnectionError
 from ..output import DEFAULT_MAX_OUTPUT
 from ..result import CommandStatus, RunResult, Status
 from ..session import DEFAULT, ShellSession, format_seconds, resolve_timeout, wait_bounded
-from ..transcript import Transcript, TranscriptEntry, mask_secrets
+from ..transcript import Transcript, TranscriptEntry, mask_secrets, shown_masked
 from ..transports.base import TTY_LINE_LIMIT, Transport
 
 if TYPE_CHECKING:
@@ -73,6 +74,18 @@ def line_limit_from(config: HostConfig) -> int | object | None:
     return config.line_limit or None
 
 
+def reveal_password(password: str | Secret | None, host_id: str) -> Revealed | None:
+    """The password to log in with, read now if it comes from the environment.
+
+    It is a `Revealed`, so a traceback's locals (``pytest -l``) show a mask.
+    """
+    if password is None:
+        return None
+    if isinstance(password, str):
+        return Revealed(password)
+    return password.reveal(host_id, "password")
+
+
 def _as_commands(commands: str | Sequence[str]) -> list[str]:
     if isinstance(commands, str):
         return [commands]
@@ -106,6 +119,7 @@ class Session:
             host._make_shell_transport,
             connect_timeout=lambda: host.connect_timeout,
             max_output=lambda: host.max_output,
+            mask=host._mask,
         )
         #: One ``run()`` call at a time: a list's commands run back to back (B12).
         self._calls = asyncio.Lock()
@@ -139,8 +153,7 @@ class Session:
                     if log.isEnabledFor(logging.DEBUG):
                         log.debug("%s[%s]: run %s", host.id, self.name, host._mask(command))
                     status = await self._shell.run_command(command, deadline, budget)
-                host._record(self.name, "run", status, started, time.monotonic() - t0)
-                statuses.append(status)
+                statuses.append(host._record(self.name, "run", status, started, time.monotonic() - t0))
         return RunResult(statuses)
 
     async def run(self, commands: str | Sequence[str], timeout: float | object = DEFAULT) -> RunResult:
@@ -281,16 +294,22 @@ class Host(ABC):
 
     def _record(
         self, session: str, kind: str, status: CommandStatus, started: float, duration: float
-    ) -> None:
+    ) -> CommandStatus:
+        """Add ``status`` to the transcript, masked; return it as the caller should see it.
+
+        A command or output that holds a secret comes back intact, as a `SecretText`
+        whose repr is masked: assertion messages and ``pytest -l`` do not print it.
+        """
         secrets = self._secret_values()  # once: an SSH host reveals its password to list it
         command = mask_secrets(status.command, secrets)
+        output = mask_secrets(status.output, secrets)
         self.transcript.append(
             TranscriptEntry(
                 host_id=self.id,
                 session=session,
                 kind=kind,
                 command=command,
-                output=mask_secrets(status.output, secrets),
+                output=output,
                 status=status.status,
                 retcode=status.retcode,
                 started=started,
@@ -299,6 +318,11 @@ class Host(ABC):
         )
         log.debug(
             "%s[%s]: %s %s -> %s/%s", self.id, session, kind, command, status.status.name, status.retcode
+        )
+        if command is status.command and output is status.output:
+            return status
+        return status._replace(
+            command=shown_masked(status.command, command), output=shown_masked(status.output, output)
         )
 
     def _session(self, name: str) -> Session:
@@ -334,8 +358,7 @@ class Host(ABC):
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s: oneshot %s", self.id, self._mask(command))
         status = await self._oneshot(command, t0 + budget, budget)
-        self._record("oneshot", "oneshot", status, started, time.monotonic() - t0)
-        return status
+        return self._record("oneshot", "oneshot", status, started, time.monotonic() - t0)
 
     async def oneshot(self, command: str, timeout: float | object = DEFAULT) -> CommandStatus:
         """Run ``command`` in a fresh process: no shared state, empty stdin.

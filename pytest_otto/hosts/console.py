@@ -40,7 +40,7 @@ from ..transports.console import (
 )
 from ..transports.serial import SerialTransport
 from ..transports.telnet import TelnetTransport
-from .base import Host, line_limit_from, resolve_line_limit
+from .base import Host, line_limit_from, resolve_line_limit, reveal_password
 
 if TYPE_CHECKING:
     from ..config import HostConfig
@@ -88,10 +88,7 @@ class ConsoleHost(Host):
     # -- credentials -------------------------------------------------------------------------
 
     def _reveal_password(self) -> str | None:
-        secret = self._password
-        if secret is None or isinstance(secret, str):
-            return secret
-        self._revealed = secret.reveal(self.id, "password")
+        self._revealed = reveal_password(self._password, self.id)
         return self._revealed
 
     def _secret_values(self) -> list[str]:
@@ -138,6 +135,7 @@ class ConsoleHost(Host):
             self._make_shell_transport,
             connect_timeout=lambda: self.connect_timeout,
             max_output=lambda: self.max_output,
+            mask=self._mask,
         )
 
     @contextlib.asynccontextmanager

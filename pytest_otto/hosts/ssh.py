@@ -33,7 +33,7 @@ from ..transports.ssh import (
     SshShellTransport,
     describe_ssh_error,
 )
-from .base import Host, line_limit_from, resolve_line_limit
+from .base import Host, line_limit_from, resolve_line_limit, reveal_password
 
 if TYPE_CHECKING:
     from ..config import HostConfig
@@ -179,6 +179,7 @@ class RemoteHost(Host):
             ),
             connect_timeout=lambda: self.connect_timeout,
             tunnel=hop._ssh.get if hop is not None else None,
+            hop_id=hop.id if hop is not None else None,
             max_sessions=max_sessions,
         )
 
@@ -219,10 +220,7 @@ class RemoteHost(Host):
     # -- secrets -------------------------------------------------------------------------
 
     def _reveal_password(self) -> str | None:
-        secret = self._password
-        if secret is None:
-            return None
-        value = secret if isinstance(secret, str) else secret.reveal(self.id, "password")
+        value = reveal_password(self._password, self.id)
         if value and value not in self._revealed:
             self._revealed.append(value)
         return value
@@ -231,14 +229,12 @@ class RemoteHost(Host):
         # Also the not-yet-revealed value: a command logged before the first connect
         # may already contain it. Reading it here is for masking only.
         values = list(self._revealed)
-        secret = self._password
-        if secret is not None:
-            try:
-                value = secret if isinstance(secret, str) else secret.reveal(self.id, "password")
-            except Exception:
-                value = None
-            if value and value not in values:
-                values.append(value)
+        try:
+            value = reveal_password(self._password, self.id)
+        except Exception:
+            value = None
+        if value and value not in values:
+            values.append(value)
         return values
 
     # -- the Host contract -------------------------------------------------------------

@@ -72,6 +72,14 @@ class Transport(ABC):
         The caller bounds this with the host's connect timeout.
         """
 
+    def stall_hint(self) -> str:
+        """Where `open` was stuck when its time ran out (``"; ..."``), or ``""``.
+
+        "Connect timed out" alone does not tell a silent console from a hung jump
+        host; the transport knows which step it was waiting on.
+        """
+        return ""
+
     @abstractmethod
     async def write(self, data: bytes) -> None:
         """Write ``data`` exactly (pacing is the transport's business)."""

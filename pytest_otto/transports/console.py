@@ -42,6 +42,7 @@ from abc import abstractmethod
 from collections.abc import Callable
 
 from ..errors import HostConnectionError
+from ..transcript import MASK
 from .base import TTY_LINE_LIMIT, ByteSink, Transport
 
 __all__ = [
@@ -144,7 +145,7 @@ class ConsoleTransport(Transport):
             re.compile(password_prompt) if isinstance(password_prompt, str) else password_prompt
         )
         self.write_delay = float(write_delay)
-        token = "OTTOC" + secrets.token_hex(8)
+        token = self._token = "OTTOC" + secrets.token_hex(8)
         self._ready_marker = f"{token}_R".encode()
         self._exit_marker = f"{token}_X_".encode()
         # The echo of this line shows '%s_R' and the token apart: only a shell that
@@ -167,6 +168,8 @@ class ConsoleTransport(Transport):
         self._tail = b""
         self._revealed: str | None = None
         self._logged_in = False  # we answered a login prompt on this connection
+        self._reached = False  # the subclass connected (TCP) or opened the device
+        self._login_step = ""  # what we typed at a login: "", "newline", "user" or "password"
         self._closing = False
         self._logout_seen = asyncio.Event()
 
@@ -187,6 +190,19 @@ class ConsoleTransport(Transport):
     def describe(self) -> str:
         """Where this console is, for messages."""
         return type(self).__name__
+
+    def stall_hint(self) -> str:
+        """Which step of reaching the shell ran out of time, with the console's last words."""
+        if not self._reached:
+            return f"; {self.describe()} did not accept the connection"
+        if self._heard_at is None:
+            after = ", not even after a newline" if self._login_step == "newline" else ""
+            return f"; {self.describe()} accepted the connection but sent nothing{after}"
+        if self._login_step == "password":
+            return f"; no shell answered after the password{self._hint()}"
+        if self._login_step == "user":
+            return f"; no password prompt or shell answered after the user name{self._hint()}"
+        return f"; no login prompt and no shell recognised{self._hint()}"
 
     # -- bytes from the subclass --------------------------------------------------------
 
@@ -363,9 +379,12 @@ class ConsoleTransport(Transport):
         return HostConnectionError(self.host_id, f"{self.describe()}: {cause}{self._hint()}")
 
     def _hint(self) -> str:
-        tail = _text(bytes(self._login_buf[-200:])).strip()
-        if self._revealed:
-            tail = tail.replace(self._revealed, "********")
+        """The console's last words, for an error: password masked, our own probe's echo left out."""
+        text = _text(bytes(self._login_buf))
+        if self._revealed:  # before cutting, so that no piece of it survives at the edge
+            text = text.replace(self._revealed, MASK)
+        lines = [line for line in text.splitlines() if self._token not in line]
+        tail = "\n".join(lines)[-200:].strip()
         return f"; last output: {tail!r}" if tail else ""
 
     async def _await_greeting(self, timeout: float) -> bool:
@@ -424,6 +443,7 @@ class ConsoleTransport(Transport):
                 log.debug("%s: %s: answering the login prompt", self.host_id, self.describe())
                 await self._type(self.user.encode() + self.newline)
                 sent_user, poked = True, True
+                self._login_step = "user"
                 self._logged_in = True
                 continue
             if settled and self.password_prompt.search(tail):
@@ -437,6 +457,7 @@ class ConsoleTransport(Transport):
                     log.debug("%s: %s: answering the password prompt", self.host_id, self.describe())
                     await self._type(password.encode() + self.newline)
                     sent_password = True
+                    self._login_step = "password"
                 else:  # not after our user name (type-ahead became one): skip it
                     log.debug("%s: %s: skipping a password prompt", self.host_id, self.describe())
                     await self._type(self.newline)
@@ -454,6 +475,7 @@ class ConsoleTransport(Transport):
                 if not poked and not prompt_like:
                     await self._type(self.newline)
                     poked, poked_at, buf_at_poke = True, time.monotonic(), len(buf)
+                    self._login_step = self._login_step or "newline"
                     self._last_data = time.monotonic()  # wait another quiet spell for the answer
                 else:
                     await self._type(self._ready_line)

@@ -88,11 +88,16 @@ class SerialTransport(ConsoleTransport):
             self._release()
             raise
         self._fd = fd
+        self._reached = True
         asyncio.get_running_loop().add_reader(fd, self._on_readable)
 
     def _configure_tty(self, fd: int) -> None:
         """Raw 8N1 at the baud rate, no flow control, ignore modem lines."""
-        attrs = termios.tcgetattr(fd)
+        try:
+            attrs = termios.tcgetattr(fd)
+        except termios.error as exc:  # /dev/null, a plain file: not an OSError, say what it means
+            code, why = exc.args if len(exc.args) == 2 else (errno.ENOTTY, str(exc))
+            raise OSError(code, f"{self.device} is not a serial device ({why})") from None
         attrs[0] = 0  # iflag: no ICRNL/IXON/...: bytes as they come
         attrs[1] = 0  # oflag: no OPOST
         attrs[2] = termios.CS8 | termios.CREAD | termios.CLOCAL  # cflag
@@ -100,7 +105,11 @@ class SerialTransport(ConsoleTransport):
         attrs[4] = attrs[5] = self._speed
         attrs[6][termios.VMIN] = 1
         attrs[6][termios.VTIME] = 0
-        termios.tcsetattr(fd, termios.TCSANOW, attrs)
+        try:
+            termios.tcsetattr(fd, termios.TCSANOW, attrs)
+        except termios.error as exc:
+            code, why = exc.args if len(exc.args) == 2 else (errno.EINVAL, str(exc))
+            raise OSError(code, f"cannot set {self.device} to raw 8N1 at {self.baud} baud ({why})") from None
 
     def _release(self) -> None:
         if self._claim is not None:

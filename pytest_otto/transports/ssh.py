@@ -280,6 +280,7 @@ class SshConnection:
         *,
         connect_timeout: Callable[[], float],
         tunnel: Callable[[], Awaitable[asyncssh.SSHClientConnection]] | None = None,
+        hop_id: str | None = None,
         max_sessions: int = DEFAULT_MAX_SESSIONS,
     ) -> None:
         if options.host_key_check not in HOST_KEY_POLICIES:
@@ -292,6 +293,8 @@ class SshConnection:
         self.max_sessions = max_sessions
         self._connect_timeout = connect_timeout
         self._tunnel = tunnel
+        self.hop_id = hop_id
+        self._waiting_on = ""  # who a connect in progress waits for, for a timeout's message
         self._live: _Live | None = None
         self._lock = asyncio.Lock()
         self._attempts_ended = 0  # counted when an attempt ends: see _get_live
@@ -302,6 +305,17 @@ class SshConnection:
         """``user@address:port`` for messages."""
         user = f"{self.options.user}@" if self.options.user else ""
         return f"{user}{self.options.address}:{self.options.port}"
+
+    def stall_hint(self) -> str:
+        """Who a channel being opened waits for: the hop, the server, or a free channel."""
+        if self._waiting_on:
+            return f"; no answer from {self._waiting_on}"
+        live = self._live
+        if live is None or live.conn.is_closed():
+            return ""
+        if live.budget.used >= live.budget.limit:
+            return f"; connected, but all {live.budget.limit} channels of the connection stayed in use"
+        return "; connected, but the server did not open a session channel"
 
     @property
     def is_connected(self) -> bool:
@@ -425,7 +439,8 @@ class SshConnection:
             except TimeoutError:
                 raise HostConnectionError(
                     self.host_id,
-                    f"connecting to {self.where} timed out after connect_timeout={format_seconds(timeout)}s",
+                    f"connecting to {self.where} timed out after connect_timeout={format_seconds(timeout)}s"
+                    f"{self.stall_hint()}",
                 ) from None
             except _HANDSHAKE_LOST as exc:
                 # sshd drops connections beyond MaxStartups right after accept: retry.
@@ -533,12 +548,17 @@ class SshConnection:
             kwargs["client_keys"] = [str(key)]
         if not opts.agent:
             kwargs["agent_path"] = None
+        hop = f"hop {self.hop_id!r}" if self.hop_id else "the hop"
         if self._tunnel is not None:
+            self._waiting_on = f"{hop} (its own connect)"
             try:
                 kwargs["tunnel"] = await self._tunnel()
             except HostConnectionError as exc:
                 raise HostConnectionError(self.host_id, f"via hop {exc}") from None
         try:
+            self._waiting_on = f"{self.where} (TCP connect, key exchange or login)"
+            if self._tunnel is not None:
+                self._waiting_on += f" through {hop}"
             conn = await asyncssh.connect(opts.address, **kwargs)
         except (asyncssh.HostKeyNotVerifiable, asyncssh.KeyExchangeFailed) as exc:
             if opts.host_key_check == "off":
@@ -563,7 +583,7 @@ class SshConnection:
             raise
         except asyncssh.ChannelOpenError as exc:  # the hop could not reach us
             raise HostConnectionError(
-                self.host_id, f"cannot reach {self.where} through the hop: {exc.reason}"
+                self.host_id, f"cannot reach {self.where} through {hop}: {exc.reason}"
             ) from None
         except ConnectionRefusedError:
             raise HostConnectionError(self.host_id, f"connection to {self.where} refused") from None
@@ -575,6 +595,7 @@ class SshConnection:
             raise HostConnectionError(self.host_id, f"{self.where}: {describe_ssh_error(exc)}") from None
         except ValueError as exc:  # bad key file, bad option values
             raise HostConnectionError(self.host_id, f"{self.where}: {exc}") from None
+        self._waiting_on = ""  # kept when cancelled: the timeout's message names the step
         if record:
             self._record_host_key(conn)
         log.debug("%s: connected to %s", self.host_id, self.where)
@@ -651,6 +672,10 @@ class SshShellTransport(Transport):
         self._closed = False
         self._writable = asyncio.Event()
         self._writable.set()
+
+    def stall_hint(self) -> str:
+        """The connect's step, or the channel that sshd did not open."""
+        return self._connection.stall_hint() if self._channel is None else ""
 
     async def open(self, sink: ByteSink) -> None:
         """Open the shell's channel (waiting for a channel slot if all are busy)."""

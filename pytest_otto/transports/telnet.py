@@ -97,6 +97,7 @@ class TelnetTransport(ConsoleTransport):
     async def _connect(self) -> None:
         async with _setup_gate(self.address, self.port):
             self._reader, self._writer = await asyncio.open_connection(self.address, self.port)
+            self._reached = True
             self._socket = self._writer.get_extra_info("socket") if _TCP_QUICKACK is not None else None
             self._pump = asyncio.get_running_loop().create_task(self._read_loop())
             await self._await_greeting(SETUP_HOLD)
