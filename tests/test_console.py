@@ -106,6 +106,23 @@ async def test_wrong_password_is_a_connection_error_within_bound(
     assert str(caught.value).startswith(f"{host.id}: ")
     assert "login failed" in str(caught.value)
     assert "not-the-password" not in str(caught.value)
+    # the hint is what the console said, not the echo of probes typed during login's delay
+    assert "Login incorrect" in str(caught.value) and "OTTOC" not in str(caught.value)
+
+
+async def test_a_login_prompt_that_never_matches_is_named_with_what_the_console_said(
+    closing: list, telnet_login_server: TelnetServer
+) -> None:
+    host = telnet_host(telnet_login_server, login_prompt="Username:", connect_timeout=4)
+    closing.append(host)
+    with pytest.raises(HostConnectionError) as caught:
+        await host.run("true")
+    message = str(caught.value)
+    assert message.startswith(
+        "tn: connect timed out after 4s; neither a login prompt (login_prompt 'Username:') nor a shell"
+        " answered; last output: "
+    )
+    assert "login: " in message and "OTTOC" not in message
 
 
 async def test_login_without_user_is_a_clear_error(closing: list, telnet_login_server: TelnetServer) -> None:

@@ -153,7 +153,8 @@ class ConsoleTransport(Transport):
         self._ready_line = (
             f"trap 'printf \"\\n%s_X_%d\\n\" {token} $?' EXIT; printf '%s_R\\n' {token}\n".encode()
         )
-        self._login_buf = bytearray()
+        self._login_buf = bytearray()  # since the last prompt we answered
+        self._login_seen = bytearray()  # the whole login, for an error's last-output hint
         self._login_changed = asyncio.Event()
         self._last_data = time.monotonic()
         self._heard_at: float | None = None  # last bytes of any kind (data, negotiation)
@@ -202,7 +203,10 @@ class ConsoleTransport(Transport):
             return f"; no shell answered after the password{self._hint()}"
         if self._login_step == "user":
             return f"; no password prompt or shell answered after the user name{self._hint()}"
-        return f"; no login prompt and no shell recognised{self._hint()}"
+        return (
+            f"; neither a login prompt (login_prompt {self.login_prompt.pattern!r}) nor a shell"
+            f" answered{self._hint()}"
+        )
 
     # -- bytes from the subclass --------------------------------------------------------
 
@@ -219,9 +223,10 @@ class ConsoleTransport(Transport):
         self._last_data = self._heard_at = time.monotonic()
         self._data_count += 1
         if not self._ready:
-            self._login_buf += data
-            if len(self._login_buf) > LOGIN_BUFFER:
-                del self._login_buf[: len(self._login_buf) - LOGIN_BUFFER]
+            for buf in (self._login_buf, self._login_seen):
+                buf += data
+                if len(buf) > LOGIN_BUFFER:
+                    del buf[: len(buf) - LOGIN_BUFFER]
             self._login_changed.set()
             return
         self._deliver(data)
@@ -380,10 +385,11 @@ class ConsoleTransport(Transport):
 
     def _hint(self) -> str:
         """The console's last words, for an error: password masked, our own probe's echo left out."""
-        text = _text(bytes(self._login_buf))
+        text = _text(bytes(self._login_seen))
         if self._revealed:  # before cutting, so that no piece of it survives at the edge
             text = text.replace(self._revealed, MASK)
-        lines = [line for line in text.splitlines() if self._token not in line]
+        text = text.replace(self._ready_line.decode().rstrip("\n"), "")  # its whole echo
+        lines = [line for line in text.splitlines() if line.strip() and self._token not in line]
         tail = "\n".join(lines)[-200:].strip()
         return f"; last output: {tail!r}" if tail else ""
 
