@@ -544,6 +544,7 @@ def _item_hosts(item: pytest.Item, state: _Otto) -> list[Host]:
     return []
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Give each host test case the properties ``otto_lab`` and ``otto_host``; share the loop.
 
@@ -558,7 +559,45 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.user_properties.append(("otto_lab", state.lab.name))
         for host in item_hosts:
             item.user_properties.append(("otto_host", host.id))
+    if config.getoption("loadgroup", False) or getattr(config.option, "dist", "no") == "loadgroup":
+        _group_single_holder_hosts(state, items)
     _share_event_loop(config, state, items)
+
+
+def _group_single_holder_hosts(state: _Otto, items: list[pytest.Item]) -> None:
+    """Keep every test that may reach a console host on that host's xdist worker.
+
+    A serial line (or a console server's port) takes one holder at a time. A test
+    that uses ``hosts`` or the whole ``lab`` would otherwise run on any worker and
+    find the line held by the worker of that host's own tests, or take it from
+    them. Such a test joins the console host's group; consoles that one test uses
+    together share a group, named after the first of them in lab order.
+    """
+    order = {h.id: i for i, h in enumerate(state.lab)}
+    whole_lab = [h for h in state.lab if h.single_holder]
+    leader: dict[str, str] = {h.id: h.id for h in whole_lab}
+
+    def find(host_id: str) -> str:
+        while leader[host_id] != host_id:
+            host_id = leader[host_id]
+        return host_id
+
+    touched: list[tuple[pytest.Item, list[str]]] = []
+    for item in items:
+        if "lab" in getattr(item, "fixturenames", ()):
+            consoles = [h.id for h in whole_lab]
+        else:
+            consoles = [h.id for h in _item_hosts(item, state) if h.single_holder]
+        if not consoles:
+            continue
+        touched.append((item, consoles))
+        roots = sorted({find(c) for c in consoles}, key=order.__getitem__)
+        for root in roots[1:]:
+            leader[root] = roots[0]
+    for item, consoles in touched:
+        group = find(consoles[0])
+        if len(consoles) > 1 or group != consoles[0] or "host" not in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group(group), append=False)
 
 
 @pytest.hookimpl(tryfirst=True)

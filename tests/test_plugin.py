@@ -911,3 +911,53 @@ def test_secrets_stay_out_of_failure_reports_with_showlocals(
     for text in (result.stdout.str(), result.stderr.str(), junit):
         for value in (secret, in_file, *wrong.values()):
             assert value not in text
+
+
+CONSOLE_XDIST_TESTS = """
+import os
+import pytest
+
+def log(what):
+    with open("where.log", "a") as f:
+        f.write(f"{what} {os.environ['PYTEST_XDIST_WORKER']}\\n")
+
+@pytest.mark.parametrize("n", range(3))
+def test_each_host(host, n):
+    assert host.run_sync("echo hi").only.output == "hi"
+    log(host.id)
+
+@pytest.mark.parametrize("n", range(4))
+@pytest.mark.otto_hosts(pattern="^(dut|ssh1)$")
+def test_console_and_router(hosts, n):
+    assert [h.run_sync("echo hi").only.output for h in hosts] == ["hi", "hi"]
+    log("hosts")
+
+@pytest.mark.parametrize("n", range(4))
+async def test_whole_lab(lab, n):
+    results = await lab.run_on_all_hosts("echo hi")
+    assert {h: r.only.output for h, r in results.items()} == {"dut": "hi", "ssh1": "hi", "alpha": "hi"}
+    log("lab")
+"""
+
+
+def test_xdist_keeps_tests_that_reach_a_console_on_its_worker(
+    pytester: pytest.Pytester, ssh_lab: SshLab
+) -> None:
+    """-n 2 with a serial console (one holder at a time): tests that use ``hosts`` or the
+    whole ``lab`` run on the console's worker, so no worker finds the line taken by another;
+    the other hosts' own tests still use the second worker."""
+    with SerialConsole(login=False, name="ttyXD") as console:
+        data = lab_dict({"ssh1": ssh_lab[0]}, name="mixed", defaults={"connect_timeout": 10.0})
+        data["hosts"]["dut"] = {"transport": "serial", "device": str(console.device)}
+        data["hosts"]["alpha"] = {"transport": "local"}
+        lab = pytester.path / "lab.toml"
+        lab.write_text(tomli_w.dumps(data))
+        pytester.makepyfile(test_mixed=CONSOLE_XDIST_TESTS)
+        result = run(pytester, f"--lab={lab}", "-n", "2")
+    result.assert_outcomes(passed=3 * 3 + 4 + 4)
+    rows = [line.split() for line in (pytester.path / "where.log").read_text().splitlines()]
+    workers = {
+        what: {w for name, w in rows if name == what} for what in ("dut", "hosts", "lab", "ssh1", "alpha")
+    }
+    assert len(workers["dut"]) == 1 and workers["hosts"] == workers["lab"] == workers["dut"], workers
+    assert len(workers["dut"] | workers["ssh1"] | workers["alpha"]) == 2, workers

@@ -235,6 +235,9 @@ class Host(ABC):
 
     #: The ``transport`` value of the lab file this class serves.
     transport_name: ClassVar[str] = ""
+    #: One holder at a time (a serial line, a console server's port): two processes
+    #: of one run must not both reach for it (pytest-xdist workers).
+    single_holder: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -62,6 +62,8 @@ _CHECKSUM_PROBE = "command -v sha256sum || command -v md5sum || command -v cksum
 class ConsoleHost(Host):
     """What telnet and serial hosts share: credentials, login prompts, in-band transfers."""
 
+    single_holder = True
+
     def __init__(
         self,
         id: str,
