@@ -247,6 +247,9 @@ def _warn_if_lab_path_chose_rootdir(config: pytest.Config) -> None:
     lab = (here / Path(value).expanduser()).resolve()
     if lab.is_relative_to(here):
         return  # the search starts inside the current folder, as it would without the lab
+    project_ini = _nearest_ini_file(here)
+    if project_ini is None or (config.inipath is not None and config.inipath.resolve() == project_ini):
+        return  # a test path argument kept the search in the project, or there is nothing to miss
     chosen = f"ini file {config.inipath}" if config.inipath else "no ini file"
     config.issue_config_time_warning(
         pytest.PytestConfigWarning(
@@ -256,6 +259,29 @@ def _warn_if_lab_path_chose_rootdir(config: pytest.Config) -> None:
         ),
         stacklevel=2,
     )
+
+
+#: Files pytest reads its settings from, and the section that makes one count.
+_INI_FILES = (
+    ("pytest.ini", ""),
+    (".pytest.ini", ""),
+    ("pyproject.toml", "[tool.pytest"),
+    ("tox.ini", "[pytest]"),
+    ("setup.cfg", "[tool:pytest]"),
+)
+
+
+def _nearest_ini_file(start: Path) -> Path | None:
+    """The ini file pytest would find from ``start`` upwards with no path arguments."""
+    for folder in (start, *start.parents):
+        for name, section in _INI_FILES:
+            candidate = folder / name
+            try:
+                if candidate.is_file() and section in candidate.read_text(errors="replace"):
+                    return candidate.resolve()
+            except OSError:
+                continue
+    return None
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -534,6 +534,10 @@ def test_lab_outside_the_project_as_two_arguments_warns(
     one_arg = run(pytester, f"--lab={lab}")
     one_arg.assert_outcomes(passed=3)
     assert "pytest-otto: with '--lab" not in one_arg.stdout.str()
+    # a test path argument keeps pytest's search in the project: the ini is read, no warning
+    with_test_path = run(pytester, "--lab", str(lab), "check_x.py")
+    with_test_path.assert_outcomes(passed=3)
+    assert "pytest-otto: with '--lab" not in with_test_path.stdout.str()
 
 
 def write_where_tests(pytester: pytest.Pytester, files: int) -> None:
