@@ -77,9 +77,8 @@ class _Otto:
     def selected_for(self, node: pytest.Item | pytest.Function | Any) -> tuple[list[Host], str]:
         """The selected hosts that ``node``'s ``otto_hosts`` markers allow, and why none if so."""
         hosts = list(self.selected)
-        if not hosts:  # --host-pattern selecting nothing is a usage error: the lab is empty
-            where = f" ({self.lab.path})" if self.lab.path else ""
-            return [], f"lab {self.lab.name!r}{where} has no hosts"
+        if not hosts:  # cannot happen through the plugin: an empty selection is a usage error
+            return [], f"lab {self.lab.name!r} has no hosts"
         for mark in node.iter_markers("otto_hosts"):
             pattern, tags = _marker_args(mark, node)
             allowed = {id(h) for h in self.lab.select(pattern=pattern, tags=tags)}
@@ -316,6 +315,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             lab = load_lab(path)
         except LabError as exc:
             raise pytest.UsageError(f"pytest-otto: {exc} (lab file given by {source})") from None
+        if not lab.hosts:  # a bench file that lost its hosts must not make a green run
+            raise pytest.UsageError(
+                f"pytest-otto: lab {lab.name!r} ({lab.path}) has no hosts; add a [hosts.<id>] table"
+                f" (lab file given by {source})"
+            )
     pattern = config.option.otto_host_pattern
     if pattern is None:
         selected = list(lab.hosts)

@@ -319,13 +319,16 @@ def test_junit_xml_has_lab_and_host_properties(pytester: pytest.Pytester) -> Non
     assert list(cases["test_plain"].iter("property")) == []
 
 
-def test_an_empty_lab_skips_host_tests_saying_why(pytester: pytest.Pytester) -> None:
+def test_an_empty_lab_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    """A bench file that lost its hosts must not pass a CI job with every host test skipped."""
     lab = pytester.path / "empty.toml"
     lab.write_text('[lab]\nname = "bare"\n')
     pytester.makepyfile(test_e=SYNC_ASYNC)
-    result = run(pytester, f"--lab={lab}", "-rs")
-    result.assert_outcomes(passed=1, skipped=2)
-    result.stdout.fnmatch_lines([f"SKIPPED*lab 'bare' ({lab}) has no hosts"])
+    result = run(pytester, f"--lab={lab}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [f"ERROR: pytest-otto: lab 'bare' ({lab}) has no hosts; add a [[]hosts.<id>] table*"]
+    )
 
 
 def test_marker_filters_nodes_at_collection(pytester: pytest.Pytester) -> None:
