@@ -751,6 +751,23 @@ async def test_a_connect_that_runs_out_of_time_names_what_it_waited_for(ssh_lab:
         hung.remove()
 
 
+async def test_oneshot_on_a_server_that_hangs_after_connecting_keeps_its_timeout() -> None:
+    """B13: opening the oneshot's channel counts against its timeout. A hung server keeps the
+    TCP connection until keepalives give up (45 s by default), which must not be the bound."""
+    server = SshServer("127.0.0.46").start()
+    host = ssh_host(server, host_id="hung", connect_timeout=5)
+    try:
+        assert (await host.oneshot("echo up")).output == "up"  # connected
+        server.pause()
+        status = await asyncio.wait_for(host.oneshot("echo never", timeout=2), 20)
+        assert status.status is Status.Error and status.retcode == -1
+        assert status.output == "Command timed out after 2s (the server did not open a channel)"
+    finally:
+        server.resume()
+        await host.close()
+        server.remove()
+
+
 async def test_hop_from_lab_file(ssh_lab: SshLab, tmp_path: Path) -> None:
     path = write_lab_toml(
         tmp_path / "lab.toml",

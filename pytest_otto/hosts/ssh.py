@@ -263,8 +263,8 @@ class RemoteHost(Host):
             channel = await self._ssh.open_channel(
                 lambda: session, command=_MERGE_STDERR + command, encoding=None, deadline=deadline
             )
-        except TimeoutError:
-            return timed_out(" (waiting for a free SSH channel)")
+        except TimeoutError as exc:
+            return timed_out(f" ({exc})")
         try:
             channel.chan.write_eof()  # empty stdin
             remaining = deadline - time.monotonic()

@@ -366,7 +366,9 @@ class SshConnection:
         """Open a session channel within the budget (queueing for a slot).
 
         Raises `HostConnectionError` if the connection cannot be made or is lost,
-        ``TimeoutError`` if ``deadline`` passes while waiting for a slot.
+        ``TimeoutError`` (saying which) if ``deadline`` passes while waiting for a
+        slot or for the server to open the channel (a hung server keeps the TCP
+        connection until keepalives give up, a minute by default).
         """
         retried_dead = False
         refusals = 0
@@ -374,7 +376,17 @@ class SshConnection:
             live = await self._get_live()
             await self._acquire(live.budget, deadline)
             try:
-                chan, session = await live.conn.create_session(session_factory, **kwargs)
+                opening = live.conn.create_session(session_factory, **kwargs)
+                if math.isinf(deadline):
+                    chan, session = await opening
+                else:
+                    try:
+                        chan, session = await asyncio.wait_for(opening, max(deadline - time.monotonic(), 0))
+                    except TimeoutError:
+                        raise TimeoutError("the server did not open a channel") from None
+            except TimeoutError:
+                live.budget.release()
+                raise
             except asyncssh.ChannelOpenError as exc:
                 others = live.budget.used - 1
                 live.budget.release()
@@ -410,11 +422,14 @@ class SshConnection:
     async def _acquire(budget: ChannelBudget, deadline: float) -> None:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise TimeoutError
+            raise TimeoutError("waiting for a free SSH channel")
         if math.isinf(remaining):
             await budget.acquire()
-        else:
+            return
+        try:
             await asyncio.wait_for(budget.acquire(), remaining)
+        except TimeoutError:
+            raise TimeoutError("waiting for a free SSH channel") from None
 
     async def channel_slot(self, deadline: float = math.inf) -> tuple[asyncssh.SSHClientConnection, Channel]:
         """A budget slot without a channel, for SFTP (which opens its own channel)."""
