@@ -302,6 +302,7 @@ class ShellSession:
         self._max_output = max_output
         self._transport: Transport | None = None  # published once the shell answered
         self._io: Transport | None = None  # where bytes go, also while opening
+        self._closing = False  # close() hung up on a call in flight
         self._buffer = bytearray()
         self._waiter: asyncio.Future[object] | None = None
         self._eof = False
@@ -352,6 +353,8 @@ class ShellSession:
         return self._transport is not None and not self._eof
 
     def _describe_end(self) -> str:
+        if self._closing:
+            return f"shell session '{self.name}' on {self.host_id} was closed (close() was called)"
         what = f"shell session '{self.name}' on {self.host_id} ended"
         if self._exit_status is not None:
             what += f" (exit code {self._exit_status})"
@@ -430,6 +433,8 @@ class ShellSession:
                 await asyncio.wait_for(transport.close(), 5)
             except Exception:
                 pass
+            if self._closing and isinstance(exc, Exception):  # close() hung up on this login
+                raise HostConnectionError(self.host_id, self._describe_end()) from None
             if isinstance(exc, HostConnectionError) or not isinstance(exc, (OSError, EOFError)):
                 raise
             raise HostConnectionError(self.host_id, _describe_exception(exc)) from exc
@@ -691,8 +696,9 @@ class ShellSession:
                 text = _sentence(self._describe_end())
                 if partial:
                     text += f"; output before the end:\n{partial}"
-                log.warning("%s: %s", self.host_id, self._describe_end())
-                await self._discard_transport(reset=True)
+                if not self._closing:
+                    log.warning("%s: %s", self.host_id, self._describe_end())
+                await self._discard_transport(reset=not self._closing)
                 return CommandStatus(command, text, Status.Error, -1)
             self._needs_recovery = None
             status = Status.Success if retcode == 0 else Status.Failed
@@ -832,15 +838,31 @@ class ShellSession:
             await self._ensure_ready()
 
     async def close(self) -> None:
-        """Close the shell; a later command opens a fresh one (without a warning)."""
+        """Close the shell; a later command opens a fresh one (without a warning).
+
+        Closing hangs up at once: a call in flight ends with an `Error` (or
+        `HostConnectionError`) saying the session was closed, rather than holding
+        ``close()`` until its command is done.
+        """
         recovery, self._recovery = self._recovery, None
         if recovery is not None and not recovery.done():
             recovery.cancel()  # closing hangs up: no need to stop the command first
             await asyncio.wait([recovery])  # its CancelledError stays in it; ours still raises
-        async with self._lock:
-            await self._discard_transport(reset=False)
-            self._ever_opened = False
-            self._reset_pending = False
+        if self._lock.locked() and self._io is not None:
+            self._closing = True
+            try:
+                await asyncio.wait_for(self._io.close(), 5)
+            except Exception:  # closing must never turn into the caller's error
+                log.debug("%s: hanging up session %r failed", self.host_id, self.name, exc_info=True)
+            if not self._eof:  # a transport that hangs up quietly: end the wait ourselves
+                self.feed_eof(None, "closed")
+        try:
+            async with self._lock:
+                await self._discard_transport(reset=False)
+                self._ever_opened = False
+                self._reset_pending = False
+        finally:
+            self._closing = False
 
 
 def _sentence(text: str) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_otto import ExpectTimeout, Host, Session, ShellResetWarning, Status
+from pytest_otto import ExpectTimeout, Host, HostConnectionError, Session, ShellResetWarning, Status
 
 #: Bound on waiting for what must happen: far above any plausible delay, so only a
 #: broken behaviour comes near it. Speed is measured in benchmarks/, never here.
@@ -639,10 +639,37 @@ async def host_close_closes_every_session(host: Host) -> None:
     await host.close()
     assert not one.is_open and not two.is_open and not host.default_session.is_open
     assert (await host.run("echo reopened")).only.output == "reopened"
+    # a session the caller still holds stays the host's: used again, it is closed again
+    assert (await one.run("echo one-again")).only.output == "one-again"
+    assert await host.open_session("one") is one
+    await host.close()
+    assert not one.is_open
 
 
 async def test_host_close_closes_every_session_b21(any_host: Host) -> None:
     await host_close_closes_every_session(any_host)
+
+
+async def close_hangs_up_a_call_in_flight(host: Host) -> None:
+    """B21's close hangs up: a command in flight ends at once with an Error saying the
+    session was closed, and is gone; close() does not wait for it to finish."""
+    duration = unique_sleep()
+    running = asyncio.ensure_future(host.run(f"sleep {duration}; echo late"))
+    await asyncio.sleep(0.5)  # let it start; had it not, close() would still end it
+    await asyncio.wait_for(host.close(), PATIENCE)  # the bound only keeps a broken test from hanging
+    try:
+        result = (await asyncio.wait_for(running, PATIENCE)).only
+        assert (result.status, result.retcode) == (Status.Error, -1)
+        said = result.output
+    except HostConnectionError as exc:  # closed while it was still logging in (a console)
+        said = str(exc)
+    assert "was closed (close() was called)" in said
+    assert await gone(host, duration)
+    assert (await host.run("echo reopened")).only.output == "reopened"
+
+
+async def test_close_hangs_up_a_call_in_flight_b21(any_host: Host) -> None:
+    await close_hangs_up_a_call_in_flight(any_host)
 
 
 async def send_expect(session: Session) -> None:

@@ -478,8 +478,9 @@ class Host(ABC):
         loop.wait(self._connect())
 
     async def _close(self) -> None:
+        # Named sessions stay registered: one the caller still holds reopens on use,
+        # and the next close() closes it again.
         sessions = list(self._sessions.values())
-        self._sessions = {name: s for name, s in self._sessions.items() if name == DEFAULT_SESSION}
         await asyncio.gather(*(s._shell.close() for s in sessions), return_exceptions=True)
         await self._disconnect()
 
