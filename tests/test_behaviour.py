@@ -598,6 +598,16 @@ async def test_oneshot_timeout(any_host: Host) -> None:
     assert await sleeping(any_host, duration) == ""
 
 
+async def test_oneshot_leaves_a_background_job_running_b19(any_host: Host) -> None:
+    """A oneshot that starts a job in the background (``daemon &``) returns when its command
+    is done, with its output, and the job lives on: it is neither waited for nor killed."""
+    duration = unique_sleep()
+    started = await asyncio.wait_for(any_host.oneshot(f"sleep {duration} & echo started"), PATIENCE)
+    assert (started.status, started.output) == (Status.Success, "started")
+    assert await sleeping(any_host, duration) != ""
+    await any_host.oneshot(f"pkill -f 'sleep {duration}'")
+
+
 async def test_oneshots_run_concurrently_b20(any_host: Host) -> None:
     """Five oneshots gathered all run at once: each waits until all five have started."""
     directory = f"/tmp/otto-b20-{uuid.uuid4().hex}"
@@ -650,13 +660,13 @@ async def test_host_close_closes_every_session_b21(any_host: Host) -> None:
     await host_close_closes_every_session(any_host)
 
 
-async def close_hangs_up_a_call_in_flight(host: Host) -> None:
+async def test_close_hangs_up_a_call_in_flight_b21(any_host: Host) -> None:
     """B21's close hangs up: a command in flight ends at once with an Error saying the
     session was closed, and is gone; close() does not wait for it to finish."""
     duration = unique_sleep()
-    running = asyncio.ensure_future(host.run(f"sleep {duration}; echo late"))
+    running = asyncio.ensure_future(any_host.run(f"sleep {duration}; echo late"))
     await asyncio.sleep(0.5)  # let it start; had it not, close() would still end it
-    await asyncio.wait_for(host.close(), PATIENCE)  # the bound only keeps a broken test from hanging
+    await asyncio.wait_for(any_host.close(), PATIENCE)  # the bound only keeps a broken test from hanging
     try:
         result = (await asyncio.wait_for(running, PATIENCE)).only
         assert (result.status, result.retcode) == (Status.Error, -1)
@@ -664,12 +674,8 @@ async def close_hangs_up_a_call_in_flight(host: Host) -> None:
     except HostConnectionError as exc:  # closed while it was still logging in (a console)
         said = str(exc)
     assert "was closed (close() was called)" in said
-    assert await gone(host, duration)
-    assert (await host.run("echo reopened")).only.output == "reopened"
-
-
-async def test_close_hangs_up_a_call_in_flight_b21(any_host: Host) -> None:
-    await close_hangs_up_a_call_in_flight(any_host)
+    assert await gone(any_host, duration)
+    assert (await any_host.run("echo reopened")).only.output == "reopened"
 
 
 async def send_expect(session: Session) -> None:

@@ -22,7 +22,6 @@ import pytest
 from test_behaviour import *  # noqa: F403  (the shared B5-B23 suite, collected again here)
 from test_behaviour import (
     Volume,
-    close_hangs_up_a_call_in_flight,
     host_close_closes_every_session,
     named_sessions_are_independent,
     send_expect,
@@ -152,7 +151,3 @@ SERIAL_VOLUME = Volume(line_bytes=20_000, lines=3000, transfer_bytes=6_000)
 def volume(any_host: Host) -> Volume:
     """The shared volume tests, with less data on a serial line."""
     return SERIAL_VOLUME if is_serial(any_host) else Volume()
-
-
-async def test_close_hangs_up_a_call_in_flight_b21(any_host: Host) -> None:
-    await close_hangs_up_a_call_in_flight(any_host)

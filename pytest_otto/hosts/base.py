@@ -54,6 +54,11 @@ async def _close_live_hosts() -> None:
 loop.on_shutdown(_close_live_hosts)
 
 
+#: How long a oneshot whose command has exited still collects output: a background
+#: job it started may hold the output open for as long as it runs.
+ONESHOT_DRAIN_GRACE = 0.5
+
+
 def resolve_line_limit(tty: bool, line_limit: int | object | None) -> int | None:
     """A host's ``line_limit`` option: `DEFAULT` by terminal, ``None`` for none, else >= 64."""
     if line_limit is DEFAULT:

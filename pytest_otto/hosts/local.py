@@ -15,15 +15,12 @@ from ..output import OutputBuffer
 from ..result import CommandStatus, Status
 from ..session import DEFAULT, format_seconds
 from ..transports.local import LocalShellTransport
-from .base import Host, line_limit_from, resolve_line_limit
+from .base import ONESHOT_DRAIN_GRACE, Host, line_limit_from, resolve_line_limit
 
 if TYPE_CHECKING:
     from ..config import HostConfig
 
 __all__ = ["LocalHost"]
-
-#: How long a finished oneshot waits for output still held by a background child.
-ONESHOT_DRAIN_GRACE = 0.5
 
 
 class LocalHost(Host):
@@ -79,7 +76,9 @@ class LocalHost(Host):
         return transport
 
     async def _oneshot(self, command: str, deadline: float, timeout: float) -> CommandStatus:
-        proc = await asyncio.create_subprocess_exec(
+        loop = asyncio.get_running_loop()
+        transport, protocol = await loop.subprocess_exec(
+            lambda: _ExitWatch(limit=1 << 18, loop=loop),
             "bash",
             "-c",
             command,
@@ -90,6 +89,7 @@ class LocalHost(Host):
             env=self.env,
             cwd=self.cwd,
         )
+        proc = asyncio.subprocess.Process(transport, protocol, loop)
         output = OutputBuffer(self.max_output)
         assert proc.stdout is not None
         stdout = proc.stdout
@@ -101,7 +101,11 @@ class LocalHost(Host):
         reader = asyncio.ensure_future(pump())
         try:
             remaining = deadline - time.monotonic()
-            await asyncio.wait_for(proc.wait(), None if remaining == float("inf") else max(remaining, 0))
+            # Not proc.wait(): on Python 3.11 it also waits for the output pipe to close,
+            # which a background job (`daemon &`) holds open for as long as it runs.
+            await asyncio.wait_for(
+                protocol.exited.wait(), None if remaining == float("inf") else max(remaining, 0)
+            )
         except TimeoutError:
             _kill_group(proc.pid)
             await proc.wait()
@@ -115,7 +119,10 @@ class LocalHost(Host):
             reader.cancel()
             raise
         await _settle(reader)
-        code = proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
+        transport.close()  # our end of a pipe a background job may still hold; the job lives on
+        returncode = proc.returncode
+        assert returncode is not None
+        code = returncode if returncode >= 0 else 128 - returncode
         return CommandStatus(command, output.text(), Status.Success if code == 0 else Status.Failed, code)
 
     async def _put_file(self, src: Path, dest_dir: str) -> None:
@@ -139,6 +146,19 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
     except OSError:
         pass
+
+
+class _ExitWatch(asyncio.subprocess.SubprocessStreamProtocol):
+    """The stream protocol of ``create_subprocess_exec``, plus an event set when the
+    process exits (not when its output pipe closes)."""
+
+    def __init__(self, *, limit: int, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=limit, loop=loop)
+        self.exited = asyncio.Event()
+
+    def process_exited(self) -> None:
+        super().process_exited()
+        self.exited.set()
 
 
 async def _settle(reader: asyncio.Future[None]) -> None:

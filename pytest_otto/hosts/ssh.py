@@ -33,7 +33,7 @@ from ..transports.ssh import (
     SshShellTransport,
     describe_ssh_error,
 )
-from .base import Host, line_limit_from, resolve_line_limit, reveal_password
+from .base import ONESHOT_DRAIN_GRACE, Host, line_limit_from, resolve_line_limit, reveal_password
 
 if TYPE_CHECKING:
     from ..config import HostConfig
@@ -42,9 +42,6 @@ __all__ = ["RemoteHost"]
 
 log = logging.getLogger("pytest_otto")
 
-#: After a oneshot's exit status arrived, how long to wait for more output to
-#: arrive before closing (a background child may hold the channel open).
-ONESHOT_DRAIN_GRACE = 0.5
 
 #: Run before the command (on its own line, so the command's text is untouched):
 #: stderr joins stdout at the source, so the merged output keeps arrival order.
