@@ -763,6 +763,23 @@ async def test_put_get_round_trip_b23(any_host: Host, tmp_path: Path, volume: Vo
     await any_host.oneshot(f"rm -rf {remote_dir}")
 
 
+async def test_put_get_copy_what_a_symlink_points_at_b23(any_host: Host, tmp_path: Path) -> None:
+    """B23 on every host kind alike: a symlink is copied as the file it points at (as ``cp``
+    does), never as a link to a path on the other machine."""
+    (tmp_path / "real.txt").write_text("payload\n")
+    (tmp_path / "link.txt").symlink_to(tmp_path / "real.txt")
+    remote_dir = f"/tmp/otto-{unique()}"
+    assert await any_host.put(tmp_path / "link.txt", remote_dir) == (Status.Success, "")
+    assert (await any_host.oneshot(f"test -L {remote_dir}/link.txt || cat {remote_dir}/link.txt")).output == (
+        "payload"
+    )
+    await any_host.oneshot(f"ln -s {remote_dir}/link.txt {remote_dir}/remote-link")
+    back = tmp_path / "back"
+    assert await any_host.get(f"{remote_dir}/remote-link", back) == (Status.Success, "")
+    assert not (back / "remote-link").is_symlink() and (back / "remote-link").read_text() == "payload\n"
+    await any_host.oneshot(f"rm -rf {remote_dir}")
+
+
 async def test_transfer_failure_names_the_file_b23(any_host: Host, tmp_path: Path) -> None:
     missing = tmp_path / f"missing-{unique()}.bin"
     status, message = await any_host.put(missing, "/tmp")

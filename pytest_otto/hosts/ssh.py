@@ -324,7 +324,9 @@ class RemoteHost(Host):
         dest_dir.mkdir(parents=True, exist_ok=True)
         remote = _sftp_path(src)
         await self._with_sftp(
-            lambda sftp: sftp.get(remote, str(dest_dir / posixpath.basename(src)), preserve=True)
+            lambda sftp: sftp.get(
+                remote, str(dest_dir / posixpath.basename(src)), preserve=True, follow_symlinks=True
+            )
         )
 
     async def _with_sftp(self, action: Any) -> None:
@@ -354,7 +356,7 @@ class RemoteHost(Host):
 async def _sftp_put(sftp: asyncssh.SFTPClient, src: str, remote_dir: str, dest: str) -> None:
     if remote_dir not in ("", "."):
         await sftp.makedirs(remote_dir, exist_ok=True)
-    await sftp.put(src, dest, preserve=True)
+    await sftp.put(src, dest, preserve=True, follow_symlinks=True)  # a link's content, as cp does
 
 
 def _kill(channel: Channel) -> None:
