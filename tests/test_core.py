@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -77,9 +78,13 @@ async def test_long_command_is_sent_whole(local: LocalHost) -> None:
     assert entry.output.strip() == str(len(word) + 1)
 
 
-async def test_command_with_nul_is_refused(local: LocalHost) -> None:
+async def test_command_with_nul_is_refused(local: LocalHost, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="NUL"):
         await local.run("echo a\x00b")
+    # in a list, before any of its commands runs
+    with pytest.raises(ValueError, match=r"NUL characters \(command 2 of 2\)"):
+        await local.run([f"touch {tmp_path}/ran", "echo a\x00b"])
+    assert not (tmp_path / "ran").exists()
 
 
 async def test_transcript_records_and_masks(local: LocalHost) -> None:

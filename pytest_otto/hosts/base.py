@@ -97,9 +97,12 @@ def _as_commands(commands: str | Sequence[str]) -> list[str]:
     if isinstance(commands, (bytes, bytearray)) or not isinstance(commands, Sequence):
         raise TypeError(f"commands must be a str or a sequence of str, not {type(commands).__name__}")
     result = list(commands)
-    for command in result:
+    for index, command in enumerate(result):  # the whole list, before its first command runs
         if not isinstance(command, str):
             raise TypeError(f"each command must be a str, not {type(command).__name__}: {command!r}")
+        if "\x00" in command:
+            where = f"command {index + 1} of {len(result)}"
+            raise ValueError(f"a command cannot contain NUL characters ({where})")
     return result
 
 
