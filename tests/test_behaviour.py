@@ -582,6 +582,13 @@ async def test_oneshot_shares_no_state_b19(any_host: Host) -> None:
     seen = await any_host.oneshot("echo ${OTTO_SESSION_ONLY:-unset} ${OTTO_ONESHOT:-unset}")
     assert seen.output == "unset unset"
     assert (await any_host.run("pwd; echo ${OTTO_ONESHOT:-unset}")).only.output == "/tmp\nunset"
+    # nor the session's PATH, locale or functions (a serial oneshot starts from that shell)
+    await any_host.run(['PATH="/otto-nowhere:$PATH"', "export LANG=C.OTTO", "env() { echo HIJACKED; }"])
+    fresh = await any_host.oneshot('echo "$PATH" ${LANG:-unset}; env | grep -c ^PATH=')
+    assert (
+        fresh.status is Status.Success and "otto-nowhere" not in fresh.output and "C.OTTO" not in fresh.output
+    )
+    assert "HIJACKED" not in fresh.output
 
 
 async def test_oneshot_stdin_is_empty_b19(any_host: Host) -> None:

@@ -59,6 +59,11 @@ LINE_WAIT_GRACE = 5.0
 _CHECKSUM_PROBE = "command -v sha256sum || command -v md5sum || command -v cksum || true"
 
 
+#: The PATH of a serial oneshot: a fresh login's is unknown to a shell already
+#: running, and the one the session has may have been changed by its commands.
+ONESHOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
 class ConsoleHost(Host):
     """What telnet and serial hosts share: credentials, login prompts, in-band transfers."""
 
@@ -350,12 +355,17 @@ class SerialHost(ConsoleHost):
 
     def _wrap_oneshot(self, command: str) -> str:
         # A fresh process with a minimal environment, in $HOME: nothing of the
-        # session's shell state (variables, functions, cwd) leaks in.
-        # ${v-}: a session that ran ``set -u`` must not fail on an unset LANG
-        names = ("HOME", "PATH", "TERM", "USER", "LOGNAME", "SHELL", "LANG")
+        # session's shell state (variables, functions, aliases, PATH, locale, cwd)
+        # leaks in. ``command -p`` finds env on the system's default PATH, so a
+        # function or alias named env, or a PATH the session changed, cannot get in
+        # the way. ${v-}: a session that ran ``set -u`` must not fail on an unset one.
+        names = ("HOME", "TERM", "USER", "LOGNAME", "SHELL")
         keep = " ".join(f'{v}="${{{v}-}}"' for v in names)
         script = shell_quote('cd 2>/dev/null; eval "$1"')
-        return f'env -i {keep} "${{BASH:-/bin/sh}}" -c {script} otto {shell_quote(command)}'
+        return (
+            f"command -p env -i PATH={ONESHOT_PATH} {keep}"
+            f' "${{BASH:-/bin/sh}}" -c {script} otto {shell_quote(command)}'
+        )
 
     def _where(self) -> str:
         return f"serial line {self.device}"
