@@ -169,7 +169,13 @@ def framing_setup(prefix: str) -> str:
 
 
 def frame_command(
-    serial: str, payload: str, *, start_marker: bool, xtrace: bool = False, aliases: bool = False
+    serial: str,
+    payload: str,
+    *,
+    start_marker: bool,
+    xtrace: bool = False,
+    aliases: bool = False,
+    then: str = "",
 ) -> str:
     """The line that runs ``payload`` (a shell word) between the markers of ``serial``.
 
@@ -178,13 +184,14 @@ def frame_command(
     of a short command comes back in one packet instead of two. ``xtrace``: the
     shell had ``set -x`` on when the framing switched it off; the command gets it back.
     ``aliases``: the shell expands the framing's alias (`_ALIASES`), which stands
-    for the same line.
+    for the same line. ``then`` runs after the end marker, untraced and silent.
     """
     start = f"__os {serial}; " if start_marker else ""
     trace = "'set -x;'" if xtrace else ""
+    after = f"; {then}" if then else ""
     if aliases:
-        return f"{start}__or {trace}{payload}; __oe {serial}\n"
-    return f"{start}command eval {trace}{payload} </dev/null; __oe {serial}\n"
+        return f"{start}__or {trace}{payload}; __oe {serial}{after}\n"
+    return f"{start}command eval {trace}{payload} </dev/null; __oe {serial}{after}\n"
 
 
 def _cut_framing_trace(body: bytes, serial: bytes, code: bytes, flags: bytes) -> bytes:
@@ -618,10 +625,15 @@ class ShellSession:
 
     # -- commands ------------------------------------------------------------------
 
-    def _frame(self, serial: str, payload: str) -> str:
+    def _frame(self, serial: str, payload: str, then: str = "") -> str:
         assert self._transport is not None
         return frame_command(
-            serial, payload, start_marker=self._transport.tty, xtrace=self._xtrace, aliases=self._aliases
+            serial,
+            payload,
+            start_marker=self._transport.tty,
+            xtrace=self._xtrace,
+            aliases=self._aliases,
+            then=then,
         )
 
     async def _send_command(self, command: str, serial: str, deadline: float) -> None:
@@ -642,7 +654,8 @@ class ShellSession:
                 f"__otto_c=\"$__otto_c\"{piece}; printf '{ack[:5]}%s\\n' '{ack[5:]}'\n", deadline
             )
             await self._await_line(ack.encode(), deadline)
-        await self._write(self._frame(serial, '"$__otto_c"'), deadline)
+        # emptied once the command is done: its text (a secret in it, say) stays out of the shell
+        await self._write(self._frame(serial, '"$__otto_c"', then="__otto_c="), deadline)
 
     async def run_command(self, command: str, deadline: float, timeout: float) -> CommandStatus:
         """Run one framed command; ``deadline`` is absolute (monotonic)."""

@@ -417,6 +417,8 @@ async def test_long_commands_reach_a_small_shell_whole_pitfall_12(any_host: Host
     for size in (1500, 10_000):
         entry = (await any_host.run(f"echo {'x' * size} | wc -c; echo done", timeout=PATIENCE)).only
         assert (entry.status, entry.output.split()) == (Status.Success, [str(size + 1), "done"])
+        # the pieces' variable is emptied once the command ran: its text stays out of the shell
+        assert (await any_host.run("echo ${#__otto_c}")).only.output == "0"
 
 
 # -- B11, B12 ------------------------------------------------------------------------------------
