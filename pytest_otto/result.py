@@ -41,6 +41,16 @@ class CommandStatus(NamedTuple):
     status: Status
     retcode: int
 
+    @property
+    def ok(self) -> bool:
+        """Same as ``bool(status)``: the command succeeded (as ``RunResult.ok``)."""
+        return self.status.is_ok
+
+    def __bool__(self) -> bool:
+        # A tuple of four is always true: ``assert host.oneshot_sync(cmd)`` must not pass
+        # on a failed command.
+        return self.status.is_ok
+
 
 class RunResult:
     """The outcome of ``Host.run()``: every command's status, in execution order.

@@ -576,6 +576,7 @@ async def test_oneshot_results_b19(any_host: Host) -> None:
     )
     failed = await any_host.oneshot("exit 9")
     assert (failed.status, failed.retcode) == (Status.Failed, 9)
+    assert ok and ok.ok and not failed and not failed.ok
 
 
 async def test_oneshot_shares_no_state_b19(any_host: Host) -> None:

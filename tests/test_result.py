@@ -34,6 +34,13 @@ def test_command_status_b3() -> None:
     assert isinstance(by_position, tuple)
 
 
+@pytest.mark.parametrize("status", list(Status))
+def test_command_status_is_true_only_when_ok(status: Status) -> None:
+    """``assert host.oneshot_sync(cmd)`` checks the command, not that a tuple is non-empty."""
+    entry = CommandStatus("cmd", "", status, 0 if status is Status.Success else 1)
+    assert entry.ok is bool(entry) is status.is_ok
+
+
 def test_run_result_repr_b4() -> None:
     result = RunResult([CommandStatus("cd /tmp", "", Status.Success, 0)])
     assert repr(result).startswith(
