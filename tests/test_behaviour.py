@@ -798,3 +798,4 @@ async def test_transfer_failure_names_the_file_b23(any_host: Host, tmp_path: Pat
     status, message = await any_host.get(f"/nonexistent/{missing.name}", tmp_path)
     assert not status.is_ok
     assert missing.name in message
+    assert "no such file" in message.lower()  # the cause, in the same words on every host kind

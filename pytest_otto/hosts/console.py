@@ -250,8 +250,13 @@ class ConsoleHost(Host):
         quoted = shell_quote(src)
         async with self._line("transfer") as shell:
             tool = await self._checksum_tool(shell)
+            # says which, in the words of the other hosts' errors
             await self._check(
-                shell, f"test -f {quoted} && test -r {quoted}", f"reading {src} (no such file?)"
+                shell,
+                f"if ! test -e {quoted}; then echo No such file; false;"
+                f" elif ! test -f {quoted}; then echo Not a regular file; false;"
+                f" elif ! test -r {quoted}; then echo Permission denied; false; fi",
+                f"reading {src}",
             )
             mode = int((await self._check(shell, f"stat -c %a {quoted}", f"stat {src}")).strip() or "644", 8)
             summed = await self._check(shell, f"{tool} <{quoted}", f"{tool} of {src}")
