@@ -105,13 +105,15 @@ class _Otto:
         hosts = list(hosts)
         self.connect(hosts)
         failed = [(h.id, self.connected[h.id]) for h in hosts if self.connected[h.id] is not None]
+        verdicts = {_verdict(exc) for _, exc in failed}
         if len(failed) == 1:
             host_id, exc = failed[0]
-            what = f"host {host_id!r} is unreachable: {_describe(exc)}"
+            what = f"host {host_id!r} is {_verdict(exc)}: {_describe(exc)}"
         elif failed:
             names = ", ".join(repr(host_id) for host_id, _ in failed)
             causes = "; ".join(f"{host_id}: {_describe(exc)}" for host_id, exc in failed)
-            what = f"hosts {names} are unreachable: {causes}"
+            verdict = f"are {verdicts.pop()}" if len(verdicts) == 1 else "cannot be used"
+            what = f"hosts {names} {verdict}: {causes}"
         else:
             return
         pytest.fail(f"pytest-otto: {what} (one connection attempt per session)", pytrace=False)
@@ -138,11 +140,18 @@ def _state(config: pytest.Config) -> _Otto:
         ) from None
 
 
+def _verdict(exc: BaseException | None) -> str:
+    """"misconfigured" for a mistake in the lab (a missing password variable), else "unreachable"."""
+    return "misconfigured" if isinstance(exc, LabError) else "unreachable"
+
+
 def _describe(exc: BaseException | None) -> str:
     """The cause of a failed connection, without the host id the message already has."""
     cause = getattr(exc, "cause", None)
     if isinstance(cause, str) and cause:
         return cause  # HostConnectionError
+    if isinstance(exc, LabError):
+        return str(exc)  # names the file, the host and the key
     return f"{type(exc).__name__}: {exc}"
 
 

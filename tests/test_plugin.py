@@ -808,7 +808,7 @@ def test_console_hosts_from_a_lab_file(
         [
             "otto hosts (3 of 3): tn, sl, tn-nopw",
             "*ERROR at setup of test_sync[[]tn-nopw[]]*",
-            "pytest-otto: host 'tn-nopw' is unreachable: *host 'tn-nopw': key 'password': "
+            "pytest-otto: host 'tn-nopw' is misconfigured: *host 'tn-nopw': key 'password': "
             "environment variable 'OTTO_MISSING_PW' is not set*",
         ]
     )
