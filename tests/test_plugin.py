@@ -352,7 +352,7 @@ def test_marker_filters_nodes_at_collection(pytester: pytest.Pytester) -> None:
     )
     result = run(pytester, "-rs", "-v")
     result.assert_outcomes(passed=1, skipped=2)
-    result.stdout.fnmatch_lines(["*test_kept[[]local[]] PASSED*", "*test_dropped[[]no-host[]] SKIPPED*"])
+    result.stdout.fnmatch_lines(["*test_kept[[]local[]] PASSED*", "*test_dropped[[]no host[]] SKIPPED*"])
     out = result.stdout.str()
     assert "no selected host of lab 'local' matches otto_hosts(pattern='router', tags=None)" in out
     assert "no selected host of lab 'local' matches otto_hosts(pattern=None, tags=['dut'])" in out
