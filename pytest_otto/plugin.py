@@ -141,7 +141,7 @@ def _state(config: pytest.Config) -> _Otto:
 
 
 def _verdict(exc: BaseException | None) -> str:
-    """"misconfigured" for a mistake in the lab (a missing password variable), else "unreachable"."""
+    """ "misconfigured" for a mistake in the lab (a missing password variable), else "unreachable"."""
     return "misconfigured" if isinstance(exc, LabError) else "unreachable"
 
 

@@ -100,9 +100,11 @@ _SETUP_TTY = "stty -echo -icanon min 1 time 0 -opost -icrnl -inlcr -ixon -iexten
 #: a time and leaves type-ahead in the tty for the program that reads stdin.
 _LINE_MODE = "stty icanon 2>/dev/null; printf 'OTTO_%s_L\\n' {nonce}\n"
 #: ... and into a shell on pipes: stderr joins stdout at the source (arrival order
-#: is kept), and SIGINT, which then reaches the whole process group, runs a no-op
-#: trap in the shell (so it survives) while the command itself gets the default action.
-_SETUP_PIPES = "exec 2>&1; trap : INT; "
+#: is kept), and SIGINT and SIGQUIT (a recovery's harder step, for a command that
+#: ignores Ctrl-C), which then reach the whole process group, run a no-op trap in
+#: the shell (so it survives) while the command itself gets the default action.
+#: Background jobs of a shell without job control ignore both, as on a terminal.
+_SETUP_PIPES = "exec 2>&1; trap : INT QUIT; "
 #: ... and into every shell: no prompts, no history; bash's ``execfail`` makes a failed
 #: ``exec`` fail the command instead of ending a shell that is not interactive. A bash
 #: that is not interactive expands aliases only when told to (the framing's alias,

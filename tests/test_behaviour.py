@@ -499,6 +499,21 @@ async def test_timeout_kills_command_and_keeps_shell_b14(any_host: Host) -> None
     assert await sleeping(any_host, duration) == ""
 
 
+async def test_timeout_of_a_command_that_ignores_ctrl_c_keeps_the_shell_b14(any_host: Host) -> None:
+    """The harder recovery step ends a command that ignores SIGINT (a REPL, ``trap '' INT``)
+    and spares the shell: its cwd and variables are still there, and no reset is warned of."""
+    duration = unique_sleep()
+    await any_host.run(["cd /tmp", "export OTTO_KEPT=k1"])
+    command = f"bash -c \"trap '' INT; sleep {duration}\""
+    entry = (await asyncio.wait_for(any_host.run(command, timeout=1), PATIENCE)).only
+    assert (entry.status, entry.retcode) == (Status.Error, -1)
+    assert "replaced" not in entry.output
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ShellResetWarning)
+        assert (await any_host.run("pwd; echo $OTTO_KEPT")).only.output == "/tmp\nk1"
+    assert await sleeping(any_host, duration) == ""
+
+
 async def test_list_shares_one_budget_b15(any_host: Host) -> None:
     result = await any_host.run(["echo quick", "sleep 30", "echo never", "echo never-either"], timeout=1.5)
     quick, slow, never, never_either = result.statuses

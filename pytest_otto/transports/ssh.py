@@ -22,7 +22,8 @@ login scripts, output in full-size SSH packets instead of a pty's 4 KiB pieces.
 A timeout then interrupts with a channel ``signal`` request, which OpenSSH (7.9+)
 delivers to the shell's whole process group: the command gets SIGINT, the shell
 runs a no-op trap and lives on, background jobs (which a non-interactive shell
-starts with SIGINT ignored) are left alone: what Ctrl-C on a terminal does.
+starts with SIGINT ignored) are left alone: what Ctrl-C on a terminal does. A
+command that ignores SIGINT gets SIGQUIT the same way (the shell traps it too).
 ``pty=True`` gives the user's login shell on a pty instead, for devices or
 programs that need a terminal.
 """
@@ -761,6 +762,21 @@ class SshShellTransport(Transport):
             await super().interrupt()
         else:
             self._signal("INT")
+
+    can_kill_foreground = True
+
+    async def kill_foreground(self, since: float = -math.inf) -> bool:
+        """SIGQUIT for a command that ignores Ctrl-C (a REPL, ``trap '' INT``).
+
+        On a pty Ctrl-\\ sends it to the foreground job (the shell ignores it); on
+        pipes a ``signal`` request sends it to the shell's process group, where the
+        shell's trap keeps the shell, and its cwd and variables, alive.
+        """
+        if self.tty:
+            await self.write(b"\x1c")
+        else:
+            self._signal("QUIT")
+        return True
 
     def _signal(self, name: str) -> None:
         channel = self._channel
