@@ -496,6 +496,32 @@ async def test_budget_adapts_to_a_lower_max_sessions(own_server: SshServer) -> N
         await host.close()
 
 
+@pytest.mark.parametrize("own_server", [{"address": "127.0.0.36", "max_sessions": 3}], indirect=True)
+async def test_sessions_holding_every_channel_are_an_error_at_once_pitfall_11(own_server: SshServer) -> None:
+    """Session shells keep their channel until closed: once they hold all of them, a
+    oneshot, a transfer or one more session would wait for nothing. Each says so at once
+    (the bound is far below the connect and command timeouts), and closing a session frees
+    a channel."""
+    host = ssh_host(own_server, max_sessions=3, connect_timeout=100, command_timeout=100)
+    try:
+        await host.run("true")
+        held = [await host.open_session(f"s{i}") for i in range(2)]
+        for session in held:
+            await session.run("true")
+        with pytest.raises(
+            HostConnectionError, match="all 3 channels of the connection are held by open sessions"
+        ):
+            await asyncio.wait_for(host.open_session("s2"), 20)
+        with pytest.raises(HostConnectionError, match="held by open sessions"):
+            await asyncio.wait_for(host.oneshot("true"), 20)
+        status, message = await asyncio.wait_for(host.get("/etc/hostname", "/tmp"), 20)
+        assert status is Status.Error and "held by open sessions" in message
+        await held[0].close()
+        assert (await host.oneshot("echo freed")).output == "freed"
+    finally:
+        await host.close()
+
+
 async def test_oneshot_timeout_kills_the_whole_process_group(any_host: Host) -> None:
     """Pitfall 10: the remote shell, its foreground and background children all die."""
     entry = await any_host.oneshot("echo pid=$$; sleep 1000 & sleep 1000; true", timeout=1)

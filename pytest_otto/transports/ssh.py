@@ -171,25 +171,38 @@ class SshOptions:
         return (self.known_hosts or Path("~/.ssh/known_hosts")).expanduser()
 
 
+class ChannelsHeld(Exception):
+    """Every channel of the connection is held by a shell that stays open: none will free up."""
+
+
 class ChannelBudget:
-    """How many channels may be open at once on one connection; waiters queue in order."""
+    """How many channels may be open at once on one connection; waiters queue in order.
+
+    Oneshots and transfers give their slot back within their timeout; session
+    shells keep theirs until closed. Once shells hold every slot, waiting is
+    pointless: `acquire` raises `ChannelsHeld` at once, and so do those waiting.
+    """
 
     def __init__(self, limit: int) -> None:
         self.limit = max(1, limit)
         self.used = 0
+        self.lasting = 0  # slots held by session shells
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
 
-    async def acquire(self) -> None:
-        """Take a slot, waiting in line while all are in use."""
+    async def acquire(self, lasting: bool = False) -> None:
+        """Take a slot, waiting in line while all are in use (`ChannelsHeld` if shells hold all)."""
+        if self.lasting >= self.limit:
+            raise ChannelsHeld(self._held_message())
         if self.used < self.limit and not self._waiters:
             self.used += 1
+            self._hold(lasting)
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
             await waiter
         except BaseException:
-            if waiter.done() and not waiter.cancelled():
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                 self.release()  # granted, but our caller gave up: hand it on
             else:
                 try:
@@ -197,10 +210,29 @@ class ChannelBudget:
                 except ValueError:
                     pass
             raise
+        self._hold(lasting)
 
-    def release(self) -> None:
-        """Give a slot back (exactly once per `acquire`)."""
+    def _hold(self, lasting: bool) -> None:
+        if not lasting:
+            return
+        self.lasting += 1
+        if self.lasting >= self.limit:  # those in line would wait for ever
+            while self._waiters:
+                waiter = self._waiters.popleft()
+                if not waiter.done():
+                    waiter.set_exception(ChannelsHeld(self._held_message()))
+
+    def _held_message(self) -> str:
+        return (
+            f"all {self.limit} channels of the connection are held by open sessions"
+            " (sshd's MaxSessions); close one, or use fewer named sessions"
+        )
+
+    def release(self, lasting: bool = False) -> None:
+        """Give a slot back (exactly once per `acquire`, with the same ``lasting``)."""
         self.used -= 1
+        if lasting:
+            self.lasting -= 1
         self._wake()
 
     def lower(self, limit: int) -> None:
@@ -231,10 +263,13 @@ class _Live:
 class Channel:
     """A session channel holding one budget slot; `release` it once closed."""
 
-    def __init__(self, live: _Live, chan: asyncssh.SSHClientChannel[bytes] | None, session: Any) -> None:
+    def __init__(
+        self, live: _Live, chan: asyncssh.SSHClientChannel[bytes] | None, session: Any, lasting: bool = False
+    ) -> None:
         self.conn = live.conn
         self.chan = chan
         self.session = session
+        self.lasting = lasting
         self._budget: ChannelBudget | None = live.budget
 
     def send_signal(self, name: str) -> None:
@@ -253,7 +288,7 @@ class Channel:
         """Return the slot (idempotent)."""
         budget, self._budget = self._budget, None
         if budget is not None:
-            budget.release()
+            budget.release(self.lasting)
 
     async def close(self) -> None:
         """Close the channel (bounded, never raises) and return its slot."""
@@ -362,20 +397,27 @@ class SshConnection:
         return (await self._get_live()).conn
 
     async def open_channel(
-        self, session_factory: Callable[[], Any], *, deadline: float = math.inf, **kwargs: Any
+        self,
+        session_factory: Callable[[], Any],
+        *,
+        deadline: float = math.inf,
+        lasting: bool = False,
+        **kwargs: Any,
     ) -> Channel:
         """Open a session channel within the budget (queueing for a slot).
 
-        Raises `HostConnectionError` if the connection cannot be made or is lost,
-        ``TimeoutError`` (saying which) if ``deadline`` passes while waiting for a
-        slot or for the server to open the channel (a hung server keeps the TCP
-        connection until keepalives give up, a minute by default).
+        ``lasting``: a session shell, which keeps its slot until closed.
+        Raises `HostConnectionError` if the connection cannot be made or is lost, or
+        if open sessions hold every channel; ``TimeoutError`` (saying which) if
+        ``deadline`` passes while waiting for a slot or for the server to open the
+        channel (a hung server keeps the TCP connection until keepalives give up, a
+        minute by default).
         """
         retried_dead = False
         refusals = 0
         while True:
             live = await self._get_live()
-            await self._acquire(live.budget, deadline)
+            await self._acquire(live.budget, deadline, lasting)
             try:
                 opening = live.conn.create_session(session_factory, **kwargs)
                 if math.isinf(deadline):
@@ -386,11 +428,11 @@ class SshConnection:
                     except TimeoutError:
                         raise TimeoutError("the server did not open a channel") from None
             except TimeoutError:
-                live.budget.release()
+                live.budget.release(lasting)
                 raise
             except asyncssh.ChannelOpenError as exc:
                 others = live.budget.used - 1
-                live.budget.release()
+                live.budget.release(lasting)
                 if exc.code in _REFUSED and others > 0 and not live.conn.is_closed():
                     # MaxSessions: sshd frees a closed session a moment after the close
                     # handshake; retry shortly, and believe a lower limit if it persists.
@@ -408,7 +450,7 @@ class SshConnection:
                     self.host_id, f"{self.where}: cannot open a channel: {exc.reason}"
                 ) from None
             except BaseException as exc:
-                live.budget.release()
+                live.budget.release(lasting)
                 if isinstance(exc, Exception) and is_connection_error(exc):
                     if live.conn.is_closed() and not retried_dead:
                         retried_dead = True  # a connection that died just now is replaced once
@@ -417,20 +459,22 @@ class SshConnection:
                         self.host_id, f"connection to {self.where} lost: {describe_ssh_error(exc)}"
                     ) from None
                 raise
-            return Channel(live, chan, session)
+            return Channel(live, chan, session, lasting)
 
-    @staticmethod
-    async def _acquire(budget: ChannelBudget, deadline: float) -> None:
+    async def _acquire(self, budget: ChannelBudget, deadline: float, lasting: bool = False) -> None:
         remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("waiting for a free SSH channel")
-        if math.isinf(remaining):
-            await budget.acquire()
-            return
         try:
-            await asyncio.wait_for(budget.acquire(), remaining)
-        except TimeoutError:
-            raise TimeoutError("waiting for a free SSH channel") from None
+            if remaining <= 0:
+                raise TimeoutError("waiting for a free SSH channel")
+            if math.isinf(remaining):
+                await budget.acquire(lasting)
+                return
+            try:
+                await asyncio.wait_for(budget.acquire(lasting), remaining)
+            except TimeoutError:
+                raise TimeoutError("waiting for a free SSH channel") from None
+        except ChannelsHeld as exc:
+            raise HostConnectionError(self.host_id, f"{self.where}: {exc}") from None
 
     async def channel_slot(self, deadline: float = math.inf) -> tuple[asyncssh.SSHClientConnection, Channel]:
         """A budget slot without a channel, for SFTP (which opens its own channel)."""
@@ -703,7 +747,7 @@ class SshShellTransport(Transport):
             else {"command": SHELL_ON_PIPES}
         )
         self._channel = await self._connection.open_channel(
-            lambda: _ShellSession(self), encoding=None, **shell
+            lambda: _ShellSession(self), encoding=None, lasting=True, **shell
         )
 
     def _feed(self, data: bytes) -> None:
