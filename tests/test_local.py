@@ -22,6 +22,7 @@ from test_behaviour import (
     sleeping,
     timeout_spares_older_jobs_and_close_ends_them,
     unique_sleep,
+    wait_until,
 )
 
 from pytest_otto import LocalHost, ShellResetWarning, Status
@@ -146,5 +147,25 @@ async def test_xtrace_keeps_the_framing_out_in_posix_shells_b9(shell: list[str],
         assert "__o" not in failed.output and "OTTO_" not in failed.output
         await host.run("set +x")
         assert (await host.run("echo clean")).only.output == "clean"
+    finally:
+        await host.close()
+
+
+async def test_a_copy_that_times_out_stops_and_leaves_nothing(tmp_path: Path) -> None:
+    """A local put runs in a thread, which cannot be cancelled: the copy must still stop,
+    and not finish behind a result that says it timed out."""
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(64 << 20))
+    dest = tmp_path / "dest"
+    host = LocalHost()
+    try:
+        status, message = await host.put(src, dest, timeout=0.01)
+        assert status is Status.Error and "timed out" in message
+        assert await wait_until(lambda: not any(dest.iterdir()) if dest.exists() else True)
+        await asyncio.sleep(0.5)  # a copy that went on would have written by now
+        assert not dest.exists() or list(dest.iterdir()) == []
+        assert await host.put(src, dest) == (Status.Success, "")
+        assert [p.name for p in dest.iterdir()] == ["big.bin"]
+        assert (dest / "big.bin").read_bytes() == src.read_bytes()
     finally:
         await host.close()

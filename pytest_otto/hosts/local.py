@@ -6,6 +6,7 @@ import asyncio
 import os
 import shutil
 import signal
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -126,19 +127,53 @@ class LocalHost(Host):
         return CommandStatus(command, output.text(), Status.Success if code == 0 else Status.Failed, code)
 
     async def _put_file(self, src: Path, dest_dir: str) -> None:
-        await asyncio.to_thread(_copy, src, Path(dest_dir))
+        await _copy_in_thread(src, Path(dest_dir))
 
     async def _get_file(self, src: str, dest_dir: Path) -> None:
-        await asyncio.to_thread(_copy, Path(src), dest_dir)
+        await _copy_in_thread(Path(src), dest_dir)
 
 
-def _copy(src: Path, dest_dir: Path) -> None:
+async def _copy_in_thread(src: Path, dest_dir: Path) -> None:
+    """`_copy` in a worker thread that stops, leaving nothing behind, when the call is cancelled.
+
+    A thread cannot be cancelled: without the flag a copy that timed out would go on
+    and finish after the result said it had not.
+    """
+    stop = threading.Event()
+    try:
+        await asyncio.to_thread(_copy, src, dest_dir, stop)
+    except BaseException:
+        stop.set()
+        raise
+
+
+#: How much a local copy moves between two looks at its stop flag.
+COPY_CHUNK = 1 << 20
+
+
+def _copy(src: Path, dest_dir: Path, stop: threading.Event) -> None:
+    """Copy ``src`` into ``dest_dir`` (content, mode, times) under a temporary name, renamed
+    at the end: a copy that stops halfway leaves no partial file."""
     src = src.expanduser()
     if not src.is_file():
         raise FileNotFoundError(f"no such file: {src}")
     dest_dir = dest_dir.expanduser()
     dest_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(src, dest_dir / src.name)
+    dest = dest_dir / src.name
+    partial = dest_dir / f".{src.name}.otto-partial"
+    try:
+        with open(src, "rb") as reader, open(partial, "wb") as writer:
+            while chunk := reader.read(COPY_CHUNK):
+                if stop.is_set():
+                    raise InterruptedError(f"copy of {src} stopped")
+                writer.write(chunk)
+        shutil.copystat(src, partial)
+        if stop.is_set():
+            raise InterruptedError(f"copy of {src} stopped")
+        os.replace(partial, dest)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def _kill_group(pgid: int) -> None:
