@@ -50,6 +50,7 @@ import logging
 import math
 import re
 import secrets
+import sys
 import time
 import warnings
 from collections.abc import Awaitable, Callable
@@ -456,8 +457,9 @@ class ShellSession:
                 " shell state (cwd, variables) was reset"
             )
             log.warning(message)
+            filename, lineno, module = _caller_outside_the_library()
             # warn_explicit with no registry: every reset is reported, not only the first.
-            warnings.warn_explicit(message, ShellResetWarning, __file__, 0, module=__name__, registry=None)
+            warnings.warn_explicit(message, ShellResetWarning, filename, lineno, module=module, registry=None)
         self._ever_opened = True
 
     def _tail_hint(self) -> str:
@@ -878,6 +880,26 @@ class ShellSession:
                 self._reset_pending = False
         finally:
             self._closing = False
+
+
+#: Modules on the otto loop's stack that are not a caller's code.
+_NOT_CALLERS = frozenset({"contextlib", "threading", "selectors", "runpy"})
+
+
+def _caller_outside_the_library() -> tuple[str, int, str]:
+    """Where a warning should point: the first frame of the caller's code on this stack.
+
+    An async test on the otto loop awaits the host itself, so its line is on the
+    stack; a blocking call from another thread is not, and the warning then names
+    this module.
+    """
+    frame = sys._getframe(1)
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if not (module.startswith(("pytest_otto", "asyncio", "concurrent")) or module in _NOT_CALLERS):
+            return frame.f_code.co_filename, frame.f_lineno, module
+        frame = frame.f_back  # type: ignore[assignment]
+    return __file__, 0, __name__
 
 
 def _sentence(text: str) -> str:

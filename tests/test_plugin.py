@@ -968,3 +968,19 @@ def test_xdist_keeps_tests_that_reach_a_console_on_its_worker(
     }
     assert len(workers["dut"]) == 1 and workers["hosts"] == workers["lab"] == workers["dut"], workers
     assert len(workers["dut"] | workers["ssh1"] | workers["alpha"]) == 2, workers
+
+
+def test_a_shell_reset_warning_points_at_the_test_line(pytester: pytest.Pytester) -> None:
+    """An async host test awaits the host on the otto loop: the warning names its line."""
+    pytester.makepyfile(
+        test_w="""
+        async def test_reset(host):
+            await host.run("exit 3")
+            await host.run("echo fresh")
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        ["*test_w.py:3: ShellResetWarning: local: shell session 'default' was replaced*"]
+    )
