@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import sys
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
+from types import FrameType
 from typing import Any, TypeVar
 
 __all__ = ["call", "get_loop", "in_loop_thread", "wait"]
@@ -64,11 +66,17 @@ class _Call:
     wake-up of each thread, which matters for sub-millisecond commands.
     """
 
-    __slots__ = ("cancelled", "coro", "done", "on_done", "task")
+    __slots__ = ("caller", "cancelled", "coro", "done", "on_done", "task")
 
-    def __init__(self, coro: Coroutine[Any, Any, Any], on_done: Callable[[asyncio.Task[Any]], None]) -> None:
+    def __init__(
+        self,
+        coro: Coroutine[Any, Any, Any],
+        on_done: Callable[[asyncio.Task[Any]], None],
+        caller: FrameType | None = None,
+    ) -> None:
         self.coro = coro
         self.on_done = on_done
+        self.caller = caller
         self.task: asyncio.Task[Any] | None = None
         self.cancelled = False
 
@@ -76,8 +84,36 @@ class _Call:
         if self.cancelled:
             self.coro.close()
             return
-        self.task = asyncio.get_running_loop().create_task(self.coro)
-        self.task.add_done_callback(self.on_done)
+        task = self.task = asyncio.get_running_loop().create_task(self.coro)
+        if self.caller is not None:
+            _callers[task] = self.caller
+        task.add_done_callback(self.finished)
+
+    def finished(self, task: asyncio.Task[Any]) -> None:  # on the otto loop
+        _callers.pop(task, None)
+        self.on_done(task)
+
+
+#: The frame of the thread that made each call in flight (it waits there), so that a
+#: warning raised on the otto loop can name the caller's line (`calling_frame`).
+_callers: dict[asyncio.Task[Any], FrameType] = {}
+
+
+def _first_frame_outside(frame: FrameType | None) -> FrameType | None:
+    """The caller's own frame above pytest-otto's. Found now for an awaited call: once
+    suspended, a coroutine's frame no longer links to its caller's."""
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("pytest_otto"):
+        frame = frame.f_back
+    return frame
+
+
+def calling_frame() -> FrameType | None:
+    """The waiting caller's frame of the call the current otto task serves, if any."""
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:
+        return None
+    return _callers.get(task) if task is not None else None
 
     def cancel(self) -> None:  # on the otto loop
         self.cancelled = True
@@ -111,7 +147,7 @@ async def call(coro: Coroutine[Any, Any, T]) -> T:
             if not task.cancelled():
                 task.exception()
 
-    job = _Call(coro, on_done)
+    job = _Call(coro, on_done, _first_frame_outside(sys._getframe(1)))
     otto.call_soon_threadsafe(job.start)
     try:
         return await future
@@ -129,7 +165,7 @@ def wait(coro: Coroutine[Any, Any, T]) -> T:
         )
     otto = get_loop()
     finished = threading.Event()
-    job = _Call(coro, lambda task: finished.set())
+    job = _Call(coro, lambda task: finished.set(), sys._getframe(1))
     otto.call_soon_threadsafe(job.start)
     try:
         finished.wait()

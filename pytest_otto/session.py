@@ -56,6 +56,7 @@ import warnings
 from collections.abc import Awaitable, Callable
 from typing import Final, TypeVar
 
+from . import loop
 from .errors import HostConnectionError, ShellResetWarning
 from .output import DEFAULT_MAX_OUTPUT, OutputBuffer, decode_output
 from .result import CommandStatus, Status
@@ -889,16 +890,17 @@ _NOT_CALLERS = frozenset({"contextlib", "threading", "selectors", "runpy"})
 def _caller_outside_the_library() -> tuple[str, int, str]:
     """Where a warning should point: the first frame of the caller's code on this stack.
 
-    An async test on the otto loop awaits the host itself, so its line is on the
-    stack; a blocking call from another thread is not, and the warning then names
-    this module.
+    An async test on the otto loop awaits the host itself, so its line is on this
+    stack; a call from another thread (a blocking twin, another loop) waits in
+    its own thread, whose frame the call carried here (`loop.calling_frame`).
     """
-    frame = sys._getframe(1)
-    while frame is not None:
-        module = frame.f_globals.get("__name__", "")
-        if not (module.startswith(("pytest_otto", "asyncio", "concurrent")) or module in _NOT_CALLERS):
-            return frame.f_code.co_filename, frame.f_lineno, module
-        frame = frame.f_back  # type: ignore[assignment]
+    for start in (sys._getframe(1), loop.calling_frame()):
+        frame = start
+        while frame is not None:
+            module = frame.f_globals.get("__name__", "")
+            if not (module.startswith(("pytest_otto", "asyncio", "concurrent")) or module in _NOT_CALLERS):
+                return frame.f_code.co_filename, frame.f_lineno, module
+            frame = frame.f_back
     return __file__, 0, __name__
 
 

@@ -971,16 +971,35 @@ def test_xdist_keeps_tests_that_reach_a_console_on_its_worker(
 
 
 def test_a_shell_reset_warning_points_at_the_test_line(pytester: pytest.Pytester) -> None:
-    """An async host test awaits the host on the otto loop: the warning names its line."""
+    """The warning names the line of the call that met the fresh shell, however the test
+    made it: awaited on the otto loop, through a blocking twin, or from a loop of its own."""
     pytester.makepyfile(
         test_w="""
-        async def test_reset(host):
+        import asyncio
+        from pytest_otto import LocalHost
+
+        async def test_async(host):
             await host.run("exit 3")
             await host.run("echo fresh")
+
+        def test_sync(host):
+            host.run_sync("exit 3")
+            host.run_sync("echo fresh")
+
+        def test_own_loop():
+            async def main(h):
+                await h.run("exit 3")
+                await h.run("echo fresh")
+                await h.close()
+            asyncio.run(main(LocalHost("mine")))
         """
     )
     result = run(pytester)
-    result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(
-        ["*test_w.py:3: ShellResetWarning: local: shell session 'default' was replaced*"]
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines_random(
+        [
+            "*test_w.py:6: ShellResetWarning: local: shell session 'default' was replaced*",
+            "*test_w.py:10: ShellResetWarning: local: shell session 'default' was replaced*",
+            "*test_w.py:15: ShellResetWarning: mine: shell session 'default' was replaced*",
+        ]
     )
