@@ -25,6 +25,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncssh
 import pytest
 from test_behaviour import *  # noqa: F403  (the shared B5-B23 suite, collected again here)
 from test_behaviour import (
@@ -308,6 +309,55 @@ async def test_changed_host_key_is_a_clear_error(own_server: SshServer, tmp_path
     finally:
         for h in (host, strict, off):
             await h.close()
+
+
+async def test_a_host_key_of_another_type_is_a_changed_key_at_once(
+    own_server: SshServer, tmp_path: Path
+) -> None:
+    """A reinstalled device that now has only an ed25519 key, where known_hosts lists an RSA
+    key: "changed", at the first attempt (it was taken for sshd dropping the handshake and
+    retried for the whole connect timeout). A server that still has the listed RSA key
+    next to others is accepted with it."""
+    rsa_line = asyncssh.generate_private_key("ssh-rsa").export_public_key().decode().split()[:2]
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[{own_server.address}]:{own_server.port} {' '.join(rsa_line)}\n")
+    for policy in ("strict", "accept-new"):
+        host = ssh_host(own_server, host_key_check=policy, known_hosts=known, connect_timeout=100)
+        try:
+            with pytest.raises(
+                HostConnectionError, match=f"host key for {own_server.address}:{own_server.port} changed"
+            ):
+                await asyncio.wait_for(host.run("true"), 20)
+        finally:
+            await host.close()
+    assert len(accepted(own_server)) == 0 and known.read_text().count("\n") == 1
+    rsa_key = tmp_path / "host_rsa"
+    subprocess.run(["ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", str(rsa_key)], check=True)
+    both = SshServer("127.0.0.49", extra_config=[f"HostKey {rsa_key}"]).start()
+    try:
+        listed = (tmp_path / "host_rsa.pub").read_text().split()[:2]
+        known.write_text(f"[{both.address}]:{both.port} {' '.join(listed)}\n")
+        host = ssh_host(both, host_key_check="strict", known_hosts=known)
+        try:
+            assert (await host.run("echo kept")).only.output == "kept"
+        finally:
+            await host.close()
+    finally:
+        both.remove()
+
+
+async def test_a_revoked_host_key_is_refused_and_not_recorded(own_server: SshServer, tmp_path: Path) -> None:
+    known = tmp_path / "known_hosts"
+    key_type, key_data = own_server.host_public_key.split()[:2]
+    known.write_text(f"@revoked * {key_type} {key_data}\n")
+    for policy in ("accept-new", "strict"):
+        host = ssh_host(own_server, host_key_check=policy, known_hosts=known)
+        try:
+            with pytest.raises(HostConnectionError, match=r"is marked @revoked in .*; it is refused"):
+                await host.run("true")
+        finally:
+            await host.close()
+    assert known.read_text() == f"@revoked * {key_type} {key_data}\n"
 
 
 # -- connection failures -------------------------------------------------------------------------

@@ -302,6 +302,15 @@ class Channel:
             self.release()
 
 
+@dataclass(frozen=True)
+class _KnownKeys:
+    """What known_hosts holds for one host: its keys, CA keys and revoked keys."""
+
+    host_keys: list[Any]
+    ca_keys: list[Any]
+    revoked: list[Any]
+
+
 class SshConnection:
     """The one lazily opened asyncssh connection of a host, shared by all its channels.
 
@@ -520,8 +529,7 @@ class SshConnection:
         opts = self.options
         if opts.host_key_check == "off":
             return None, False
-        entries = self._known_entries()
-        if entries is None and opts.host_key_check == "accept-new":
+        if self._known_match() is None and opts.host_key_check == "accept-new":
             return None, True  # unknown host: accept and remember its key
         return asyncssh.import_known_hosts(self._known_hosts_text()), False
 
@@ -531,8 +539,12 @@ class SshConnection:
         except FileNotFoundError:
             return ""
 
-    def _known_entries(self) -> list[Any] | None:
-        """The keys known_hosts lists for this address and port, or None if none."""
+    def _known_match(self) -> _KnownKeys | None:
+        """What known_hosts says of this address and port, or None if it names it nowhere.
+
+        A host listed only as ``@revoked`` is known too: accept-new must not take
+        (and record) a key the file refuses.
+        """
         text = self._known_hosts_text()
         if not text.strip():
             return None
@@ -543,9 +555,25 @@ class SshConnection:
                 self.host_id, f"cannot read known_hosts {self.options.known_hosts_path}: {exc}"
             ) from None
         opts = self.options
-        result = known.match(opts.address, opts.address, opts.port)
-        keys = [*result[0], *result[1]]
-        return keys or None
+        host_keys, ca_keys, revoked = known.match(opts.address, opts.address, opts.port)[:3]
+        if not (host_keys or ca_keys or revoked):
+            return None
+        return _KnownKeys(list(host_keys), list(ca_keys), list(revoked))
+
+    def _host_key_algs(self, known: _KnownKeys | None) -> list[str] | None:
+        """Host key algorithms to offer: those of the known keys first, then all others.
+
+        asyncssh offers only the known keys' algorithms, so a device that now has a key
+        of another type drops the handshake ("no matching host key type"), which looks
+        like sshd's MaxStartups and was retried for the whole connect timeout. Offering
+        the rest after them keeps the known key whenever the server still has it, and
+        otherwise gets the new key, which is then reported as changed.
+        """
+        if known is None or not known.host_keys or known.ca_keys:
+            return None  # nothing to prefer, or certificates: asyncssh's choice
+        first = list(dict.fromkeys(alg for key in known.host_keys for alg in key.sig_algorithms))
+        rest = [alg for alg in asyncssh.public_key.get_default_public_key_algs() if alg not in first]
+        return [alg.decode() for alg in first + rest]
 
     def _record_host_key(self, conn: asyncssh.SSHClientConnection) -> None:
         key = conn.get_server_host_key()
@@ -569,7 +597,13 @@ class SshConnection:
         opts = self.options
         path = opts.known_hosts_path
         target = _known_hosts_pattern(opts.address, opts.port)
-        if self._known_entries() is not None:
+        known = self._known_match()
+        if known is not None and known.revoked and "revoked" in str(exc).lower():
+            return HostConnectionError(
+                self.host_id,
+                f"host key for {opts.address}:{opts.port} is marked @revoked in {path}; it is refused",
+            )
+        if known is not None:
             return HostConnectionError(
                 self.host_id,
                 f"host key for {opts.address}:{opts.port} changed (it does not match {path});"
@@ -586,6 +620,7 @@ class SshConnection:
     async def _connect_once(self, remaining: float) -> asyncssh.SSHClientConnection:
         opts = self.options
         known_hosts, record = self._known_hosts_arg()
+        host_key_algs = self._host_key_algs(self._known_match()) if known_hosts is not None else None
         kwargs: dict[str, Any] = {
             "port": opts.port,
             "known_hosts": known_hosts,
@@ -596,6 +631,8 @@ class SshConnection:
             "encryption_algs": PREFERRED_CIPHERS,
             "kex_algs": PREFERRED_KEX,
         }
+        if host_key_algs is not None:
+            kwargs["server_host_key_algs"] = host_key_algs
         if not math.isinf(remaining):
             kwargs["connect_timeout"] = remaining
             kwargs["login_timeout"] = remaining
