@@ -247,6 +247,68 @@ async def test_agent_auth(ssh_lab: SshLab, tmp_path: Path, monkeypatch: pytest.M
         agent.wait(5)
 
 
+async def test_a_passphrase_key_is_used_through_the_agent_and_named_without_it(
+    own_server: SshServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``key`` names a passphrase-protected file (the usual ~/.ssh key, unlocked in an agent):
+    with the agent it logs in, as ``ssh -i`` does; without one the error says the file needs
+    a passphrase. A named key does not stop the default keys from being tried either."""
+    if not shutil.which("ssh-agent"):
+        pytest.skip("ssh-agent is not installed")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    encrypted = tmp_path / "locked"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "a phrase", "-f", str(encrypted)], check=True)
+    own_server.authorize_key((tmp_path / "locked.pub").read_text())
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    alone = ssh_host(own_server, key=encrypted, user="root")
+    try:
+        with pytest.raises(HostConnectionError) as caught:
+            await alone.run("true")
+        assert str(caught.value).endswith(
+            f"; key file {encrypted} needs a passphrase: load it into ssh-agent (ssh-add) to use it"
+        )
+        assert "(tried key)" in str(caught.value)  # no agent was there to try
+    finally:
+        await alone.close()
+    sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+    try:
+        assert await wait_until(sock.exists)
+        askpass = tmp_path / "askpass"
+        askpass.write_text("#!/bin/sh\necho 'a phrase'\n")
+        askpass.chmod(0o700)
+        env = {
+            **os.environ,
+            "SSH_AUTH_SOCK": str(sock),
+            "SSH_ASKPASS": str(askpass),
+            "SSH_ASKPASS_REQUIRE": "force",
+        }
+        subprocess.run(
+            ["ssh-add", str(encrypted)], env=env, check=True, capture_output=True, stdin=subprocess.DEVNULL
+        )
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        through_agent = ssh_host(own_server, key=encrypted, user="root")
+        try:
+            assert (await through_agent.oneshot("echo unlocked")).output == "unlocked"
+        finally:
+            await through_agent.close()
+    finally:
+        agent.terminate()
+        agent.wait(5)
+    # a named key that is not authorized, and an authorized default key in ~/.ssh
+    (tmp_path / ".ssh").mkdir()
+    shutil.copy(own_server.client_key_path, tmp_path / ".ssh" / "id_ed25519")
+    (tmp_path / ".ssh" / "id_ed25519").chmod(0o600)
+    monkeypatch.delenv("SSH_AUTH_SOCK")
+    stranger = tmp_path / "stranger"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)], check=True)
+    fallback = ssh_host(own_server, key=stranger, user="root")
+    try:
+        assert (await fallback.oneshot("echo default-key")).output == "default-key"
+    finally:
+        await fallback.close()
+
+
 # -- host keys -------------------------------------------------------------------------------
 
 

@@ -34,6 +34,7 @@ import asyncio
 import collections
 import logging
 import math
+import os
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -300,6 +301,28 @@ class Channel:
             log.debug("ssh: closing a channel failed", exc_info=True)
         finally:
             self.release()
+
+
+#: The private keys ``ssh`` tries when none is named, in ``~/.ssh``.
+DEFAULT_KEY_NAMES = ("id_ed25519", "id_ecdsa", "id_rsa")
+
+
+def _default_key_files() -> list[Path]:
+    return [p for p in (Path("~/.ssh", name).expanduser() for name in DEFAULT_KEY_NAMES) if p.is_file()]
+
+
+def _encrypted_key_hint(key: Path | None) -> str:
+    """Why the ``key`` file could not help: it needs a passphrase (and was skipped)."""
+    if key is None:
+        return ""
+    try:
+        asyncssh.read_private_key(key.expanduser())
+    except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError) as exc:
+        if "passphrase" in str(exc).lower():
+            return f"; key file {key} needs a passphrase: load it into ssh-agent (ssh-add) to use it"
+    except (OSError, ValueError):
+        pass
+    return ""
 
 
 @dataclass(frozen=True)
@@ -641,8 +664,12 @@ class SshConnection:
         if opts.key is not None:
             key = opts.key.expanduser()
             if not key.is_file():
-                raise HostConnectionError(self.host_id, f"{self.where}: key file {key} does not exist")
-            kwargs["client_keys"] = [str(key)]
+                what = "is not a file" if key.exists() else "does not exist"
+                raise HostConnectionError(self.host_id, f"{self.where}: key file {key} {what}")
+            # As ``ssh -i``: this key, then the default ones. A passphrase-protected
+            # file is skipped (its key may be in the agent) and named if login fails.
+            kwargs["client_keys"] = [str(key), *(str(k) for k in _default_key_files() if k != key)]
+            kwargs["ignore_encrypted"] = True
         if not opts.agent:
             kwargs["agent_path"] = None
         hop = f"hop {self.hop_id!r}" if self.hop_id else "the hop"
@@ -667,14 +694,14 @@ class SshConnection:
                 for m, on in (
                     ("key", opts.key),
                     ("password", "password" in kwargs and kwargs["password"]),
-                    ("agent", opts.agent),
+                    ("agent", opts.agent and os.environ.get("SSH_AUTH_SOCK")),
                 )
                 if on
             ]
             raise HostConnectionError(
                 self.host_id,
                 f"authentication failed for {self.where} (tried {', '.join(methods) or 'default keys'}):"
-                f" {exc.reason}",
+                f" {exc.reason}{_encrypted_key_hint(opts.key)}",
             ) from None
         except _HANDSHAKE_LOST:
             raise
