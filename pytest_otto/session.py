@@ -436,7 +436,7 @@ class ShellSession:
                 ) from None
             except _Ended:
                 raise HostConnectionError(
-                    self.host_id, f"shell ended while starting: {self._describe_end()}"
+                    self.host_id, f"shell ended while starting: {self._describe_end()}{self._tail_hint()}"
                 ) from None
         except BaseException as exc:
             self._io = None

@@ -422,6 +422,26 @@ async def test_a_revoked_host_key_is_refused_and_not_recorded(own_server: SshSer
     assert known.read_text() == f"@revoked * {key_type} {key_data}\n"
 
 
+@pytest.mark.parametrize(
+    "own_server",
+    [{"address": "127.0.0.52", "extra_config": ["ForceCommand echo no shell for you"]}],
+    indirect=True,
+)
+async def test_a_shell_that_ends_while_starting_says_what_it_printed(own_server: SshServer) -> None:
+    """A login that is no shell (nologin, sshd's ForceCommand, a .profile that exits) ends
+    at once; what it printed is the reason, so the error carries it."""
+    host = ssh_host(own_server)
+    try:
+        with pytest.raises(HostConnectionError) as caught:
+            await host.run("true")
+        assert str(caught.value) == (
+            "ssh: shell ended while starting: shell session 'default' on ssh ended (exit code 0);"
+            " last output: 'no shell for you'"
+        )
+    finally:
+        await host.close()
+
+
 # -- connection failures -------------------------------------------------------------------------
 
 
