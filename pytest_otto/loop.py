@@ -93,6 +93,11 @@ class _Call:
         _callers.pop(task, None)
         self.on_done(task)
 
+    def cancel(self) -> None:  # on the otto loop
+        self.cancelled = True
+        if self.task is not None:
+            self.task.cancel()
+
 
 #: The frame of the thread that made each call in flight (it waits there), so that a
 #: warning raised on the otto loop can name the caller's line (`calling_frame`).
@@ -114,11 +119,6 @@ def calling_frame() -> FrameType | None:
     except RuntimeError:
         return None
     return _callers.get(task) if task is not None else None
-
-    def cancel(self) -> None:  # on the otto loop
-        self.cancelled = True
-        if self.task is not None:
-            self.task.cancel()
 
 
 def _copy_outcome(task: asyncio.Task[T], future: asyncio.Future[T]) -> None:

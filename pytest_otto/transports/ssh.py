@@ -529,10 +529,10 @@ class SshConnection:
                     return await self._connect_once(math.inf)
                 return await asyncio.wait_for(self._connect_once(remaining), remaining)
             except TimeoutError:
+                # worded as the session's own connect timeout, which usually fires first
+                hint = self.stall_hint() or f"; no answer from {self.where}"
                 raise HostConnectionError(
-                    self.host_id,
-                    f"connecting to {self.where} timed out after connect_timeout={format_seconds(timeout)}s"
-                    f"{self.stall_hint()}",
+                    self.host_id, f"connect timed out after {format_seconds(timeout)}s{hint}"
                 ) from None
             except _HANDSHAKE_LOST as exc:
                 # sshd drops connections beyond MaxStartups right after accept: retry.
@@ -681,8 +681,8 @@ class SshConnection:
                 raise HostConnectionError(self.host_id, f"via hop {exc}") from None
         try:
             self._waiting_on = f"{self.where} (TCP connect, key exchange or login)"
-            if self._tunnel is not None:
-                self._waiting_on += f" through {hop}"
+            if self._tunnel is not None:  # the hop's connection may be the one that hangs
+                self._waiting_on += f" through {hop}, itself connected"
             conn = await asyncssh.connect(opts.address, **kwargs)
         except (asyncssh.HostKeyNotVerifiable, asyncssh.KeyExchangeFailed) as exc:
             if opts.host_key_check == "off":
