@@ -402,6 +402,8 @@ class ShellSession:
         """
         if self._at_clean_prompt:
             return
+        if framed and self._transport is not None:
+            self._transport.raw_io(False)  # may find the shell gone (a console at its login)
         if self._transport is not None and self._eof:
             await self._discard_transport(reset=True)
         if self._transport is None:
@@ -792,6 +794,8 @@ class ShellSession:
             if self._needs_recovery is None and self._io is not None and self._io.tty:
                 await self._enter_line_mode()
             self._needs_recovery = "probe"
+            if self._io is not None:
+                self._io.raw_io(True)
             try:
                 await self._write(text, time.monotonic() + timeout)
             except _Deadline:
@@ -828,6 +832,8 @@ class ShellSession:
         async with self._lock:
             await self._ensure_ready(framed=False)
             self._needs_recovery = "probe"
+            if self._io is not None:
+                self._io.raw_io(True)
             deadline = time.monotonic() + timeout
             while True:
                 text = self._buffer.decode("utf-8", "surrogateescape")

@@ -105,6 +105,8 @@ class TelnetServer(ConsoleServerProcess):
     prompt and type-ahead flush (the real ``/bin/login`` on a relayed pty): what a busy
     telnetd does when it relays a newline typed before the session existed. ``login``
     reads that newline as an empty user name and fails it after its fail delay.
+    ``program``: the text of a script telnetd runs for each connection instead (on its
+    pty, as root): a device of the test's own making, a login dialogue then a shell.
     ``port=None`` picks a free port. Every connection gets its own pty and
     session; the session processes are children of the daemon, so
     :meth:`stop`/:meth:`kill` end them all.
@@ -120,9 +122,11 @@ class TelnetServer(ConsoleServerProcess):
         login: bool = True,
         login_delay: float = 0.0,
         late_type_ahead: bool = False,
+        program: str | None = None,
         startup_timeout: float = 10.0,
     ) -> None:
         self._address = address
+        self.program = program
         self._requested_port = port
         self._port = port
         self.login = login
@@ -155,6 +159,11 @@ class TelnetServer(ConsoleServerProcess):
         return f"<TelnetServer {self._address}:{self._port} {mode} {state}>"
 
     def _program(self) -> str:
+        if self.program is not None:  # a device of the test's making: its own script
+            script = self._workdir / "device"
+            script.write_text(self.program)
+            script.chmod(0o755)
+            return str(script)
         if self.login:
             if os.geteuid() == 0:
                 ensure_password_user()

@@ -132,7 +132,8 @@ async def test_sleeping_finds_a_running_sleep(any_host: Host) -> None:
     # the control for the leftover checks below: a live sleep is found, a dead one is not
     duration = unique_sleep()
     await any_host.run(f"sleep {duration} >/dev/null 2>&1 &")
-    assert (await sleeping(any_host, duration)) != ""
+    # the job's fork may not have exec'd sleep yet when run() returns: wait for it
+    assert await wait_until(lambda: sleeping(any_host, duration))
     await any_host.run(f"kill %1 2>/dev/null || pkill -f 'sleep {duration}'")
     assert await gone(any_host, duration)
 

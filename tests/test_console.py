@@ -409,3 +409,39 @@ def test_telnet_negotiation_and_escaping() -> None:
     assert data == b"ab\xffc\rde"
     assert sent == [b"\xff\xfc\x01", b"\xff\xfd\x01", b"\xff\xfd\x03", b"\xff\xfc\x1f"]
     assert t._escape(b"a\xffb\rc\r\n") == b"a\xff\xffb\r\x00c\r\n"
+
+
+#: A console whose login works, and then says words a failed login says too (a profile
+#: script that cannot read a file): they must not be taken for the password's rejection.
+_LOGIN_THEN_PERMISSION_DENIED = """#!/bin/sh
+printf 'dut login: '; read -r user
+printf 'Password: '; stty -echo; read -r password; stty echo; echo
+if [ "$password" != right ]; then
+    sleep 1; echo 'Login incorrect'; printf 'dut login: '; read -r user; exit 1
+fi
+echo 'Last login: today'
+echo '/etc/profile.d/site.sh: line 3: /opt/site.conf: Permission denied'
+PS1='dut# ' exec /bin/bash --norc -i
+"""
+
+
+async def test_words_of_a_failed_login_after_a_login_that_worked_are_not_a_rejection(closing: list) -> None:
+    server = TelnetServer("127.0.0.53", program=_LOGIN_THEN_PERMISSION_DENIED).start()
+    try:
+        good = TelnetHost(
+            "dut", server.address, port=server.port, user="admin", password="right", connect_timeout=15
+        )
+        closing.append(good)
+        assert (await good.run("echo logged-in")).only.output == "logged-in"
+        bad = TelnetHost(
+            "dut", server.address, port=server.port, user="admin", password="wrong", connect_timeout=15
+        )
+        closing.append(bad)
+        with pytest.raises(
+            HostConnectionError, match="login failed: the console rejected the user name or password"
+        ):
+            await bad.run("true")
+    finally:
+        for host in closing:
+            await host.close()
+        server.remove()

@@ -29,7 +29,7 @@ from test_behaviour import (
 )
 from test_behaviour import test_oneshots_run_concurrently_b20 as oneshots_run_concurrently
 
-from pytest_otto import Host, HostConnectionError, SerialHost, Status, TelnetHost
+from pytest_otto import Host, HostConnectionError, SerialHost, ShellResetWarning, Status, TelnetHost
 from testlab.serial import SerialConsole
 from testlab.telnetd import TelnetServer
 
@@ -151,3 +151,31 @@ SERIAL_VOLUME = Volume(line_bytes=20_000, lines=3000, transfer_bytes=6_000)
 def volume(any_host: Host) -> Volume:
     """The shared volume tests, with less data on a serial line."""
     return SERIAL_VOLUME if is_serial(any_host) else Volume()
+
+
+# -- a login prompt on the line: a neighbour's, or the console's own ---------------------------
+
+
+async def test_a_login_prompt_met_through_send_is_the_users_business(any_host: Host) -> None:
+    """A telnet or ssh client run on the device through send/expect shows ``login:`` too;
+    the session must not take it for its own shell logging out (which hung up on the
+    user's program and lost the shell's state)."""
+    await any_host.run("export OTTO_KEPT=k1")
+    session = any_host.default_session
+    await session.send("printf 'neighbour login: '; sleep 1.5; echo neighbour-done\n")
+    await session.expect("neighbour login: ", timeout=10)
+    await session.expect("neighbour-done", timeout=10)  # 1.5 s of quiet at the prompt first
+    assert (await any_host.run("echo $OTTO_KEPT")).only.output == "k1"
+
+
+async def test_a_console_back_at_its_login_after_send_is_logged_in_again(any_host: Host) -> None:
+    """After send() the shell may really be gone (a reboot, ``exec`` of a program that
+    ended): the next run() finds the console at its quiet login prompt and logs in afresh,
+    instead of typing its probe as a user name."""
+    if not is_serial(any_host):
+        pytest.skip("a telnet session ends with its connection: nothing to judge")
+    await any_host.run("true")
+    await any_host.send("exec sleep 0.2\n")  # no EXIT trap runs: the line shows login again
+    await any_host.expect("login: ", timeout=10)
+    with pytest.warns(ShellResetWarning):
+        assert (await any_host.run("echo fresh")).only.output == "fresh"

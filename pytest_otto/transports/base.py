@@ -72,6 +72,15 @@ class Transport(ABC):
         The caller bounds this with the host's connect timeout.
         """
 
+    def raw_io(self, on: bool) -> None:
+        """The session hands the shell to ``send``/``expect`` (``on``), or takes it back.
+
+        Under raw I/O the user drives whatever runs (a telnet client to a neighbour
+        prints ``login:`` too); a transport that reads the session's end from the
+        stream holds its judgement until the session takes the shell back.
+        """
+        return None
+
     def stall_hint(self) -> str:
         """Where `open` was stuck when its time ran out (``"; ..."``), or ``""``.
 

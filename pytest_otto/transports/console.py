@@ -56,6 +56,12 @@ log = logging.getLogger("pytest_otto")
 
 #: Default regex of a login prompt (searched at the tail of the stream).
 DEFAULT_LOGIN_PROMPT = r"(?i)login:\s*$"
+#: What a login says when it refuses the user name or password (see `LOGIN_REJECT_WAIT`).
+REJECTED = "login failed: the console rejected the user name or password"
+#: How long "Login incorrect" after our password may stand with no shell and no new
+#: prompt before it is believed (a login that worked may print such words too).
+LOGIN_REJECT_WAIT = 5.0
+
 #: Default regex of a password prompt (searched at the tail of the stream).
 DEFAULT_PASSWORD_PROMPT = r"(?i)password:\s*$"
 #: Bytes per paced write when ``write_delay`` is set.
@@ -169,6 +175,8 @@ class ConsoleTransport(Transport):
         self._tail = b""
         self._revealed: str | None = None
         self._logged_in = False  # we answered a login prompt on this connection
+        self._raw = False  # send/expect drive the line (`raw_io`)
+        self._tail_at = 0.0  # when the stream's tail last grew
         self._reached = False  # the subclass connected (TCP) or opened the device
         self._login_step = ""  # what we typed at a login: "", "newline", "user" or "password"
         self._closing = False
@@ -314,11 +322,30 @@ class ConsoleTransport(Transport):
         if self.user is None:
             return
         self._tail = (self._tail + data)[-256:]
+        self._tail_at = time.monotonic()
+        if self._raw:
+            return  # judged when the session takes the shell back (`raw_io`)
         if self._logout_handle is None and self.login_prompt.search(_text(self._tail)):
             count = self._data_count
             self._logout_handle = asyncio.get_running_loop().call_later(
                 LOGOUT_QUIET, self._check_logout, count
             )
+
+    def raw_io(self, on: bool) -> None:
+        """Hold the logout watch during ``send``/``expect``; judge the line when they are done.
+
+        A telnet or ssh client run on the device shows a login prompt of its own:
+        ending the session then would kill what the user is driving. When the session
+        takes the shell back and the line still sits at a quiet login prompt (a reboot
+        sent with ``send``), the shell is gone, and the session learns so now instead of
+        typing its probe as a user name.
+        """
+        was_raw, self._raw = self._raw, on
+        if on or not was_raw or self.user is None or self._eof_sent or self._closed:
+            return
+        quiet = time.monotonic() - self._tail_at >= LOGOUT_QUIET
+        if quiet and self.login_prompt.search(_text(self._tail)):
+            self._end(None, f"{self.describe()} is back at its login prompt: the shell logged out")
 
     def _check_logout(self, count: int) -> None:
         self._logout_handle = None
@@ -418,8 +445,16 @@ class ConsoleTransport(Transport):
         poked_at, buf_at_poke = 0.0, -1
         last_probe = -1e9
         connected_at = time.monotonic()
+        # "Login incorrect" after our password, not yet believed: the same words may be
+        # the output of a login that worked (a profile script, a last-login notice).
+        # Believed when the console asks for the login or the password again, hangs
+        # up, or shows no shell for LOGIN_REJECT_WAIT; until then it gets no probe
+        # unless a shell prompt shows (a probe would become the next login's user name).
+        rejected_at: float | None = None
         while True:
             if self._lost_reason is not None:
+                if rejected_at is not None:
+                    raise self._fail(f"{REJECTED} (and ended the connection)")
                 raise self._fail(f"connection ended during login ({self._lost_reason})")
             buf = self._login_buf
             idx = buf.find(self._ready_marker)
@@ -437,10 +472,14 @@ class ConsoleTransport(Transport):
             tail = text[-200:]
             now = time.monotonic()
             settled = now - self._last_data >= PROMPT_SETTLE
-            if sent_password and LOGIN_FAILED.search(text):
-                raise self._fail("login failed: the console rejected the user name or password")
+            if sent_password and rejected_at is None and LOGIN_FAILED.search(text):
+                rejected_at = now
+            if rejected_at is not None and now - rejected_at >= LOGIN_REJECT_WAIT:
+                raise self._fail(REJECTED)
             if settled and self.login_prompt.search(tail):
                 if sent_password:
+                    if rejected_at is not None:
+                        raise self._fail(REJECTED)
                     raise self._fail("login failed: the console asked for the login again after the password")
                 if self.user is None:
                     raise self._fail("the console asks for a login but no user is configured for this host")
@@ -453,6 +492,8 @@ class ConsoleTransport(Transport):
                 self._logged_in = True
                 continue
             if settled and self.password_prompt.search(tail):
+                if rejected_at is not None:  # asked again after "incorrect"
+                    raise self._fail(REJECTED)
                 buf.clear()
                 buf_at_poke = -1
                 if sent_user and not sent_password:
@@ -477,7 +518,11 @@ class ConsoleTransport(Transport):
             unanswered = buf_at_poke >= 0 and not _text(bytes(buf[buf_at_poke:])).strip()
             if unanswered and not prompt_like and now - poked_at < SILENT_CONSOLE_WAIT:
                 quiet = False  # nothing answered our Enter yet: a login may still be starting
-            if (quiet or prompt_like) and now - last_probe >= PROBE_INTERVAL:
+            if (
+                (quiet or prompt_like)
+                and now - last_probe >= PROBE_INTERVAL
+                and (rejected_at is None or prompt_like)
+            ):
                 if not poked and not prompt_like:
                     await self._type(self.newline)
                     poked, poked_at, buf_at_poke = True, time.monotonic(), len(buf)
