@@ -259,14 +259,15 @@ def _warn_if_lab_path_chose_rootdir(config: pytest.Config) -> None:
     if project_ini is None or (config.inipath is not None and config.inipath.resolve() == project_ini):
         return  # a test path argument kept the search in the project, or there is nothing to miss
     chosen = f"ini file {config.inipath}" if config.inipath else "no ini file"
-    config.issue_config_time_warning(
-        pytest.PytestConfigWarning(
-            f"pytest-otto: with '--lab {value}' pytest took the lab file for a test path when it "
-            f"chose its rootdir ({config.rootpath}) and {chosen}; a project ini file was not looked "
-            f"for in {here}. Write --lab={value} (one argument), or set {OTTO_LAB_ENV} or ini otto_lab."
-        ),
-        stacklevel=2,
+    message = (
+        f"pytest-otto: with '--lab {value}' pytest took the lab file for a test path when it "
+        f"chose its rootdir ({config.rootpath}) and {chosen}, so {project_ini} was not read. "
+        f"Write --lab={value} (one argument), or set {OTTO_LAB_ENV} or ini otto_lab."
     )
+    try:
+        config.issue_config_time_warning(pytest.PytestConfigWarning(message), stacklevel=2)
+    except pytest.PytestConfigWarning:  # -W error: a usage error, not a traceback
+        raise pytest.UsageError(message) from None
 
 
 #: Files pytest reads its settings from, and the section that makes one count.
@@ -554,9 +555,25 @@ def _parametrized_by_user(metafunc: pytest.Metafunc, name: str) -> bool:
     return False
 
 
+def _host_is_ours(metafunc: pytest.Metafunc) -> bool:
+    """Whether the test's ``host`` is pytest-otto's fixture, not one of the user's own."""
+    definitions = getattr(metafunc, "_arg2fixturedefs", {}).get("host") or ()
+    if not definitions:
+        return True
+    return isinstance(getattr(definitions[-1].func, "__self__", None), OttoFixtures)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """One node per selected host for tests that use ``host``: ``test_x[host_id]``."""
-    if "host" not in metafunc.fixturenames or _parametrized_by_user(metafunc, "host"):
+    """One node per selected host for tests that use ``host``: ``test_x[host_id]``.
+
+    Not for a test whose ``host`` is a fixture of the user's own (conftest.py), or that
+    pins its hosts with its own ``parametrize``.
+    """
+    if (
+        "host" not in metafunc.fixturenames
+        or _parametrized_by_user(metafunc, "host")
+        or not _host_is_ours(metafunc)
+    ):
         return
     state = _state(metafunc.config)
     hosts, why_none = state.selected_for(metafunc.definition)
@@ -635,9 +652,17 @@ def _group_single_holder_hosts(state: _Otto, items: list[pytest.Item]) -> None:
         for root in roots[1:]:
             leader[root] = roots[0]
     for item, consoles in touched:
-        group = find(consoles[0])
-        if len(consoles) > 1 or group != consoles[0] or "host" not in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group(group), append=False)
+        _set_xdist_group(item, find(consoles[0]))
+    for item in items:  # a test that pins its host itself still runs on that host's worker
+        pinned = _item_hosts(item, state) if "host" in getattr(item, "fixturenames", ()) else []
+        if len(pinned) == 1 and item.get_closest_marker("xdist_group") is None:
+            _set_xdist_group(item, pinned[0].id)
+
+
+def _set_xdist_group(item: pytest.Item, group: str) -> None:
+    """Make ``group`` the item's only xdist group: pytest-xdist joins the names of all."""
+    item.own_markers[:] = [m for m in item.own_markers if m.name != "xdist_group"]
+    item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -698,6 +723,9 @@ class OttoFixtures:
                 pytrace=False,
             )
         selected = state.lab[host_id]
+        if state.pattern is not None and selected not in state.selected:
+            # a test that pins its host meets the job's selection too
+            pytest.skip(f"host {host_id!r} is not selected by --host-pattern {state.pattern!r}")
         state.require([selected])
         return selected
 

@@ -532,8 +532,17 @@ def test_lab_outside_the_project_as_two_arguments_warns(
     pytester.makeini("[pytest]\npython_files = check_*.py\n")  # only this ini makes the test visible
     pytester.makepyfile(check_x="def test_x(host):\n    pass\n")
     two_args = run(pytester, "--lab", str(lab))
-    two_args.stdout.fnmatch_lines([f"*pytest-otto: with '--lab {lab}' pytest took the lab file*--lab={lab}*"])
+    two_args.stdout.fnmatch_lines(
+        [
+            f"*pytest-otto: with '--lab {lab}' pytest took the lab file*"
+            f"so {pytester.path / 'tox.ini'} was not read*"
+        ]
+    )
     assert "passed" not in two_args.stdout.str()  # the project's ini really was not read
+    # with warnings as errors it is a usage error, not a traceback
+    as_error = run(pytester, "-W", "error::pytest.PytestConfigWarning", "--lab", str(lab))
+    assert as_error.ret == pytest.ExitCode.USAGE_ERROR
+    as_error.stderr.fnmatch_lines([f"ERROR: pytest-otto: with '--lab {lab}' pytest took the lab file*"])
     one_arg = run(pytester, f"--lab={lab}")
     one_arg.assert_outcomes(passed=3)
     assert "pytest-otto: with '--lab" not in one_arg.stdout.str()
@@ -934,40 +943,88 @@ def test_each_host(host, n):
     log(host.id)
 
 @pytest.mark.parametrize("n", range(4))
-@pytest.mark.otto_hosts(pattern="^(dut|ssh1)$")
-def test_console_and_router(hosts, n):
-    assert [h.run_sync("echo hi").only.output for h in hosts] == ["hi", "hi"]
+@pytest.mark.otto_hosts(pattern="^(dut|tn|ssh1)$")
+def test_consoles_and_router(hosts, n):
+    assert [h.run_sync("echo hi").only.output for h in hosts] == ["hi", "hi", "hi"]
     log("hosts")
 
 @pytest.mark.parametrize("n", range(4))
 async def test_whole_lab(lab, n):
     results = await lab.run_on_all_hosts("echo hi")
-    assert {h: r.only.output for h, r in results.items()} == {"dut": "hi", "ssh1": "hi", "alpha": "hi"}
+    outputs = {h: r.only.output for h, r in results.items()}
+    assert outputs == dict.fromkeys(["ssh1", "dut", "tn", "alpha"], "hi")
     log("lab")
+
+@pytest.mark.parametrize("host", ["dut"], indirect=True)
+def test_pinned_to_the_serial_console(host):
+    assert host.run_sync("echo pinned").only.output == "pinned"
+    log("pinned")
 """
 
 
 def test_xdist_keeps_tests_that_reach_a_console_on_its_worker(
     pytester: pytest.Pytester, ssh_lab: SshLab
 ) -> None:
-    """-n 2 with a serial console (one holder at a time): tests that use ``hosts`` or the
-    whole ``lab`` run on the console's worker, so no worker finds the line taken by another;
+    """-n 2 with a serial line and a telnet console (one holder at a time each): the tests
+    that use ``hosts`` or the whole ``lab`` run on the consoles' worker, with the consoles'
+    own tests and one pinned to a console, so no worker finds a line taken by another (two
+    consoles used together share one group: pytest-xdist joins every group a test has);
     the other hosts' own tests still use the second worker."""
-    with SerialConsole(login=False, name="ttyXD") as console:
+    with (
+        SerialConsole(login=False, name="ttyXD") as console,
+        TelnetServer("127.0.0.54", login=False) as telnet,
+    ):
         data = lab_dict({"ssh1": ssh_lab[0]}, name="mixed", defaults={"connect_timeout": 10.0})
         data["hosts"]["dut"] = {"transport": "serial", "device": str(console.device)}
+        data["hosts"]["tn"] = {"transport": "telnet", "address": telnet.address, "port": telnet.port}
         data["hosts"]["alpha"] = {"transport": "local"}
         lab = pytester.path / "lab.toml"
         lab.write_text(tomli_w.dumps(data))
         pytester.makepyfile(test_mixed=CONSOLE_XDIST_TESTS)
         result = run(pytester, f"--lab={lab}", "-n", "2")
-    result.assert_outcomes(passed=3 * 3 + 4 + 4)
+    result.assert_outcomes(passed=4 * 3 + 4 + 4 + 1)
     rows = [line.split() for line in (pytester.path / "where.log").read_text().splitlines()]
-    workers = {
-        what: {w for name, w in rows if name == what} for what in ("dut", "hosts", "lab", "ssh1", "alpha")
-    }
-    assert len(workers["dut"]) == 1 and workers["hosts"] == workers["lab"] == workers["dut"], workers
-    assert len(workers["dut"] | workers["ssh1"] | workers["alpha"]) == 2, workers
+    kinds = ("dut", "tn", "hosts", "lab", "pinned", "ssh1", "alpha")
+    workers = {what: {w for name, w in rows if name == what} for what in kinds}
+    console_side = workers["dut"] | workers["tn"] | workers["hosts"] | workers["lab"] | workers["pinned"]
+    assert len(console_side) == 1, workers
+    assert len(console_side | workers["ssh1"] | workers["alpha"]) == 2, workers
+
+
+def test_a_host_fixture_of_the_users_own_is_left_alone(pytester: pytest.Pytester) -> None:
+    """A conftest ``host`` fixture overrides pytest-otto's: one node, no per-host copies."""
+    pytester.makeconftest(
+        """
+        import pytest
+        from pytest_otto import LocalHost
+
+        @pytest.fixture(params=["mine"])
+        def host(request):
+            h = LocalHost(request.param)
+            yield h
+            h.close_sync()
+        """
+    )
+    pytester.makepyfile(test_own="def test_mine(host):\n    assert host.run_sync('echo ok').ok\n")
+    result = run(pytester, "-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*test_mine[[]mine[]] PASSED*"])
+
+
+def test_a_test_that_pins_its_host_meets_the_host_pattern(pytester: pytest.Pytester) -> None:
+    lab = write_lab(pytester)
+    pytester.makepyfile(
+        test_pin="""
+        import pytest
+
+        @pytest.mark.parametrize("host", ["beta"], indirect=True)
+        def test_pinned(host):
+            pass
+        """
+    )
+    result = run(pytester, f"--lab={lab}", "--host-pattern", "alpha", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*host 'beta' is not selected by --host-pattern 'alpha'*"])
 
 
 def test_a_shell_reset_warning_points_at_the_test_line(pytester: pytest.Pytester) -> None:
