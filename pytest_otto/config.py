@@ -61,7 +61,7 @@ HOST_KEYS: dict[str, tuple[str, ...]] = {
         "keepalive_interval",
         "pty",
     ),
-    "telnet": ("address", "port", *_LOGIN_KEYS, *_CONSOLE_KEYS),
+    "telnet": ("address", "port", *_LOGIN_KEYS, *_CONSOLE_KEYS, "single_connection"),
     "serial": ("device", "baud", *_LOGIN_KEYS, *_CONSOLE_KEYS),
     "local": ("pty",),
 }
@@ -90,6 +90,7 @@ DEFAULTS: dict[str, Any] = {
     "host_key_check": "accept-new",
     "agent": True,
     "pty": False,
+    "single_connection": False,
     "write_delay": 0.0,
     "connect_timeout": 10.0,
     "command_timeout": 60.0,
@@ -254,6 +255,8 @@ class HostConfig:
     login_prompt: str | None = None
     password_prompt: str | None = None
     write_delay: float = 0.0
+    #: telnet: the port takes one connection (a serial line behind a console server).
+    single_connection: bool = False
     connect_timeout: float = 10.0
     command_timeout: float = 60.0
     keepalive_interval: float = 15.0
@@ -447,7 +450,7 @@ class _Checker:
                 choices = ", ".join(HOST_KEY_CHECKS)
                 raise self.error(key, f"{value!r} is not one of {choices}{_hint(value, HOST_KEY_CHECKS)}")
             return value
-        if key in ("agent", "pty"):
+        if key in ("agent", "pty", "single_connection"):
             if not isinstance(value, bool):
                 raise self.wrong_type(key, value, "true or false")
             return value

@@ -9,10 +9,17 @@ test_console_behaviour.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import pty
+import select
 import socket
+import subprocess
+import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -445,3 +452,98 @@ async def test_words_of_a_failed_login_after_a_login_that_worked_are_not_a_rejec
         for host in closing:
             await host.close()
         server.remove()
+
+
+class OneConnectionConsole:
+    """A console server port in front of one shell, as ser2net serves a serial line: it takes
+    one connection; another one, while it is taken, is told "Port already in use" and closed."""
+
+    def __init__(self, address: str) -> None:
+        self.master, slave = pty.openpty()
+        self.shell = subprocess.Popen(
+            ["bash", "--norc", "-i"],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "PS1": "dut# ", "TERM": "dumb"},
+        )
+        os.close(slave)
+        self.sock = socket.create_server((address, 0))
+        self.address, self.port = address, self.sock.getsockname()[1]
+        self.busy = threading.Lock()
+        self.refused = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            if not self.busy.acquire(blocking=False):
+                self.refused += 1
+                conn.sendall(b"Port already in use\r\n")
+                conn.close()
+                continue
+            threading.Thread(target=self._relay, args=(conn,), daemon=True).start()
+
+    def _relay(self, conn: socket.socket) -> None:
+        try:
+            while True:
+                ready, _, _ = select.select([conn, self.master], [], [], 0.5)
+                if conn in ready:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    os.write(self.master, data)
+                if self.master in ready:
+                    conn.sendall(os.read(self.master, 65536))
+        except OSError:
+            return
+        finally:
+            conn.close()
+            self.busy.release()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        self.shell.kill()
+        self.shell.wait(5)
+        os.close(self.master)
+
+
+async def test_a_console_server_port_that_takes_one_connection(closing: list, tmp_path: Path) -> None:
+    """single_connection: oneshot, put and get share the default session's connection, as
+    on a serial line, instead of opening a second one the port refuses."""
+    plain_port, shared_port = OneConnectionConsole("127.0.0.56"), OneConnectionConsole("127.0.0.57")
+    try:
+        plain = TelnetHost("plain", plain_port.address, port=plain_port.port, connect_timeout=5)
+        closing.append(plain)
+        await plain.run("true")
+        with pytest.raises(HostConnectionError, match="Port already in use"):
+            await plain.oneshot("true")  # a second connection, refused
+        assert plain_port.refused == 1
+
+        host = TelnetHost(
+            "port", shared_port.address, port=shared_port.port, single_connection=True, connect_timeout=5
+        )
+        closing.append(host)
+        await host.run(["cd /tmp", "export OTTO_ONLY_HERE=1"])
+        fresh = await host.oneshot("echo ${OTTO_ONLY_HERE:-unset}; pwd")
+        assert (fresh.status, fresh.output) == (Status.Success, "unset\n/root")
+        (tmp_path / "blob").write_bytes(b"\x00\x01 payload \xff")
+        assert await host.put(tmp_path / "blob", "/tmp/otto-one-connection") == (Status.Success, "")
+        assert await host.get("/tmp/otto-one-connection/blob", tmp_path / "back") == (Status.Success, "")
+        assert (tmp_path / "back" / "blob").read_bytes() == b"\x00\x01 payload \xff"
+        with pytest.raises(HostConnectionError, match="held by session 'default'"):
+            await host.open_session("other")
+        assert (await host.run("pwd; echo $OTTO_ONLY_HERE")).only.output == "/tmp\n1"
+        assert shared_port.refused == 0  # no second connection was tried
+        await host.oneshot("rm -rf /tmp/otto-one-connection")
+    finally:
+        for h in closing:
+            await h.close()
+        plain_port.close()
+        shared_port.close()

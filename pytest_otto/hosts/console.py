@@ -65,9 +65,17 @@ ONESHOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 class ConsoleHost(Host):
-    """What telnet and serial hosts share: credentials, login prompts, in-band transfers."""
+    """What telnet and serial hosts share: credentials, login prompts, in-band transfers.
+
+    ``one_line``: the console carries one shell (a serial line; a console server's
+    port that takes one connection). The default session owns it, ``oneshot`` and
+    transfers run on it serialized with ``run``, and a named session can only open
+    while no other session of this host holds it. Otherwise each shell, oneshot and
+    transfer has a connection and login of its own.
+    """
 
     single_holder = True
+    one_line = False
 
     def __init__(
         self,
@@ -91,6 +99,7 @@ class ConsoleHost(Host):
         if write_delay < 0:
             raise ValueError(f"write_delay must be >= 0, not {write_delay!r}")
         self.line_limit = resolve_line_limit(True, line_limit)
+        self._holder: ConsoleTransport | None = None
 
     # -- credentials -------------------------------------------------------------------------
 
@@ -112,7 +121,25 @@ class ConsoleHost(Host):
 
     def _configure(self, transport: ConsoleTransport) -> ConsoleTransport:
         transport.line_limit = self.line_limit
+        if self.one_line:
+            transport._claim = self._claim_line
         return transport
+
+    def _claim_line(self, transport: ConsoleTransport, take: bool) -> None:
+        """Give the line to ``transport`` (``take``) or take it back; one holder at a time."""
+        holder = self._holder
+        if not take:
+            if holder is transport:
+                self._holder = None
+            return
+        if holder is not None and holder is not transport and holder.holds_line:
+            owner = next((n for n, s in self._sessions.items() if s._shell._io is holder), "another session")
+            raise HostConnectionError(
+                self.id,
+                f"{self._where()} is held by session {owner!r} of this host; this console carries"
+                " one shell: use the default session (run/send/expect) or close the other session first",
+            )
+        self._holder = transport
 
     @staticmethod
     def _common_from_config(config: HostConfig) -> dict[str, Any]:
@@ -148,6 +175,9 @@ class ConsoleHost(Host):
     @contextlib.asynccontextmanager
     async def _line(self, purpose: str) -> AsyncIterator[ShellSession]:
         """A shell for a oneshot or a transfer (its own connection, or the one line)."""
+        if self.one_line:
+            yield self.default_session._shell
+            return
         shell = self._private_session(purpose)
         try:
             yield shell
@@ -156,7 +186,20 @@ class ConsoleHost(Host):
 
     def _wrap_oneshot(self, command: str) -> str:
         """The framed command that runs ``command`` in a fresh process."""
-        return f'"${{BASH:-/bin/sh}}" -c {shell_quote(command)}'
+        if not self.one_line:  # a fresh login's shell already
+            return f'"${{BASH:-/bin/sh}}" -c {shell_quote(command)}'
+        # Typed into the session's shell: a fresh process with a minimal environment, in
+        # $HOME, so nothing of that shell's state (variables, functions, aliases, PATH,
+        # locale, cwd) leaks in. ``command -p`` finds env on the system's default PATH,
+        # so a function or alias named env, or a PATH the session changed, cannot get in
+        # the way. ${v-}: a session that ran ``set -u`` must not fail on an unset one.
+        names = ("HOME", "TERM", "USER", "LOGNAME", "SHELL")
+        keep = " ".join(f'{v}="${{{v}-}}"' for v in names)
+        script = shell_quote('cd 2>/dev/null; eval "$1"')
+        return (
+            f"command -p env -i PATH={ONESHOT_PATH} {keep}"
+            f' "${{BASH:-/bin/sh}}" -c {script} otto {shell_quote(command)}'
+        )
 
     async def _oneshot(self, command: str, deadline: float, timeout: float) -> CommandStatus:
         async with self._line("oneshot") as shell:
@@ -282,20 +325,32 @@ class TelnetHost(ConsoleHost):
 
     Each shell (the default session, every named session, every oneshot and
     transfer) is its own telnet connection with its own login, so oneshots run
-    concurrently. ``password`` is never logged and is masked in transcripts.
+    concurrently. ``single_connection=True`` is for a console server's port that
+    takes one connection (the serial line behind it, as with ser2net): the host
+    then has one shell, as a `SerialHost` has. ``password`` is never logged and is
+    masked in transcripts.
     """
 
     transport_name = "telnet"
 
-    def __init__(self, id: str, address: str, *, port: int = 23, **options: Any) -> None:
+    def __init__(
+        self, id: str, address: str, *, port: int = 23, single_connection: bool = False, **options: Any
+    ) -> None:
         super().__init__(id, **options)
         self.address = address
         self.port = int(port)
+        self.one_line = bool(single_connection)
 
     @classmethod
     def from_config(cls, config: HostConfig, lab: object = None) -> TelnetHost:
         """Build from a lab file entry (``transport = "telnet"``)."""
-        return cls(config.id, config.address, port=config.port or 23, **cls._common_from_config(config))
+        return cls(
+            config.id,
+            config.address,
+            port=config.port or 23,
+            single_connection=config.single_connection,
+            **cls._common_from_config(config),
+        )
 
     def _make_shell_transport(self) -> TelnetTransport:
         transport = TelnetTransport(self.id, self.address, self.port, **self._login_options())
@@ -309,12 +364,11 @@ class TelnetHost(ConsoleHost):
 class SerialHost(ConsoleHost):
     """A console on a serial port (``/dev/ttyUSB0``), opened with the stdlib ``termios``.
 
-    One line carries one shell: the default session owns it, ``oneshot`` and
-    transfers run on it serialized with ``run``, and a named session can only open
-    while no other session of this host holds the line.
+    One line carries one shell (``one_line``, see `ConsoleHost`).
     """
 
     transport_name = "serial"
+    one_line = True
 
     def __init__(
         self, id: str, device: str | os.PathLike[str], *, baud: int = 115200, **options: Any
@@ -322,7 +376,6 @@ class SerialHost(ConsoleHost):
         super().__init__(id, **options)
         self.device = Path(device).expanduser()
         self.baud = int(baud)
-        self._holder: SerialTransport | None = None
 
     @classmethod
     def from_config(cls, config: HostConfig, lab: object = None) -> SerialHost:
@@ -330,47 +383,9 @@ class SerialHost(ConsoleHost):
         return cls(config.id, config.device, baud=config.baud or 115200, **cls._common_from_config(config))
 
     def _make_shell_transport(self) -> SerialTransport:
-        transport = SerialTransport(
-            self.id, self.device, self.baud, claim=self._claim_line, **self._login_options()
-        )
+        transport = SerialTransport(self.id, self.device, self.baud, **self._login_options())
         self._configure(transport)
         return transport
-
-    def _claim_line(self, transport: SerialTransport, take: bool) -> None:
-        """Give the line to ``transport`` (``take``) or take it back; one holder at a time."""
-        holder = self._holder
-        if not take:
-            if holder is transport:
-                self._holder = None
-            return
-        if holder is not None and holder is not transport and holder.holds_line:
-            owner = next((n for n, s in self._sessions.items() if s._shell._io is holder), "another session")
-            raise HostConnectionError(
-                self.id,
-                f"serial line {self.device} is held by session {owner!r} of this host; a serial"
-                " console carries one shell: use the default session (run/send/expect) or close"
-                " the other session first",
-            )
-        self._holder = transport
-
-    @contextlib.asynccontextmanager
-    async def _line(self, purpose: str) -> AsyncIterator[ShellSession]:
-        """The default session's shell: the only one a serial line has."""
-        yield self.default_session._shell
-
-    def _wrap_oneshot(self, command: str) -> str:
-        # A fresh process with a minimal environment, in $HOME: nothing of the
-        # session's shell state (variables, functions, aliases, PATH, locale, cwd)
-        # leaks in. ``command -p`` finds env on the system's default PATH, so a
-        # function or alias named env, or a PATH the session changed, cannot get in
-        # the way. ${v-}: a session that ran ``set -u`` must not fail on an unset one.
-        names = ("HOME", "TERM", "USER", "LOGNAME", "SHELL")
-        keep = " ".join(f'{v}="${{{v}-}}"' for v in names)
-        script = shell_quote('cd 2>/dev/null; eval "$1"')
-        return (
-            f"command -p env -i PATH={ONESHOT_PATH} {keep}"
-            f' "${{BASH:-/bin/sh}}" -c {script} otto {shell_quote(command)}'
-        )
 
     def _where(self) -> str:
         return f"serial line {self.device}"

@@ -141,9 +141,11 @@ class ConsoleTransport(Transport):
         login_prompt: str | re.Pattern[str] = DEFAULT_LOGIN_PROMPT,
         password_prompt: str | re.Pattern[str] = DEFAULT_PASSWORD_PROMPT,
         write_delay: float = 0.0,
+        claim: Callable[[ConsoleTransport, bool], None] | None = None,
     ) -> None:
         super().__init__()
         self.host_id = host_id
+        self._claim = claim  # one line for the host: take it on connect, give it back on hang-up
         self.user = user
         self._password = password
         self.login_prompt = re.compile(login_prompt) if isinstance(login_prompt, str) else login_prompt
@@ -199,6 +201,21 @@ class ConsoleTransport(Transport):
     def describe(self) -> str:
         """Where this console is, for messages."""
         return type(self).__name__
+
+    @property
+    def holds_line(self) -> bool:
+        """True while this transport is connected (and so holds a one-line console)."""
+        return False
+
+    def _take_line(self) -> None:
+        """Claim the host's one line before connecting (`HostConnectionError` if held)."""
+        if self._claim is not None:
+            self._claim(self, True)
+
+    def _release(self) -> None:
+        """Give the line back (after a failed connect, or on hang-up)."""
+        if self._claim is not None:
+            self._claim(self, False)
 
     def stall_hint(self) -> str:
         """Which step of reaching the shell ran out of time, with the console's last words."""

@@ -19,7 +19,6 @@ import errno
 import fcntl
 import os
 import termios
-from collections.abc import Callable
 from pathlib import Path
 
 from .base import close_fd, write_to_fd
@@ -46,15 +45,12 @@ class SerialTransport(ConsoleTransport):
         host_id: str,
         device: str | os.PathLike[str],
         baud: int = 115200,
-        *,
-        claim: Callable[[SerialTransport, bool], None] | None = None,
         **login: object,
     ) -> None:
         super().__init__(host_id, **login)  # type: ignore[arg-type]
         self.device = Path(device)
         self.baud = baud
         self._speed = baud_constant(baud)
-        self._claim = claim
         self._fd: int | None = None
 
     def describe(self) -> str:
@@ -67,8 +63,7 @@ class SerialTransport(ConsoleTransport):
         return self._fd is not None
 
     async def _connect(self) -> None:
-        if self._claim is not None:
-            self._claim(self, True)
+        self._take_line()
         try:
             fd = os.open(self.device, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
         except OSError:
@@ -110,10 +105,6 @@ class SerialTransport(ConsoleTransport):
         except termios.error as exc:
             code, why = exc.args if len(exc.args) == 2 else (errno.EINVAL, str(exc))
             raise OSError(code, f"cannot set {self.device} to raw 8N1 at {self.baud} baud ({why})") from None
-
-    def _release(self) -> None:
-        if self._claim is not None:
-            self._claim(self, False)
 
     def _on_readable(self) -> None:
         fd = self._fd
