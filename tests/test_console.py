@@ -547,3 +547,53 @@ async def test_a_console_server_port_that_takes_one_connection(closing: list, tm
             await h.close()
         plain_port.close()
         shared_port.close()
+
+
+_ROUTER_CLI = """#!/bin/sh
+printf 'Router# '
+while read -r line; do echo '% Invalid input detected'; printf 'Router# '; done
+"""
+
+_LINE_PASSWORD_ONLY = """#!/bin/sh
+printf 'User Access Verification\\r\\n\\r\\nPassword: '; stty -echo; read -r password; stty echo; echo
+[ "$password" = right ] || { echo '% Bad passwords'; exit 1; }
+PS1='dut# ' exec /bin/bash --norc -i
+"""
+
+_BANNER_ENDING_IN_HASHES = """#!/bin/sh
+echo '##################'
+echo '# lab board 7    #'
+echo '##################'
+sleep 1
+user=
+while [ -z "$user" ]; do printf 'dut login: '; read -r user; done
+[ "$user" = admin ] || { echo "Login incorrect for '$user'"; exit 1; }
+PS1='dut# ' exec /bin/bash --norc -i
+"""
+
+
+async def test_consoles_that_are_not_a_plain_linux_login(closing: list) -> None:
+    """A router's CLI is named as having no shell; a console that asks only for a line password
+    gets it; a banner whose lines end in '#' is not taken for a shell prompt (the probe typed
+    there became the login's user name)."""
+    router = TelnetServer("127.0.0.58", program=_ROUTER_CLI).start()
+    line = TelnetServer("127.0.0.59", program=_LINE_PASSWORD_ONLY).start()
+    banner = TelnetServer("127.0.0.60", program=_BANNER_ENDING_IN_HASHES).start()
+    try:
+        cli = TelnetHost("cli", router.address, port=router.port, connect_timeout=6)
+        closing.append(cli)
+        with pytest.raises(
+            HostConnectionError, match=r"a prompt shows, but no POSIX shell .* answered there"
+        ):
+            await cli.run("true")
+        password_only = TelnetHost("vty", line.address, port=line.port, password="right", connect_timeout=10)
+        closing.append(password_only)
+        assert (await password_only.run("echo in")).only.output == "in"
+        board = TelnetHost("board", banner.address, port=banner.port, user="admin", connect_timeout=10)
+        closing.append(board)
+        assert (await board.run("echo in")).only.output == "in"
+    finally:
+        for host in closing:
+            await host.close()
+        for server in (router, line, banner):
+            server.remove()

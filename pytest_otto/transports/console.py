@@ -73,7 +73,7 @@ LOGIN_FAILED = re.compile(
     r"|invalid password|login failed"
 )
 #: Tail of a shell prompt: ``$ ``, ``# ``, ``% ``, ``> ``.
-SHELL_PROMPT = re.compile(r"[#$%>]\s*$")
+SHELL_PROMPT = re.compile(r"[#$%>][ \t]*\Z")  # at the end of the last line: a banner's "####" line is none
 _TERMINAL_CODES = re.compile(rb"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
 
 #: How long the console may stay silent before we poke it / probe it.
@@ -178,6 +178,7 @@ class ConsoleTransport(Transport):
         self._revealed: str | None = None
         self._logged_in = False  # we answered a login prompt on this connection
         self._raw = False  # send/expect drive the line (`raw_io`)
+        self._probed_at_prompt = False  # a probe went to what looked like a shell prompt
         self._tail_at = 0.0  # when the stream's tail last grew
         self._reached = False  # the subclass connected (TCP) or opened the device
         self._login_step = ""  # what we typed at a login: "", "newline", "user" or "password"
@@ -224,6 +225,11 @@ class ConsoleTransport(Transport):
         if self._heard_at is None:
             after = ", not even after a newline" if self._login_step == "newline" else ""
             return f"; {self.describe()} accepted the connection but sent nothing{after}"
+        if self._probed_at_prompt:
+            return (
+                f"; a prompt shows, but no POSIX shell (sh, bash, ash) answered there: pytest-otto"
+                f" runs its commands through one (a boot loader or a router's CLI has none){self._hint()}"
+            )
         if self._login_step == "password":
             return f"; no shell answered after the password{self._hint()}"
         if self._login_step == "user":
@@ -513,7 +519,9 @@ class ConsoleTransport(Transport):
                     raise self._fail(REJECTED)
                 buf.clear()
                 buf_at_poke = -1
-                if sent_user and not sent_password:
+                # after our user name, or at once on a console that asks only for a
+                # password (a router's line password) when no user is configured
+                if (sent_user or self.user is None) and not sent_password:
                     password = self._password()
                     if password is None:
                         raise self._fail("the console asks for a password but none is configured")
@@ -548,6 +556,7 @@ class ConsoleTransport(Transport):
                 else:
                     await self._type(self._ready_line)
                     last_probe = time.monotonic()
+                    self._probed_at_prompt = self._probed_at_prompt or prompt_like
                 continue
             # Nothing to do yet: wait for data or for the next check (prompts must settle).
             self._login_changed.clear()
