@@ -408,6 +408,20 @@ async def test_a_host_key_of_another_type_is_a_changed_key_at_once(
         both.remove()
 
 
+async def test_accept_new_keeps_a_known_hosts_file_without_a_last_newline(
+    own_server: SshServer, tmp_path: Path
+) -> None:
+    known = tmp_path / "known_hosts"
+    other = "127.0.0.99 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGm9dRZGUkq0N1yJxW3DpdSgOzdW6sQtx7bLz2tkFjEv"
+    known.write_text(other)  # written by hand or a template: no newline at the end
+    host = ssh_host(own_server, host_key_check="accept-new", known_hosts=known)
+    try:
+        assert (await host.oneshot("echo recorded")).output == "recorded"
+    finally:
+        await host.close()
+    assert known.read_text().splitlines() == [other, own_server.known_hosts_line()]
+
+
 async def test_a_revoked_host_key_is_refused_and_not_recorded(own_server: SshServer, tmp_path: Path) -> None:
     known = tmp_path / "known_hosts"
     key_type, key_data = own_server.host_public_key.split()[:2]

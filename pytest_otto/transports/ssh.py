@@ -370,9 +370,12 @@ class SshConnection:
 
     @property
     def where(self) -> str:
-        """``user@address:port`` for messages."""
+        """``user@address:port`` for messages (``[::1]:22`` for an IPv6 address)."""
         user = f"{self.options.user}@" if self.options.user else ""
-        return f"{user}{self.options.address}:{self.options.port}"
+        address = self.options.address
+        if ":" in address:
+            address = f"[{address}]"
+        return f"{user}{address}:{self.options.port}"
 
     def stall_hint(self) -> str:
         """Who a channel being opened waits for: the hop, the server, or a free channel."""
@@ -557,10 +560,15 @@ class SshConnection:
         return asyncssh.import_known_hosts(self._known_hosts_text()), False
 
     def _known_hosts_text(self) -> str:
+        path = self.options.known_hosts_path
         try:
-            return self.options.known_hosts_path.read_text()
+            return path.read_text()
         except FileNotFoundError:
             return ""
+        except OSError as exc:  # a folder, no permission: say it is the known_hosts setting
+            raise HostConnectionError(
+                self.host_id, f"cannot read known_hosts {path}: {exc.strerror or exc}"
+            ) from None
 
     def _known_match(self) -> _KnownKeys | None:
         """What known_hosts says of this address and port, or None if it names it nowhere.
@@ -605,8 +613,11 @@ class SshConnection:
         key_type, key_data = key.export_public_key("openssh").decode().split()[:2]
         line = f"{_known_hosts_pattern(self.options.address, self.options.port)} {key_type} {key_data}\n"
         path = self.options.known_hosts_path
-        if line in self._known_hosts_text().splitlines(keepends=True):
+        text = self._known_hosts_text()
+        if line in text.splitlines(keepends=True):
             return  # another host to the same address recorded it meanwhile
+        if text and not text.endswith("\n"):
+            line = "\n" + line  # a file written by hand may lack its last newline
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             with path.open("a") as handle:
