@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Self
 
@@ -94,6 +94,30 @@ def free_port(address: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((address, 0))
         return sock.getsockname()[1]
+
+
+def accept_forever(sock: socket.socket, handle: Callable[[socket.socket], None]) -> threading.Thread:
+    """Hand every connection ``sock`` accepts to ``handle``, in a daemon thread, until
+    `stop_listening` closes it (a fake server of a test's making)."""
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            handle(conn)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return thread
+
+
+def stop_listening(sock: socket.socket) -> None:
+    """Close a listening socket; shutdown() first wakes a thread blocked in accept() (Linux)."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
 
 
 def port_accepts(address: str, port: int, timeout: float = 0.5) -> bool:

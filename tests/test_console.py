@@ -9,7 +9,6 @@ test_console_behaviour.py.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import pty
@@ -25,6 +24,7 @@ import pytest
 
 from pytest_otto import HostConnectionError, SerialHost, Status, TelnetHost
 from pytest_otto.transports.telnet import TelnetTransport
+from testlab._util import accept_forever, stop_listening
 from testlab.serial import SerialConsole
 from testlab.telnetd import TelnetServer
 
@@ -473,20 +473,15 @@ class OneConnectionConsole:
         self.address, self.port = address, self.sock.getsockname()[1]
         self.busy = threading.Lock()
         self.refused = 0
-        threading.Thread(target=self._serve, daemon=True).start()
+        accept_forever(self.sock, self._take)
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            if not self.busy.acquire(blocking=False):
-                self.refused += 1
-                conn.sendall(b"Port already in use\r\n")
-                conn.close()
-                continue
-            threading.Thread(target=self._relay, args=(conn,), daemon=True).start()
+    def _take(self, conn: socket.socket) -> None:
+        if not self.busy.acquire(blocking=False):
+            self.refused += 1
+            conn.sendall(b"Port already in use\r\n")
+            conn.close()
+            return
+        threading.Thread(target=self._relay, args=(conn,), daemon=True).start()
 
     def _relay(self, conn: socket.socket) -> None:
         try:
@@ -506,9 +501,7 @@ class OneConnectionConsole:
             self.busy.release()
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
-        self.sock.close()
+        stop_listening(self.sock)
         self.shell.kill()
         self.shell.wait(5)
         os.close(self.master)

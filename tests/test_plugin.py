@@ -8,11 +8,9 @@ user has.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import shutil
 import socket
-import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +18,7 @@ from pathlib import Path
 import pytest
 import tomli_w
 
+from testlab._util import accept_forever, stop_listening
 from testlab.labfile import lab_dict
 from testlab.serial import SerialConsole
 from testlab.sshd import SshLab
@@ -599,22 +598,10 @@ class SilentServer:
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.accepted: list[socket.socket] = []
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted.append(conn)
+        self.thread = accept_forever(self.sock, self.accepted.append)
 
     def close(self) -> None:
-        # close() alone leaves the thread blocked in accept(); shutdown() wakes it (Linux)
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
-        self.sock.close()
+        stop_listening(self.sock)
         for conn in self.accepted:
             conn.close()
         self.thread.join(5)
