@@ -168,14 +168,19 @@ async def test_a_login_prompt_met_through_send_is_the_users_business(any_host: H
     assert (await any_host.run("echo $OTTO_KEPT")).only.output == "k1"
 
 
-async def test_a_console_back_at_its_login_after_send_is_logged_in_again(any_host: Host) -> None:
+async def test_a_console_back_at_its_login_after_send_is_logged_in_again(
+    serial_login_console: SerialConsole,
+) -> None:
     """After send() the shell may really be gone (a reboot, ``exec`` of a program that
     ended): the next run() finds the console at its quiet login prompt and logs in afresh,
-    instead of typing its probe as a user name."""
-    if not is_serial(any_host):
-        pytest.skip("a telnet session ends with its connection: nothing to judge")
-    await any_host.run("true")
-    await any_host.send("exec sleep 0.2\n")  # no EXIT trap runs: the line shows login again
-    await any_host.expect("login: ", timeout=10)
-    with pytest.warns(ShellResetWarning):
-        assert (await any_host.run("echo fresh")).only.output == "fresh"
+    instead of typing its probe as a user name. (A serial line: a telnet session ends with
+    its connection instead.)"""
+    host = _serial(serial_login_console, "serial2")
+    try:
+        await host.run("true")
+        await host.send("exec sleep 0.2\n")  # no EXIT trap runs: the line shows login again
+        await host.expect("login: ", timeout=10)
+        with pytest.warns(ShellResetWarning):
+            assert (await host.run("echo fresh")).only.output == "fresh"
+    finally:
+        await host.close()
