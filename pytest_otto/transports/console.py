@@ -409,7 +409,9 @@ class ConsoleTransport(Transport):
         """Hang up; never raises."""
         if self._closed or self._closing:
             return
-        if self.logout_on_close and self._logged_in and self._ready and not self._eof_sent:
+        if self.logout_on_close and self._logged_in and not self._eof_sent:
+            # Also when the login is still under way: on a line that stays open it goes
+            # on without us and would leave a logged-in shell behind; Ctrl-C stops it.
             self._closing = True
             try:  # Ctrl-C whatever still runs, then leave the console at its login prompt;
                 # wait (briefly) for the EXIT trap: hanging up first could drop the bytes.
