@@ -96,6 +96,9 @@ PROBE_RESEND_INTERVAL = 1.0
 #: machine, where the read is a wasted system call (about 2 us).
 EARLY_READ_MISSES = 8
 
+#: How long a failed write waits for the shell's own end to arrive (see `_await_own_end`).
+WRITE_FAILED_GRACE = 0.5
+
 #: First line typed into a shell on a terminal: no echo, no line editing, no prompts.
 _SETUP_TTY = "stty -echo -icanon min 1 time 0 -opost -icrnl -inlcr -ixon -iexten 2>/dev/null; "
 #: Typed before raw I/O on a terminal: canonical mode, so the shell reads one line at
@@ -533,8 +536,20 @@ class ShellSession:
             raise _Deadline from None
         except (OSError, EOFError) as exc:
             if not self._eof:
+                await self._await_own_end(WRITE_FAILED_GRACE)
+            if not self._eof:
                 self.feed_eof(None, _describe_exception(exc))
             raise _Ended from exc
+
+    async def _await_own_end(self, grace: float) -> None:
+        """A write found the shell gone: its own end (exit status, last words) may still
+        be on its way, and says more than the failed write (nologin's message, say)."""
+        deadline = time.monotonic() + grace
+        try:
+            while not self._eof:
+                await self._wait_for_data(deadline)
+        except (_Deadline, _Ended):
+            pass
 
     async def _await_line(self, marker: bytes, deadline: float, resend: str | None = None) -> bytes:
         """Wait for ``marker`` followed by the rest of its line; drop all before it.
