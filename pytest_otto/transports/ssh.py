@@ -550,14 +550,17 @@ class SshConnection:
                 log.debug("%s: handshake with %s lost (%s); retrying", self.host_id, self.where, exc)
                 await asyncio.sleep(delay)
 
-    def _known_hosts_arg(self) -> tuple[Any, bool]:
-        """What to pass as ``known_hosts``, and whether to record a new key afterwards."""
+    def _known_hosts_arg(self) -> tuple[Any, bool, _KnownKeys | None]:
+        """What to pass as ``known_hosts``, whether to record a new key afterwards, and what
+        the file says of this host (the file is read and parsed once per connect)."""
         opts = self.options
         if opts.host_key_check == "off":
-            return None, False
-        if self._known_match() is None and opts.host_key_check == "accept-new":
-            return None, True  # unknown host: accept and remember its key
-        return asyncssh.import_known_hosts(self._known_hosts_text()), False
+            return None, False, None
+        known = self._load_known_hosts()
+        match = self._known_match(known)
+        if match is None and opts.host_key_check == "accept-new":
+            return None, True, None  # unknown host: accept and remember its key
+        return known if known is not None else asyncssh.import_known_hosts(""), False, match
 
     def _known_hosts_text(self) -> str:
         path = self.options.known_hosts_path
@@ -570,21 +573,26 @@ class SshConnection:
                 self.host_id, f"cannot read known_hosts {path}: {exc.strerror or exc}"
             ) from None
 
-    def _known_match(self) -> _KnownKeys | None:
+    def _load_known_hosts(self) -> asyncssh.SSHKnownHosts | None:
+        """The known_hosts file, parsed; None when it is missing or empty."""
+        text = self._known_hosts_text()
+        if not text.strip():
+            return None
+        try:
+            return asyncssh.import_known_hosts(text)
+        except (ValueError, asyncssh.KeyImportError) as exc:
+            raise HostConnectionError(
+                self.host_id, f"cannot read known_hosts {self.options.known_hosts_path}: {exc}"
+            ) from None
+
+    def _known_match(self, known: asyncssh.SSHKnownHosts | None) -> _KnownKeys | None:
         """What known_hosts says of this address and port, or None if it names it nowhere.
 
         A host listed only as ``@revoked`` is known too: accept-new must not take
         (and record) a key the file refuses.
         """
-        text = self._known_hosts_text()
-        if not text.strip():
+        if known is None:
             return None
-        try:
-            known = asyncssh.import_known_hosts(text)
-        except (ValueError, asyncssh.KeyImportError) as exc:
-            raise HostConnectionError(
-                self.host_id, f"cannot read known_hosts {self.options.known_hosts_path}: {exc}"
-            ) from None
         opts = self.options
         host_keys, ca_keys, revoked = known.match(opts.address, opts.address, opts.port)[:3]
         if not (host_keys or ca_keys or revoked):
@@ -631,7 +639,7 @@ class SshConnection:
         opts = self.options
         path = opts.known_hosts_path
         target = _known_hosts_pattern(opts.address, opts.port)
-        known = self._known_match()
+        known = self._known_match(self._load_known_hosts())
         if known is not None and known.revoked and "revoked" in str(exc).lower():
             return HostConnectionError(
                 self.host_id,
@@ -653,8 +661,8 @@ class SshConnection:
 
     async def _connect_once(self, remaining: float) -> asyncssh.SSHClientConnection:
         opts = self.options
-        known_hosts, record = self._known_hosts_arg()
-        host_key_algs = self._host_key_algs(self._known_match()) if known_hosts is not None else None
+        known_hosts, record, known = self._known_hosts_arg()
+        host_key_algs = self._host_key_algs(known)
         kwargs: dict[str, Any] = {
             "port": opts.port,
             "known_hosts": known_hosts,
