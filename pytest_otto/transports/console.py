@@ -145,7 +145,7 @@ class ConsoleTransport(Transport):
     ) -> None:
         super().__init__()
         self.host_id = host_id
-        self._claim = claim  # one line for the host: take it on connect, give it back on hang-up
+        self._claim = claim  # one line for the host: taken in `open`, given back in `close`
         self.user = user
         self._password = password
         self.login_prompt = re.compile(login_prompt) if isinstance(login_prompt, str) else login_prompt
@@ -209,12 +209,12 @@ class ConsoleTransport(Transport):
         return False
 
     def _take_line(self) -> None:
-        """Claim the host's one line before connecting (`HostConnectionError` if held)."""
+        """Claim the host's one line (`HostConnectionError` if held); see `open`."""
         if self._claim is not None:
             self._claim(self, True)
 
     def _release(self) -> None:
-        """Give the line back (after a failed connect, or on hang-up)."""
+        """Give the line back (after a failed connect, or on close); idempotent."""
         if self._claim is not None:
             self._claim(self, False)
 
@@ -368,14 +368,17 @@ class ConsoleTransport(Transport):
             return
         quiet = time.monotonic() - self._tail_at >= LOGOUT_QUIET
         if quiet and self.login_prompt.search(_text(self._tail)):
-            self._end(None, f"{self.describe()} is back at its login prompt: the shell logged out")
+            self._end_logged_out()
+
+    def _end_logged_out(self) -> None:
+        self._end(None, f"{self.describe()} is back at its login prompt: the shell logged out")
 
     def _check_logout(self, count: int) -> None:
         self._logout_handle = None
         if self._closed or self._eof_sent:
             return
         if count == self._data_count:
-            self._end(None, f"{self.describe()} is back at its login prompt: the shell logged out")
+            self._end_logged_out()
         elif self.login_prompt.search(_text(self._tail)):
             self._logout_handle = asyncio.get_running_loop().call_later(
                 LOGOUT_QUIET, self._check_logout, self._data_count
@@ -384,9 +387,18 @@ class ConsoleTransport(Transport):
     # -- Transport ---------------------------------------------------------------------
 
     async def open(self, sink: ByteSink) -> None:
-        """Connect, log in if asked, and prove a shell listens (bounded by the caller)."""
+        """Connect, log in if asked, and prove a shell listens (bounded by the caller).
+
+        A one-line host's line is claimed before connecting; a failed connect gives it
+        back here, and `close` after that.
+        """
         self.sink = sink
-        await self._connect()
+        self._take_line()
+        try:
+            await self._connect()
+        except BaseException:
+            self._release()
+            raise
         await self._login()
 
     async def write(self, data: bytes) -> None:
@@ -429,6 +441,8 @@ class ConsoleTransport(Transport):
             await self._hangup()
         except Exception:
             log.debug("%s: hanging up %s failed", self.host_id, self.describe(), exc_info=True)
+        finally:
+            self._release()
 
     # -- login ---------------------------------------------------------------------------
 

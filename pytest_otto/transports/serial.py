@@ -63,12 +63,7 @@ class SerialTransport(ConsoleTransport):
         return self._fd is not None
 
     async def _connect(self) -> None:
-        self._take_line()
-        try:
-            fd = os.open(self.device, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
-        except OSError:
-            self._release()
-            raise
+        fd = os.open(self.device, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -80,7 +75,6 @@ class SerialTransport(ConsoleTransport):
             termios.tcflush(fd, termios.TCIFLUSH)
         except BaseException:
             os.close(fd)
-            self._release()
             raise
         self._fd = fd
         self._reached = True
@@ -138,4 +132,3 @@ class SerialTransport(ConsoleTransport):
         fd, self._fd = self._fd, None
         if fd is not None:
             close_fd(fd)  # closing also drops the flock
-        self._release()

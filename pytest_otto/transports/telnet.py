@@ -100,14 +100,6 @@ class TelnetTransport(ConsoleTransport):
         return self._writer is not None
 
     async def _connect(self) -> None:
-        self._take_line()
-        try:
-            await self._open_connection()
-        except BaseException:
-            self._release()
-            raise
-
-    async def _open_connection(self) -> None:
         async with _setup_gate(self.address, self.port):
             self._reader, self._writer = await asyncio.open_connection(self.address, self.port)
             self._reached = True
@@ -230,4 +222,3 @@ class TelnetTransport(ConsoleTransport):
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
         if pump is not None:
             pump.cancel()
-        self._release()
