@@ -104,12 +104,19 @@ class _Call:
 _callers: dict[asyncio.Task[Any], FrameType] = {}
 
 
-def _first_frame_outside(frame: FrameType | None) -> FrameType | None:
-    """The caller's own frame above pytest-otto's. Found now for an awaited call: once
-    suspended, a coroutine's frame no longer links to its caller's."""
-    while frame is not None and frame.f_globals.get("__name__", "").startswith("pytest_otto"):
+#: Modules whose frames are not a caller's code: ours, and the machinery between.
+_NOT_CALLERS = frozenset({"contextlib", "threading", "selectors", "runpy"})
+
+
+def first_caller_frame(frame: FrameType | None) -> FrameType | None:
+    """The first frame from ``frame`` outwards that is the caller's code, not pytest-otto's
+    nor asyncio's; None if there is none."""
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if not (module.startswith(("pytest_otto", "asyncio", "concurrent")) or module in _NOT_CALLERS):
+            return frame
         frame = frame.f_back
-    return frame
+    return None
 
 
 def calling_frame() -> FrameType | None:
@@ -147,7 +154,8 @@ async def call(coro: Coroutine[Any, Any, T]) -> T:
             if not task.cancelled():
                 task.exception()
 
-    job = _Call(coro, on_done, _first_frame_outside(sys._getframe(1)))
+    # found now: once suspended, a coroutine's frame no longer links to its caller's
+    job = _Call(coro, on_done, first_caller_frame(sys._getframe(1)))
     otto.call_soon_threadsafe(job.start)
     try:
         return await future

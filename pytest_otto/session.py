@@ -808,9 +808,7 @@ class ShellSession:
             await self._ensure_ready(framed=False)
             if self._needs_recovery is None and self._io is not None and self._io.tty:
                 await self._enter_line_mode()
-            self._needs_recovery = "probe"
-            if self._io is not None:
-                self._io.raw_io(True)
+            self._hand_to_raw_io()
             try:
                 await self._write(text, time.monotonic() + timeout)
             except _Deadline:
@@ -820,6 +818,13 @@ class ShellSession:
                 ) from None
             except _Ended:
                 raise HostConnectionError(self.host_id, self._describe_end()) from None
+
+    def _hand_to_raw_io(self) -> None:
+        """send/expect drive the shell now: the next framed call re-syncs with a probe,
+        and the transport holds its own judgement of the stream until then."""
+        self._needs_recovery = "probe"
+        if self._io is not None:
+            self._io.raw_io(True)
 
     async def _enter_line_mode(self) -> None:
         """At a clean prompt on a terminal: switch to canonical mode, and wait until it holds."""
@@ -846,9 +851,7 @@ class ShellSession:
         regex = re.compile(pattern) if isinstance(pattern, str) else pattern
         async with self._lock:
             await self._ensure_ready(framed=False)
-            self._needs_recovery = "probe"
-            if self._io is not None:
-                self._io.raw_io(True)
+            self._hand_to_raw_io()
             deadline = time.monotonic() + timeout
             while True:
                 text = self._buffer.decode("utf-8", "surrogateescape")
@@ -904,10 +907,6 @@ class ShellSession:
             self._closing = False
 
 
-#: Modules on the otto loop's stack that are not a caller's code.
-_NOT_CALLERS = frozenset({"contextlib", "threading", "selectors", "runpy"})
-
-
 def _caller_outside_the_library() -> tuple[str, int, str]:
     """Where a warning should point: the first frame of the caller's code on this stack.
 
@@ -915,14 +914,10 @@ def _caller_outside_the_library() -> tuple[str, int, str]:
     stack; a call from another thread (a blocking twin, another loop) waits in
     its own thread, whose frame the call carried here (`loop.calling_frame`).
     """
-    for start in (sys._getframe(1), loop.calling_frame()):
-        frame = start
-        while frame is not None:
-            module = frame.f_globals.get("__name__", "")
-            if not (module.startswith(("pytest_otto", "asyncio", "concurrent")) or module in _NOT_CALLERS):
-                return frame.f_code.co_filename, frame.f_lineno, module
-            frame = frame.f_back
-    return __file__, 0, __name__
+    frame = loop.first_caller_frame(sys._getframe(1)) or loop.first_caller_frame(loop.calling_frame())
+    if frame is None:
+        return __file__, 0, __name__
+    return frame.f_code.co_filename, frame.f_lineno, frame.f_globals.get("__name__", "")
 
 
 def _sentence(text: str) -> str:
