@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .transcript import MASK
+
 __all__ = [
     "DEFAULTS",
     "HOST_ID_RE",
@@ -156,7 +158,7 @@ class Revealed(str):
     __slots__ = ()
 
     def __repr__(self) -> str:
-        return "'********'"
+        return repr(MASK)
 
 
 class Secret:

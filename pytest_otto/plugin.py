@@ -76,9 +76,7 @@ class _Otto:
 
     def selected_for(self, node: pytest.Item | pytest.Function | Any) -> tuple[list[Host], str]:
         """The selected hosts that ``node``'s ``otto_hosts`` markers allow, and why none if so."""
-        hosts = list(self.selected)
-        if not hosts:  # cannot happen through the plugin: an empty selection is a usage error
-            return [], f"lab {self.lab.name!r} has no hosts"
+        hosts = list(self.selected)  # never empty: an empty lab or selection is a usage error
         for mark in node.iter_markers("otto_hosts"):
             pattern, tags = _marker_args(mark, node)
             allowed = {id(h) for h in self.lab.select(pattern=pattern, tags=tags)}
@@ -610,18 +608,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     state = config.stash.get(_STATE, None)
     if state is None:
         return
-    for item in items:
-        item_hosts = _item_hosts(item, state)
+    bound = [(item, _item_hosts(item, state)) for item in items]
+    for item, item_hosts in bound:
         if item_hosts:
             item.user_properties.append(("otto_lab", state.lab.name))
         for host in item_hosts:
             item.user_properties.append(("otto_host", host.id))
     if config.getoption("loadgroup", False) or getattr(config.option, "dist", "no") == "loadgroup":
-        _group_single_holder_hosts(state, items)
+        _group_single_holder_hosts(state, bound)
     _share_event_loop(config, state, items)
 
 
-def _group_single_holder_hosts(state: _Otto, items: list[pytest.Item]) -> None:
+def _group_single_holder_hosts(state: _Otto, bound: list[tuple[pytest.Item, list[Host]]]) -> None:
     """Keep every test that may reach a console host on that host's xdist worker.
 
     A serial line (or a console server's port) takes one holder at a time. A test
@@ -640,11 +638,11 @@ def _group_single_holder_hosts(state: _Otto, items: list[pytest.Item]) -> None:
         return host_id
 
     touched: list[tuple[pytest.Item, list[str]]] = []
-    for item in items:
+    for item, item_hosts in bound:
         if "lab" in getattr(item, "fixturenames", ()):
             consoles = [h.id for h in whole_lab]
         else:
-            consoles = [h.id for h in _item_hosts(item, state) if h.single_holder]
+            consoles = [h.id for h in item_hosts if h.single_holder]
         if not consoles:
             continue
         touched.append((item, consoles))
@@ -653,8 +651,8 @@ def _group_single_holder_hosts(state: _Otto, items: list[pytest.Item]) -> None:
             leader[root] = roots[0]
     for item, consoles in touched:
         _set_xdist_group(item, find(consoles[0]))
-    for item in items:  # a test that pins its host itself still runs on that host's worker
-        pinned = _item_hosts(item, state) if "host" in getattr(item, "fixturenames", ()) else []
+    for item, item_hosts in bound:  # a test that pins its host still runs on that host's worker
+        pinned = item_hosts if "host" in getattr(item, "fixturenames", ()) else []
         if len(pinned) == 1 and item.get_closest_marker("xdist_group") is None:
             _set_xdist_group(item, pinned[0].id)
 
