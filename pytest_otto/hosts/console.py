@@ -117,12 +117,11 @@ class ConsoleHost(Host):
             "login_prompt": self.login_prompt,
             "password_prompt": self.password_prompt,
             "write_delay": self.write_delay,
+            "claim": self._claim_line if self.one_line else None,
         }
 
     def _configure(self, transport: ConsoleTransport) -> ConsoleTransport:
         transport.line_limit = self.line_limit
-        if self.one_line:
-            transport._claim = self._claim_line
         return transport
 
     def _claim_line(self, transport: ConsoleTransport, take: bool) -> None:
