@@ -13,7 +13,7 @@ from .errors import HostConnectionError, OttoError, ShellResetWarning
 from .hosts.base import Host, Session
 from .hosts.local import LocalHost
 from .lab import Lab, LabError, all_hosts, do_for_all_hosts, get_host, load_lab, run_on_all_hosts
-from .result import CommandStatus, RunResult, Status
+from .result import CommandStatus, RunResult, Status, TransferResult
 from .session import DEFAULT, ExpectTimeout
 from .transcript import Transcript, TranscriptEntry
 
@@ -36,6 +36,7 @@ __all__ = [
     "TelnetHost",
     "Transcript",
     "TranscriptEntry",
+    "TransferResult",
     "all_hosts",
     "do_for_all_hosts",
     "get_host",

@@ -11,7 +11,7 @@ import enum
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
-__all__ = ["CommandStatus", "RunResult", "Status"]
+__all__ = ["CommandStatus", "RunResult", "Status", "TransferResult"]
 
 
 class Status(enum.Enum):
@@ -49,6 +49,26 @@ class CommandStatus(NamedTuple):
     def __bool__(self) -> bool:
         # A tuple of four is always true: ``assert host.oneshot_sync(cmd)`` must not pass
         # on a failed command.
+        return self.status.is_ok
+
+
+class TransferResult(NamedTuple):
+    """The outcome of ``put`` or ``get``: unpacks as ``status, message``.
+
+    ``message`` is empty on success, else it names the file and the cause. False
+    when the transfer failed, so ``assert host.put_sync(src, dest)`` fails with it
+    (a plain tuple of two would always be true).
+    """
+
+    status: Status
+    message: str
+
+    @property
+    def ok(self) -> bool:
+        """Same as ``bool(result)``: every file was copied."""
+        return self.status.is_ok
+
+    def __bool__(self) -> bool:
         return self.status.is_ok
 
 

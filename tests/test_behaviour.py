@@ -783,8 +783,8 @@ async def test_put_get_round_trip_b23(any_host: Host, tmp_path: Path, volume: Vo
     status, message = await any_host.get(f"{remote_dir}/blob.bin", back)
     assert (status, message) == (Status.Success, "")
     assert (back / "blob.bin").read_bytes() == payload
-    status, message = await any_host.get([f"{remote_dir}/run.sh"], back)
-    assert status is Status.Success
+    got = await any_host.get([f"{remote_dir}/run.sh"], back)
+    assert got and got.ok and got.status is Status.Success
     assert (back / "run.sh").stat().st_mode & 0o777 == 0o751
     await any_host.oneshot(f"rm -rf {remote_dir}")
 
@@ -808,10 +808,14 @@ async def test_put_get_copy_what_a_symlink_points_at_b23(any_host: Host, tmp_pat
 
 async def test_transfer_failure_names_the_file_b23(any_host: Host, tmp_path: Path) -> None:
     missing = tmp_path / f"missing-{unique()}.bin"
-    status, message = await any_host.put(missing, "/tmp")
+    put = await any_host.put(missing, "/tmp")
+    assert not put, put  # a failed transfer is false, so ``assert host.put(...)`` catches it
+    status, message = put
     assert not status.is_ok
     assert missing.name in message
-    status, message = await any_host.get(f"/nonexistent/{missing.name}", tmp_path)
+    got = await any_host.get(f"/nonexistent/{missing.name}", tmp_path)
+    assert not got and not got.ok
+    status, message = got
     assert not status.is_ok
     assert missing.name in message
     assert "no such file" in message.lower()  # the cause, in the same words on every host kind

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_otto import CommandStatus, RunResult, Status
+from pytest_otto import CommandStatus, RunResult, Status, TransferResult
 
 
 def test_status_members_and_values_b1() -> None:
@@ -72,3 +72,12 @@ def test_run_result_status_b4(statuses: list[Status], expected: Status) -> None:
     assert result.status is expected
     assert bool(result) is expected.is_ok
     assert result.statuses == [CommandStatus(f"c{i}", "", s, s.value) for i, s in enumerate(statuses)]
+
+
+@pytest.mark.parametrize("status", list(Status))
+def test_transfer_result_unpacks_and_is_true_only_when_ok(status: Status) -> None:
+    """``assert host.put_sync(...)`` checks the transfer, as a ``(Status, str)`` tuple never could."""
+    result = TransferResult(status, "" if status.is_ok else "put x: no such file")
+    assert bool(result) is status.is_ok is result.ok
+    got_status, message = result
+    assert (got_status, message) == result == (status, result.message)

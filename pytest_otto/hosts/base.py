@@ -25,7 +25,7 @@ from .. import loop
 from ..config import Revealed, Secret
 from ..errors import HostConnectionError
 from ..output import DEFAULT_MAX_OUTPUT
-from ..result import CommandStatus, RunResult, Status
+from ..result import CommandStatus, RunResult, Status, TransferResult
 from ..session import DEFAULT, ShellSession, format_seconds, resolve_timeout, wait_bounded
 from ..transcript import Transcript, TranscriptEntry, mask_secrets, shown_masked
 from ..transports.base import TTY_LINE_LIMIT, Transport
@@ -416,12 +416,12 @@ class Host(ABC):
 
     async def _transfer(
         self, kind: str, src_files: PathArg, dest_dir: str | os.PathLike[str], timeout: object
-    ) -> tuple[Status, str]:
+    ) -> TransferResult:
         budget = resolve_timeout(timeout, self.command_timeout)
         files = _as_paths(src_files)
         dest = os.fspath(dest_dir)
         started, t0 = time.time(), time.monotonic()
-        result: tuple[Status, str] = (Status.Success, "")
+        result = TransferResult(Status.Success, "")
         for src in files:
             try:
                 if kind == "put":
@@ -429,43 +429,46 @@ class Host(ABC):
                 else:
                     await wait_bounded(self._get_file(src, Path(dest)), budget - (time.monotonic() - t0))
             except TimeoutError:
-                result = (Status.Error, f"{self.id}: {kind} {src}: timed out after {format_seconds(budget)}s")
+                result = TransferResult(
+                    Status.Error, f"{self.id}: {kind} {src}: timed out after {format_seconds(budget)}s"
+                )
             except HostConnectionError as exc:
-                result = (Status.Error, f"{kind} {src}: {exc}")
+                result = TransferResult(Status.Error, f"{kind} {src}: {exc}")
             except Exception as exc:
-                result = (Status.Failed, f"{self.id}: {kind} {src} -> {dest}: {exc}")
-            if not result[0].is_ok:
+                result = TransferResult(Status.Failed, f"{self.id}: {kind} {src} -> {dest}: {exc}")
+            if not result:
                 break
         summary = CommandStatus(
-            f"{kind} {' '.join(files)} -> {dest}", result[1], result[0], 0 if result[0].is_ok else -1
+            f"{kind} {' '.join(files)} -> {dest}", result.message, result.status, 0 if result else -1
         )
         self._record("transfer", kind, summary, started, time.monotonic() - t0)
         return result
 
     async def put(
         self, src_files: PathArg, dest_dir: str | os.PathLike[str], timeout: float | object = DEFAULT
-    ) -> tuple[Status, str]:
+    ) -> TransferResult:
         """Copy local files to ``dest_dir`` on the host, byte-identical, mode kept.
 
-        Returns ``(Status.Success, "")`` or a non-ok status and a message naming the file.
+        Returns a `TransferResult`: ``(Status.Success, "")``, or a non-ok status and a
+        message naming the file; it is false when the transfer failed.
         """
         return await loop.call(self._transfer("put", src_files, dest_dir, timeout))
 
     def put_sync(
         self, src_files: PathArg, dest_dir: str | os.PathLike[str], timeout: float | object = DEFAULT
-    ) -> tuple[Status, str]:
+    ) -> TransferResult:
         """Blocking twin of `put`."""
         return loop.wait(self._transfer("put", src_files, dest_dir, timeout))
 
     async def get(
         self, src_files: PathArg, dest_dir: str | os.PathLike[str], timeout: float | object = DEFAULT
-    ) -> tuple[Status, str]:
+    ) -> TransferResult:
         """Copy files from the host into local ``dest_dir``; same results as `put`."""
         return await loop.call(self._transfer("get", src_files, dest_dir, timeout))
 
     def get_sync(
         self, src_files: PathArg, dest_dir: str | os.PathLike[str], timeout: float | object = DEFAULT
-    ) -> tuple[Status, str]:
+    ) -> TransferResult:
         """Blocking twin of `get`."""
         return loop.wait(self._transfer("get", src_files, dest_dir, timeout))
 
