@@ -1,0 +1,53 @@
+"""Every use of private pytest and pytest-asyncio API by the plugin, in one place.
+
+Each function here reads something neither project offers publicly; when one of them
+changes, this module is the one place to fix, and ``tests/test_plugin_compat.py``
+fails first, naming what moved. Keep it small: anything a public hook can do does
+not belong here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pytest
+
+__all__ = ["fixture_defs", "fixture_loop_scope", "ini_is_set", "item_fixture_defs", "set_xdist_group"]
+
+
+def ini_is_set(config: pytest.Config, name: str) -> bool:
+    """The user gave ini option ``name`` (in a config file or with ``-o``).
+
+    pytest has no public way to tell a value the user set from the default.
+    """
+    inicfg = getattr(config, "_inicfg", None)  # pytest >= 9: file values and -o overrides
+    if inicfg is None:  # pytest 8
+        overrides = getattr(config, "_override_ini", None) or ()
+        if any(str(o).split("=", 1)[0].strip() == name for o in overrides):
+            return True
+        inicfg = config.inicfg
+    return name in inicfg
+
+
+def item_fixture_defs(item: pytest.Item) -> Mapping[str, Sequence[Any]]:
+    """Fixture name -> its definitions (the one in effect last) for a collected test item."""
+    info = getattr(item, "_fixtureinfo", None)
+    return getattr(info, "name2fixturedefs", {})
+
+
+def fixture_defs(metafunc: pytest.Metafunc, name: str) -> Sequence[Any]:
+    """The definitions of fixture ``name`` visible to the test being parametrized."""
+    return getattr(metafunc, "_arg2fixturedefs", {}).get(name) or ()
+
+
+def fixture_loop_scope(func: object) -> str | None:
+    """The ``loop_scope`` pytest-asyncio recorded on an async fixture function, if any."""
+    scope = getattr(func, "_loop_scope", None)
+    return None if scope is None else str(scope)
+
+
+def set_xdist_group(item: pytest.Item, group: str) -> None:
+    """Make ``group`` the item's only xdist group: pytest-xdist joins the names of all."""
+    item.own_markers[:] = [m for m in item.own_markers if m.name != "xdist_group"]
+    item.add_marker(pytest.mark.xdist_group(group))

@@ -1,0 +1,218 @@
+"""The run of one pytest session: options, loading the lab, the header, pre-flight, closing.
+
+- ``pytest_sessionstart`` loads the lab (``--lab`` > ``$OTTO_LAB`` > ini ``otto_lab``)
+  and checks ``--host-pattern``; mistakes are usage errors (exit code 4) before any test.
+- ``pytest_runtestloop`` connects every host the run needs once, concurrently (pre-flight);
+  an unreachable host errors its own nodes, the others run.
+- ``pytest_sessionfinish`` closes every host.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from ..hosts.base import Host
+from ..hosts.local import LocalHost
+from ..lab import LabError, default_lab, load_lab, set_active_lab
+from .state import STATE, OttoRun, find_state, item_hosts, list_ids
+
+__all__ = ["OTTO_LAB_ENV", "add_options", "warn_if_lab_path_chose_rootdir"]
+
+#: Environment variable naming the lab file (between ``--lab`` and ini ``otto_lab``).
+OTTO_LAB_ENV = "OTTO_LAB"
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """``--lab``, ``--host-pattern`` and the ``otto_lab`` ini option."""
+    group = parser.getgroup("otto", "pytest-otto (hardware-in-the-loop hosts)")
+    group.addoption(
+        "--lab",
+        dest="otto_lab",
+        metavar="PATH",
+        default=None,
+        help=(
+            f"Lab file (lab.toml) with the hosts to test. Precedence: --lab, then ${OTTO_LAB_ENV}, "
+            "then the ini option otto_lab. None given: one local host 'local'."
+        ),
+    )
+    group.addoption(
+        "--host-pattern",
+        dest="otto_host_pattern",
+        metavar="REGEX",
+        default=None,
+        help="Only test the hosts whose id matches REGEX (re.search). No match is a usage error.",
+    )
+    parser.addini(
+        "otto_lab",
+        f"Lab file used when neither --lab nor ${OTTO_LAB_ENV} is given (relative to the ini file).",
+        default="",
+    )
+
+
+def warn_if_lab_path_chose_rootdir(config: pytest.Config) -> None:
+    """Say so when ``--lab PATH`` (two arguments) made pytest look for its ini file elsewhere.
+
+    pytest picks its rootdir and ini file from the path arguments of the command
+    line before any plugin has added its options, so it takes the PATH of ``--lab
+    PATH`` for a test path. For a lab file outside the current folder that moves
+    the search away from the project: its ini file (markers, ``asyncio_mode``,
+    ``testpaths``) is silently not read. ``--lab=PATH`` is one argument and safe.
+    """
+    value = config.option.otto_lab
+    args = list(config.invocation_params.args)
+    if not value or "--lab" not in args:
+        return
+    here = config.invocation_params.dir.resolve()
+    lab = (here / Path(value).expanduser()).resolve()
+    if lab.is_relative_to(here):
+        return  # the search starts inside the current folder, as it would without the lab
+    project_ini = _nearest_ini_file(here)
+    if project_ini is None or (config.inipath is not None and config.inipath.resolve() == project_ini):
+        return  # a test path argument kept the search in the project, or there is nothing to miss
+    chosen = f"ini file {config.inipath}" if config.inipath else "no ini file"
+    message = (
+        f"pytest-otto: with '--lab {value}' pytest took the lab file for a test path when it "
+        f"chose its rootdir ({config.rootpath}) and {chosen}, so {project_ini} was not read. "
+        f"Write --lab={value} (one argument), or set {OTTO_LAB_ENV} or ini otto_lab."
+    )
+    try:
+        config.issue_config_time_warning(pytest.PytestConfigWarning(message), stacklevel=2)
+    except pytest.PytestConfigWarning:  # -W error: a usage error, not a traceback
+        raise pytest.UsageError(message) from None
+
+
+#: Files pytest reads its settings from, and the section that makes one count.
+_INI_FILES = (
+    ("pytest.ini", ""),
+    (".pytest.ini", ""),
+    ("pyproject.toml", "[tool.pytest"),
+    ("tox.ini", "[pytest]"),
+    ("setup.cfg", "[tool:pytest]"),
+)
+
+
+def _nearest_ini_file(start: Path) -> Path | None:
+    """The ini file pytest would find from ``start`` upwards with no path arguments."""
+    for folder in (start, *start.parents):
+        for name, section in _INI_FILES:
+            candidate = folder / name
+            try:
+                if candidate.is_file() and section in candidate.read_text(errors="replace"):
+                    return candidate.resolve()
+            except OSError:
+                continue
+    return None
+
+
+def _lab_path(config: pytest.Config) -> tuple[Path | None, str]:
+    """The lab file to load and where its name came from (option > env > ini)."""
+    if config.option.otto_lab:
+        return config.invocation_params.dir / Path(config.option.otto_lab).expanduser(), "--lab"
+    env = os.environ.get(OTTO_LAB_ENV, "")
+    if env:
+        return config.invocation_params.dir / Path(env).expanduser(), f"${OTTO_LAB_ENV}"
+    ini = str(config.getini("otto_lab") or "")
+    if ini:
+        base = config.inipath.parent if config.inipath else config.rootpath
+        return base / Path(ini).expanduser(), "ini otto_lab"
+    return None, "default"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Load the lab and apply ``--host-pattern``; any mistake is a usage error (exit 4)."""
+    config = session.config
+    path, source = _lab_path(config)
+    if path is None:
+        lab = default_lab()
+    else:
+        try:
+            lab = load_lab(path)
+        except LabError as exc:
+            raise pytest.UsageError(f"pytest-otto: {exc} (lab file given by {source})") from None
+        if not lab.hosts:  # a bench file that lost its hosts must not make a green run
+            raise pytest.UsageError(
+                f"pytest-otto: lab {lab.name!r} ({lab.path}) has no hosts; add a [hosts.<id>] table"
+                f" (lab file given by {source})"
+            )
+    pattern = config.option.otto_host_pattern
+    if pattern is None:
+        selected = list(lab.hosts)
+    else:
+        where = f"lab {lab.name!r}" + (f" ({lab.path})" if path else "")
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise pytest.UsageError(
+                f"pytest-otto: --host-pattern {pattern!r} is not a valid regular expression ({exc}); "
+                f"the hosts of {where} are: {list_ids(lab.hosts)}"
+            ) from None
+        selected = lab.select(pattern=pattern)
+        if not selected:
+            raise pytest.UsageError(
+                f"pytest-otto: --host-pattern {pattern!r} selects no host; "
+                f"the hosts of {where} are: {list_ids(lab.hosts)}"
+            )
+    local = next((h for h in lab.hosts if h.id == "local" and isinstance(h, LocalHost)), None)
+    state = config.stash[STATE] = OttoRun(lab, source, pattern, selected, local)
+    state.watch.open()
+    set_active_lab(lab)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    """The lab (name, file) and the selected hosts."""
+    state = find_state(config)
+    if state is None:
+        return None
+    lab = state.lab
+    if state.source == "default":
+        lines = [f"otto lab: {lab.name} (no --lab, ${OTTO_LAB_ENV} or otto_lab: the local machine)"]
+    else:
+        lines = [f"otto lab: {lab.name} ({lab.path}, from {state.source})"]
+    count = f"{len(state.selected)} of {len(lab.hosts)}"
+    if state.pattern is not None:
+        count += f", --host-pattern {state.pattern!r}"
+    lines.append(f"otto hosts ({count}): {list_ids(state.selected)}")
+    return lines
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Close every host of the lab (and the local host): shells and connections end here."""
+    state = find_state(session.config)
+    if state is None:
+        return
+    try:
+        state.lab.close_sync()
+        if state.local is not None and state.local not in state.lab.hosts:
+            state.local.close_sync()
+    finally:
+        state.watch.close()
+        set_active_lab(None)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """Pre-flight: connect every host the collected tests use, once and concurrently.
+
+    Skipped on xdist workers, which connect each host when its first test needs it
+    (still once: a host's tests all run on one worker), and on the controller, which
+    runs no test.
+    """
+    config = session.config
+    state = find_state(config)
+    if (
+        state is None
+        or config.option.collectonly
+        or hasattr(config, "workerinput")
+        or (session.testsfailed and not config.option.continue_on_collection_errors)
+    ):
+        return
+    hosts: dict[str, Host] = {}
+    for item in session.items:
+        for host in item_hosts(item, state):
+            hosts.setdefault(host.id, host)
+    state.connect(hosts.values())
