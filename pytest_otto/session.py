@@ -290,6 +290,29 @@ class _Ended(Exception):
     """Internal: the shell's stream ended."""
 
 
+class _TransportSink:
+    """What one transport feeds: passed on while that transport is the session's.
+
+    A transport the session gave up (a shell that would not answer, replaced by a
+    fresh one) may still end much later, when its last process dies: its end, or
+    its late output, must never reach the shell that replaced it.
+    """
+
+    __slots__ = ("_session", "_transport")
+
+    def __init__(self, session: ShellSession, transport: Transport) -> None:
+        self._session = session
+        self._transport = transport
+
+    def feed(self, data: bytes) -> None:
+        if self._session._io is self._transport:
+            self._session.feed(data)
+
+    def feed_eof(self, exit_status: int | None, reason: str = "") -> None:
+        if self._session._io is self._transport:
+            self._session.feed_eof(exit_status, reason)
+
+
 class ShellSession:
     """One persistent shell over one transport, with the framing protocol.
 
@@ -427,7 +450,7 @@ class ShellSession:
         self._io = transport
         try:
             try:
-                await wait_bounded(transport.open(self), timeout)
+                await wait_bounded(transport.open(_TransportSink(self, transport)), timeout)
                 await self._probe(deadline, setup=True)
             except _Deadline:
                 raise HostConnectionError(
