@@ -18,12 +18,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import asyncssh
-
 from ..errors import HostConnectionError
 from ..output import OutputBuffer
 from ..result import CommandStatus, Status
 from ..session import DEFAULT, format_seconds
+from ..transports._asyncssh import asyncssh
 from ..transports.ssh import (
     DEFAULT_MAX_SESSIONS,
     HOST_KEY_POLICIES,

@@ -48,8 +48,10 @@ def _parts(config: pytest.Config) -> dict[str, ModuleType]:
     return parts
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-asyncio's pytest_configure warns
 def pytest_configure(config: pytest.Config) -> None:
     """Register the marker and the parts of the plugin this run needs."""
+    async_tests.quiet_fixture_loop_scope_warning()
     config.addinivalue_line(
         "markers",
         "otto_hosts(pattern=None, tags=None): run this test only on the selected hosts whose id "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import sys
+import warnings
 from typing import Any
 
 import pytest
@@ -25,6 +26,12 @@ _OTHER_ASYNC_MARKERS = ("asyncio", "anyio", "trio")
 
 #: pytest-asyncio's ini option for the loop scope of tests (pytest-asyncio >= 0.24).
 _TEST_LOOP_SCOPE_INI = "asyncio_default_test_loop_scope"
+
+#: pytest-asyncio's ini option for the loop scope of async fixtures; None by default.
+_FIXTURE_LOOP_SCOPE_INI = "asyncio_default_fixture_loop_scope"
+
+#: The start of the warning pytest-asyncio (>= 0.24) gives in every run without that option.
+_FIXTURE_LOOP_SCOPE_UNSET = r'The configuration option "asyncio_default_fixture_loop_scope" is unset'
 
 #: Set on the async test items that run on the otto loop (`_runs_on_otto_loop`).
 _ON_OTTO_LOOP = pytest.StashKey[bool]()
@@ -134,12 +141,17 @@ def _fixture_loop_scope(fixturedef: Any, config: pytest.Config) -> str | None:
     func = fixturedef.func
     if not _is_async_function(func):
         return None
-    scope = _compat.fixture_loop_scope(func)
-    if scope is None and _compat.ini_is_set(config, "asyncio_default_fixture_loop_scope"):
-        scope = config.getini("asyncio_default_fixture_loop_scope")
-        if scope == "*":
-            scope = None  # "match the fixture's own scope"
+    scope = _compat.fixture_loop_scope(func) or _default_fixture_loop_scope(config)
     return str(scope or fixturedef.scope)
+
+
+def _default_fixture_loop_scope(config: pytest.Config) -> str | None:
+    """pytest-asyncio's ini ``asyncio_default_fixture_loop_scope``; None: the fixture's own scope."""
+    try:
+        scope = config.getini(_FIXTURE_LOOP_SCOPE_INI)
+    except ValueError:  # pytest-asyncio not loaded
+        return None
+    return None if scope in (None, "", "*", "fixture-scope") else str(scope)
 
 
 def _share_event_loop(config: pytest.Config, state: OttoRun, items: list[pytest.Item]) -> None:
@@ -186,3 +198,62 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     state = find_state(config)
     if state is not None:
         _share_event_loop(config, state, items)
+    if _has_pytest_asyncio(config) and config.getini(_FIXTURE_LOOP_SCOPE_INI) is None:
+        _find_unscoped_async_fixtures(items)
+
+
+# -- pytest-asyncio's warning about the loop scope of async fixtures --------------------
+
+
+def quiet_fixture_loop_scope_warning() -> None:
+    """Ignore pytest-asyncio's run-wide "asyncio_default_fixture_loop_scope is unset" warning.
+
+    pytest-asyncio gives it in every run without that ini option, with or without an
+    async fixture; pytest-otto promises ``async def`` tests with no pytest-asyncio
+    setting, and under ``-W error`` the warning is an INTERNALERROR before any test. It
+    only matters to async fixtures, so the plugin gives it again, as a warning of the
+    first test that uses an async fixture without a loop scope (`_warn_unscoped`).
+    Called from ``pytest_configure`` (tryfirst), inside pytest's warnings context for
+    the run: the filter ends with the run.
+    """
+    warnings.filterwarnings(
+        "ignore", message=_FIXTURE_LOOP_SCOPE_UNSET, category=pytest.PytestDeprecationWarning
+    )
+
+
+#: Async fixtures an item uses that have no loop scope of their own, when the ini has none.
+_UNSCOPED_ASYNC_FIXTURES = pytest.StashKey[list[str]]()
+
+
+def _find_unscoped_async_fixtures(items: list[pytest.Item]) -> None:
+    for item in items:
+        defs = _compat.item_fixture_defs(item)
+        names = [
+            name
+            for name in getattr(item, "fixturenames", ())
+            if defs.get(name)
+            and _is_async_function(defs[name][-1].func)
+            and _compat.fixture_loop_scope(defs[name][-1].func) is None
+        ]
+        if names:
+            item.stash[_UNSCOPED_ASYNC_FIXTURES] = names
+
+
+_WARNED_UNSCOPED = pytest.StashKey[bool]()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Give pytest-asyncio's loop scope warning at the first test it concerns (see above)."""
+    names = item.stash.get(_UNSCOPED_ASYNC_FIXTURES, None)
+    if not names or item.config.stash.get(_WARNED_UNSCOPED, False):
+        return
+    item.config.stash[_WARNED_UNSCOPED] = True
+    warnings.warn(
+        pytest.PytestDeprecationWarning(
+            f"pytest-asyncio: async fixture(s) {', '.join(names)} have no loop_scope and the ini option "
+            f"{_FIXTURE_LOOP_SCOPE_INI} is unset: pytest-asyncio will change their event loop scope "
+            f"to 'function' in a future release. Set {_FIXTURE_LOOP_SCOPE_INI} (for example to "
+            "'function') in your pytest configuration."
+        ),
+        stacklevel=1,
+    )

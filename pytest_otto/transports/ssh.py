@@ -42,10 +42,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncssh
-
 from ..errors import HostConnectionError
 from ..session import format_seconds
+from ._asyncssh import asyncssh
 from .base import ByteSink, Transport
 
 __all__ = [
