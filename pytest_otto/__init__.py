@@ -9,26 +9,42 @@ import importlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .errors import HostConnectionError, OttoError, ShellResetWarning
+from . import registry
+from .errors import (
+    CommandFailed,
+    ExpectTimeout,
+    HostConnectionError,
+    LabError,
+    LineHeld,
+    OttoError,
+    OttoTimeout,
+    SendTimeout,
+    ShellResetWarning,
+    TransferFailed,
+)
 from .hosts.base import Host, Session
 from .hosts.local import LocalHost
-from .lab import Lab, LabError, all_hosts, do_for_all_hosts, get_host, load_lab, run_on_all_hosts
+from .lab import Lab, all_hosts, do_for_all_hosts, get_host, load_lab, run_on_all_hosts
 from .result import CommandStatus, RunResult, Status, TransferResult
-from .session import DEFAULT, ExpectTimeout
+from .session import DEFAULT
 from .transcript import Transcript, TranscriptEntry
 
 __all__ = [
     "DEFAULT",
+    "CommandFailed",
     "CommandStatus",
     "ExpectTimeout",
     "Host",
     "HostConnectionError",
     "Lab",
     "LabError",
+    "LineHeld",
     "LocalHost",
     "OttoError",
+    "OttoTimeout",
     "RemoteHost",
     "RunResult",
+    "SendTimeout",
     "SerialHost",
     "Session",
     "ShellResetWarning",
@@ -36,6 +52,7 @@ __all__ = [
     "TelnetHost",
     "Transcript",
     "TranscriptEntry",
+    "TransferFailed",
     "TransferResult",
     "all_hosts",
     "do_for_all_hosts",
@@ -48,17 +65,11 @@ if TYPE_CHECKING:
     from .hosts.console import SerialHost, TelnetHost
     from .hosts.ssh import RemoteHost
 
-#: Hosts whose modules pull in asyncssh or console code: imported on first use, so
-#: loading the pytest plugin (and a lab of local hosts) does not pay ~150 ms for asyncssh.
-_LAZY = {
-    "RemoteHost": "pytest_otto.hosts.ssh",
-    "TelnetHost": "pytest_otto.hosts.console",
-    "SerialHost": "pytest_otto.hosts.console",
-}
-
-
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
+    # Host classes whose modules pull in asyncssh or console code are imported on first
+    # use (their modules are named in the transport registry), so loading the pytest
+    # plugin (and a lab of local hosts) does not pay ~150 ms for asyncssh.
+    module = registry.host_class_module(name)
     if module is None:
         raise AttributeError(f"module 'pytest_otto' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)

@@ -2,149 +2,67 @@
 
 Nothing here connects or starts anything, so the plugin can load and check a lab
 file before any test runs and report every mistake as a usage error that names the
-file, the host id and the key. The contract is ``spec/lab-toml.md``; the extra keys
-(``known_hosts``, ``agent``, ``login_prompt``, ``password_prompt``, ``write_delay``,
-``keepalive_interval``, ``max_output``) are documented in ``lab.toml.example``.
+file, the host id and the key. The contract is docs/lab-file.md; every key is shown
+in ``lab.toml.example``.
+
+Each transport has a typed config class (`SshConfig`, `TelnetConfig`, `SerialConfig`,
+`LocalConfig`, all `HostConfig`): its fields are the keys a host table of that
+transport accepts, each field's metadata names the key's validator (see
+`pytest_otto.lab_values`) and its default is the key's built-in value. Which class
+a transport uses, and the per-host sections, come from `pytest_otto.registry`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 import os
 import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from . import lab_values, registry
+from .errors import LabError
+from .lab_values import BadValue, Place, Validator, WrongType, resolve_path, type_name
 from .transcript import MASK
 
 __all__ = [
-    "DEFAULTS",
+    "DEFAULT_TRANSPORT",
     "HOST_ID_RE",
-    "HOST_KEYS",
-    "TRANSPORTS",
+    "ConsoleConfig",
     "HostConfig",
     "LabConfig",
     "LabError",
+    "LocalConfig",
     "Revealed",
     "Secret",
+    "SerialConfig",
+    "SshConfig",
+    "TelnetConfig",
+    "all_host_keys",
     "load_lab_config",
     "parse_lab",
 ]
 
-#: The transports a host may name; ``ssh`` when the key is absent.
-TRANSPORTS: tuple[str, ...] = ("ssh", "telnet", "serial", "local")
+#: The transport of a host whose table (and ``[defaults]``) names none.
+DEFAULT_TRANSPORT = "ssh"
 
 #: Host ids must survive as pytest node ids (``test_x[router1]``) and ``-k`` words.
 HOST_ID_RE = re.compile(r"[A-Za-z0-9_.-]+")
 
 HOST_KEY_CHECKS: tuple[str, ...] = ("strict", "accept-new", "off")
 
-#: Keys every transport accepts.
-_COMMON_KEYS = ("transport", "tags", "vars", "connect_timeout", "command_timeout", "max_output", "line_limit")
-_LOGIN_KEYS = ("user", "password")
-_CONSOLE_KEYS = ("login_prompt", "password_prompt", "write_delay")
-
-#: Which keys each transport accepts (besides the common ones).
-HOST_KEYS: dict[str, tuple[str, ...]] = {
-    "ssh": (
-        "address",
-        "port",
-        *_LOGIN_KEYS,
-        "key",
-        "host_key_check",
-        "known_hosts",
-        "agent",
-        "hop",
-        "keepalive_interval",
-        "pty",
-    ),
-    "telnet": ("address", "port", *_LOGIN_KEYS, *_CONSOLE_KEYS, "single_connection"),
-    "serial": ("device", "baud", *_LOGIN_KEYS, *_CONSOLE_KEYS),
-    "local": ("pty",),
-}
-
-#: Every key a host table (or ``[defaults]``) may hold, in documentation order.
-ALL_HOST_KEYS: tuple[str, ...] = tuple(
-    dict.fromkeys(
-        [
-            "transport",
-            *HOST_KEYS["ssh"],
-            *HOST_KEYS["telnet"],
-            *HOST_KEYS["serial"],
-            "tags",
-            "vars",
-            "connect_timeout",
-            "command_timeout",
-            "max_output",
-            "line_limit",
-        ]
-    )
-)
-
-#: Built-in values of keys that are absent from both the host table and ``[defaults]``.
-DEFAULTS: dict[str, Any] = {
-    "transport": "ssh",
-    "host_key_check": "accept-new",
-    "agent": True,
-    "pty": False,
-    "single_connection": False,
-    "write_delay": 0.0,
-    "connect_timeout": 10.0,
-    "command_timeout": 60.0,
-    "keepalive_interval": 15.0,
-    "max_output": 256 * 1024 * 1024,
-}
-DEFAULT_PORTS: dict[str, int] = {"ssh": 22, "telnet": 23}
-DEFAULT_BAUD = 115200
-
 _TOP_KEYS = ("lab", "defaults", "hosts")
 _LAB_KEYS = ("name",)
 _SECRET_KEYS = ("env",)
-_PATH_KEYS = ("key", "known_hosts", "device")
-_STR_KEYS = ("address", "user", "hop", "login_prompt", "password_prompt")
-_INT_KEYS = {"port": (1, 65535), "baud": (1, None), "max_output": (1, None)}
-_TIMEOUT_KEYS = ("connect_timeout", "command_timeout")  # > 0, inf allowed
-_DELAY_KEYS = ("write_delay", "keepalive_interval")  # >= 0, finite
-_REGEX_KEYS = ("login_prompt", "password_prompt")
 
 
 def _hint(word: str, choices: object) -> str:
     close = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)  # type: ignore[attr-defined]
     return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-class LabError(ValueError):
-    """A mistake in a lab file, found at load time (or a missing secret at connect time).
-
-    The message names the file, the host id and the key, so the user can fix the
-    file without reading a traceback; the plugin turns it into a usage error.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        path: str | os.PathLike[str] | None = None,
-        host_id: str | None = None,
-        key: str | None = None,
-    ) -> None:
-        self.path = Path(path) if path is not None else None
-        self.host_id = host_id
-        self.key = key
-        self.reason = message
-        where = []
-        if self.path is not None:
-            where.append(str(self.path))
-        if host_id is not None:
-            where.append(f"host {host_id!r}")
-        if key is not None:
-            where.append(f"key {key!r}")
-        super().__init__(": ".join([*where, message]))
 
 
 class Revealed(str):
@@ -229,69 +147,81 @@ class Secret:
         return hash((self._env, self._value))
 
 
-@dataclass(frozen=True)
+def _secret(value: object, place: Place) -> Secret:
+    """A password: a literal string or ``{ env = "NAME" }``, kept as a `Secret`."""
+    if isinstance(value, str):
+        return Secret(value=value, path=place.file)
+    if not isinstance(value, dict):
+        raise WrongType(value, 'a string or { env = "NAME" }')
+    for k in value:
+        if k not in _SECRET_KEYS:
+            raise BadValue(f"unknown key {k!r} in secret table{_hint(k, _SECRET_KEYS)}")
+    name = value.get("env")
+    if not isinstance(name, str) or not name:
+        raise BadValue('a secret table needs env = "VARIABLE_NAME"')
+    return Secret(env=name, path=place.file)
+
+
+def _key(check: Validator, required: str = "") -> dict[str, Any]:
+    """A config field's metadata making it a lab-file key: its validator, and for a key
+    without a default, what a host missing it needs (for the error)."""
+    return {"check": check, "required": required}
+
+
+@dataclass(frozen=True, kw_only=True)
 class HostConfig:
-    """One ``[hosts.<id>]`` table after ``[defaults]`` were merged under it.
+    """One ``[hosts.<id>]`` table after ``[defaults]`` were merged under it: the keys every
+    transport accepts. Each transport's typed subclass adds its own.
 
     Values are validated and normalised (paths resolved, ports defaulted).
-    ``explicit`` holds the keys the host table itself set, and ``raw`` that table
-    as written, so `LabConfig.to_toml` writes the file back exactly.
+    ``sections`` holds the per-host sections (`pytest_otto.registry.register_section`)
+    by name. ``explicit`` holds the keys the host table itself set, and ``raw`` that
+    table as written, so `LabConfig.to_toml` writes the file back exactly.
     """
 
+    #: The ``transport`` value this class serves.
+    transport: ClassVar[str] = ""
+
     id: str
-    transport: str = "ssh"
-    address: str | None = None
-    port: int | None = None
-    user: str | None = None
-    password: Secret | None = None
-    key: Path | None = None
-    host_key_check: str = "accept-new"
-    known_hosts: Path | None = None
-    agent: bool = True
-    pty: bool = False
-    hop: str | None = None
-    tags: tuple[str, ...] = ()
-    vars: dict[str, Any] = field(default_factory=dict)
-    device: Path | None = None
-    baud: int | None = None
-    login_prompt: str | None = None
-    password_prompt: str | None = None
-    write_delay: float = 0.0
-    #: telnet: the port takes one connection (a serial line behind a console server).
-    single_connection: bool = False
-    connect_timeout: float = 10.0
-    command_timeout: float = 60.0
-    keepalive_interval: float = 15.0
-    max_output: int = 256 * 1024 * 1024
+    tags: tuple[str, ...] = field(default=(), metadata=_key(lab_values.tags))
+    vars: dict[str, Any] = field(default_factory=dict, metadata=_key(lab_values.table))
+    connect_timeout: float = field(default=10.0, metadata=_key(lab_values.timeout))
+    command_timeout: float = field(default=60.0, metadata=_key(lab_values.timeout))
+    max_output: int = field(default=256 * 1024 * 1024, metadata=_key(lab_values.int_range(1)))
     #: Longest typed line; longer commands go in pieces. None: the host's default
     #: (512 on a terminal, none on pipes); 0: no limit.
-    line_limit: int | None = None
+    line_limit: int | None = field(default=None, metadata=_key(lab_values.line_limit))
+    sections: Mapping[str, Any] = field(default_factory=dict)
     explicit: frozenset[str] | None = field(default=None, compare=False, repr=False)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     base: Path | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def lab_keys(cls) -> tuple[str, ...]:
+        """The lab-file keys of this class: its transport's own first, then the common ones."""
+        common = [f.name for f in dataclasses.fields(HostConfig) if "check" in f.metadata]
+        own = [f.name for f in dataclasses.fields(cls) if "check" in f.metadata and f.name not in common]
+        return (*own, *common)
 
     def to_toml(self, base: Path | None = None) -> dict[str, Any]:
         """This host's table for a lab file (secrets as references, paths as written).
 
         Without ``explicit`` (a config built in code), every key that differs from
-        what the file would default to is written. ``base`` is the folder the file
-        will live in: relative paths written elsewhere are made absolute.
+        its default is written. ``base`` is the folder the file will live in:
+        relative paths written elsewhere are made absolute.
         """
         if self.explicit is not None:
-            order = [*self.raw, *ALL_HOST_KEYS]
-            keys = [k for k in dict.fromkeys(order) if k in self.explicit and k in ALL_HOST_KEYS]
-        else:
-            implied = _implied(self.transport)
-            keys = [
-                k
-                for k in ALL_HOST_KEYS
-                if k == "transport" or getattr(self, k) != implied.get(k, _FIELD_DEFAULTS.get(k))
-            ]
-            if self.transport == "ssh":
-                keys.remove("transport")
+            known = ["transport", *self.lab_keys(), *self.sections]
+            keys = [k for k in dict.fromkeys([*self.raw, *known]) if k in self.explicit and k in known]
+            return {k: self.raw[k] if k in self.sections else self._toml_value(k, base) for k in keys}
         table: dict[str, Any] = {}
-        for k in keys:
-            table[k] = self._toml_value(k, base)
+        if self.transport != DEFAULT_TRANSPORT:
+            table["transport"] = self.transport
+        for f in dataclasses.fields(self):
+            if "check" in f.metadata and _differs_from_default(f, getattr(self, f.name)):
+                table[f.name] = self._toml_value(f.name, base)
+        for name, value in self.sections.items():
+            table[name] = value.to_toml() if hasattr(value, "to_toml") else value
         return table
 
     def _toml_value(self, k: str, base: Path | None) -> Any:
@@ -300,7 +230,7 @@ class HostConfig:
             return value.to_toml()
         if isinstance(value, Path):
             written = self.raw.get(k)
-            if isinstance(written, str) and _resolve_path(written, self.base) == value:
+            if isinstance(written, str) and resolve_path(written, self.base) == value:
                 return _path_as_written(written, self.base, base)
             return str(value)
         if isinstance(value, tuple):
@@ -310,20 +240,95 @@ class HostConfig:
         return value
 
 
-_FIELD_DEFAULTS: dict[str, Any] = {
-    f.name: (f.default if f.default is not dataclasses.MISSING else f.default_factory())  # type: ignore[misc]
-    for f in dataclasses.fields(HostConfig)
-    if f.name not in ("id", "explicit", "raw", "base")
-}
+def _differs_from_default(f: dataclasses.Field[Any], value: object) -> bool:
+    if f.default is not dataclasses.MISSING:
+        return bool(value != f.default)
+    if f.default_factory is not dataclasses.MISSING:
+        return bool(value != f.default_factory())
+    return True  # a required key is always written
 
 
-def _implied(transport: str) -> dict[str, Any]:
-    implied: dict[str, Any] = {}
-    if transport in DEFAULT_PORTS:
-        implied["port"] = DEFAULT_PORTS[transport]
-    if transport == "serial":
-        implied["baud"] = DEFAULT_BAUD
-    return implied
+@dataclass(frozen=True, kw_only=True)
+class SshConfig(HostConfig):
+    """A host reached over SSH (`pytest_otto.RemoteHost`)."""
+
+    transport: ClassVar[str] = "ssh"
+
+    address: str = field(metadata=_key(lab_values.text, required="an address (name or IP)"))
+    port: int = field(default=22, metadata=_key(lab_values.int_range(1, 65535)))
+    user: str | None = field(default=None, metadata=_key(lab_values.text))
+    password: Secret | None = field(default=None, metadata=_key(_secret))
+    key: Path | None = field(default=None, metadata=_key(lab_values.path))
+    host_key_check: str = field(
+        default="accept-new", metadata=_key(lab_values.choice(*HOST_KEY_CHECKS, hint=_hint))
+    )
+    known_hosts: Path | None = field(default=None, metadata=_key(lab_values.path))
+    agent: bool = field(default=True, metadata=_key(lab_values.boolean))
+    hop: str | None = field(default=None, metadata=_key(lab_values.text))
+    keepalive_interval: float = field(default=15.0, metadata=_key(lab_values.delay))
+    pty: bool = field(default=False, metadata=_key(lab_values.boolean))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConsoleConfig(HostConfig):
+    """What telnet and serial consoles share: the login."""
+
+    user: str | None = field(default=None, metadata=_key(lab_values.text))
+    password: Secret | None = field(default=None, metadata=_key(_secret))
+    login_prompt: str | None = field(default=None, metadata=_key(lab_values.regex))
+    password_prompt: str | None = field(default=None, metadata=_key(lab_values.regex))
+    write_delay: float = field(default=0.0, metadata=_key(lab_values.delay))
+
+
+@dataclass(frozen=True, kw_only=True)
+class TelnetConfig(ConsoleConfig):
+    """A console reached over telnet (`pytest_otto.TelnetHost`)."""
+
+    transport: ClassVar[str] = "telnet"
+
+    address: str = field(metadata=_key(lab_values.text, required="an address (name or IP)"))
+    port: int = field(default=23, metadata=_key(lab_values.int_range(1, 65535)))
+    #: The port takes one connection (a serial line behind a console server).
+    single_connection: bool = field(default=False, metadata=_key(lab_values.boolean))
+
+
+@dataclass(frozen=True, kw_only=True)
+class SerialConfig(ConsoleConfig):
+    """A console on a serial port (`pytest_otto.SerialHost`)."""
+
+    transport: ClassVar[str] = "serial"
+
+    device: Path = field(metadata=_key(lab_values.path, required="a device (e.g. /dev/ttyUSB0)"))
+    baud: int = field(default=115200, metadata=_key(lab_values.int_range(1)))
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocalConfig(HostConfig):
+    """The machine pytest runs on (`pytest_otto.LocalHost`)."""
+
+    transport: ClassVar[str] = "local"
+
+    pty: bool = field(default=False, metadata=_key(lab_values.boolean))
+
+
+def all_host_keys() -> tuple[str, ...]:
+    """Every key a host table (or ``[defaults]``) may hold, in documentation order:
+    ``transport``, each transport's own keys, the keys every host has, the sections."""
+    common = HostConfig.lab_keys()
+    keys = ["transport"]
+    for entry in registry.transports():
+        keys += [k for k in entry.lab_keys() if k not in common]
+    return (*dict.fromkeys(keys), *common, *(s.name for s in registry.sections()))
+
+
+def _validators() -> dict[str, Validator]:
+    """Each key's validator (a key several transports share has one kind of value)."""
+    found: dict[str, Validator] = {}
+    for entry in registry.transports():
+        for f in dataclasses.fields(entry.config_class()):
+            if "check" in f.metadata:
+                found.setdefault(f.name, f.metadata["check"])
+    return found
 
 
 @dataclass
@@ -367,7 +372,7 @@ class LabConfig:
     def _default_toml(self, key: str, value: Any, base: Path | None) -> Any:
         if isinstance(value, Secret):
             return value.to_toml()
-        if key in _PATH_KEYS and isinstance(value, str):
+        if _validators().get(key) is lab_values.path and isinstance(value, str):
             return _path_as_written(value, self.base, base)
         return value
 
@@ -378,121 +383,51 @@ def _path_as_written(written: str, origin: Path | None, base: Path | None) -> st
     same_folder = base is None or origin is None or origin == base
     if same_folder or Path(written).expanduser().is_absolute():
         return written
-    return str(_resolve_path(written, origin))
-
-
-def _resolve_path(text: str, base: str | Path | None) -> Path:
-    path = Path(text).expanduser()
-    if not path.is_absolute() and base is not None:
-        path = Path(base) / path
-    return path
-
-
-def _type_name(value: object) -> str:
-    return {bool: "boolean", int: "integer", float: "float", str: "string", list: "array", dict: "table"}.get(
-        type(value), type(value).__name__
-    )
+    return str(resolve_path(written, origin))
 
 
 class _Checker:
     """Validation of one key's value, with errors carrying file, host and key."""
 
-    def __init__(self, path: Path | None, host_id: str | None) -> None:
+    def __init__(self, path: Path | None, host_id: str | None, base: Path | None = None) -> None:
         self.path = path
         self.host_id = host_id
+        self.place = Place(path, base)
 
     def error(self, key: str | None, message: str) -> LabError:
         return LabError(message, path=self.path, host_id=self.host_id, key=key)
 
     def wrong_type(self, key: str, value: object, expected: str) -> LabError:
         shown = "" if key == "password" else f" {value!r}"
-        return self.error(key, f"expected {expected}, got {_type_name(value)}{shown}")
+        return self.error(key, f"expected {expected}, got {type_name(value)}{shown}")
 
     def unknown(self, key: str, known: tuple[str, ...] | list[str], where: str) -> LabError:
         return self.error(key, f"unknown key in {where}{_hint(key, known)}")
 
-    def value(self, key: str, value: Any, base: Path | None) -> Any:
-        """Check and normalise ``value`` for ``key`` (transport rules are elsewhere)."""
-        if key == "transport":
-            if not isinstance(value, str):
-                raise self.wrong_type(key, value, "a string")
-            if value not in TRANSPORTS:
-                choices = ", ".join(TRANSPORTS) + _hint(value, TRANSPORTS)
-                raise self.error(key, f"unknown transport {value!r}; one of {choices}")
-            return value
-        if key == "password":
-            if isinstance(value, str):
-                return Secret(value=value, path=self.path)
-            if isinstance(value, dict):
-                for k in value:
-                    if k not in _SECRET_KEYS:
-                        raise self.error(key, f"unknown key {k!r} in secret table{_hint(k, _SECRET_KEYS)}")
-                name = value.get("env")
-                if not isinstance(name, str) or not name:
-                    raise self.error(key, 'a secret table needs env = "VARIABLE_NAME"')
-                return Secret(env=name, path=self.path)
-            raise self.wrong_type(key, value, 'a string or { env = "NAME" }')
-        if key in _PATH_KEYS:
-            if not isinstance(value, str) or not value:
-                raise self.wrong_type(key, value, "a non-empty path string")
-            return _resolve_path(value, base)
-        if key in _STR_KEYS:
-            if not isinstance(value, str) or not value:
-                raise self.wrong_type(key, value, "a non-empty string")
-            if key in _REGEX_KEYS:
-                try:
-                    re.compile(value)
-                except re.error as exc:
-                    raise self.error(key, f"not a valid regular expression: {exc}") from None
-            return value
-        if key == "host_key_check":
-            if not isinstance(value, str):
-                raise self.wrong_type(key, value, "a string")
-            if value not in HOST_KEY_CHECKS:
-                choices = ", ".join(HOST_KEY_CHECKS)
-                raise self.error(key, f"{value!r} is not one of {choices}{_hint(value, HOST_KEY_CHECKS)}")
-            return value
-        if key in ("agent", "pty", "single_connection"):
-            if not isinstance(value, bool):
-                raise self.wrong_type(key, value, "true or false")
-            return value
-        if key == "line_limit":
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise self.wrong_type(key, value, "an integer (bytes; 0 for no limit)")
-            if value != 0 and value < 64:
-                raise self.error(key, f"{value} is too small: at least 64 bytes, or 0 for no limit")
-            return value
-        if key in _INT_KEYS:
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise self.wrong_type(key, value, "an integer")
-            low, high = _INT_KEYS[key]
-            if value < low or (high is not None and value > high):
-                bound = f"{low}..{high}" if high is not None else f">= {low}"
-                raise self.error(key, f"{value} is out of range ({bound})")
-            return value
-        if key in _TIMEOUT_KEYS or key in _DELAY_KEYS:
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise self.wrong_type(key, value, "a number of seconds")
-            value = float(value)
-            if math.isnan(value):
-                raise self.error(key, "nan is not a number of seconds")
-            if key in _TIMEOUT_KEYS and value <= 0:
-                raise self.error(key, f"{value:g} must be positive (inf for no bound)")
-            if key in _DELAY_KEYS and (value < 0 or math.isinf(value)):
-                raise self.error(key, f"{value:g} must be zero or a positive finite number")
-            return value
-        if key == "tags":
-            if not isinstance(value, list):
-                raise self.wrong_type(key, value, "an array of strings")
-            for tag in value:
-                if not isinstance(tag, str) or not tag:
-                    raise self.error(key, f"each tag must be a non-empty string, got {tag!r}")
-            return tuple(value)
-        if key == "vars":
-            if not isinstance(value, dict):
-                raise self.wrong_type(key, value, "a table")
-            return dict(value)
-        raise AssertionError(key)  # pragma: no cover - keys are checked before
+    def value(self, key: str, value: Any) -> Any:
+        """Check and normalise ``value`` for ``key`` (which transport may have it is checked later)."""
+        try:
+            if key == "transport":
+                return self._transport(value)
+            section = registry.section(key)
+            if section is not None:
+                return section.parse(value)
+            return _validators()[key](value, self.place)
+        except WrongType as exc:
+            raise self.wrong_type(key, exc.value, exc.expected) from None
+        except LabError as exc:  # a section's parser may raise one: keep its reason
+            raise self.error(key, exc.reason) from None
+        except (ValueError, TypeError) as exc:
+            raise self.error(key, str(exc)) from None
+
+    @staticmethod
+    def _transport(value: object) -> str:
+        if not isinstance(value, str):
+            raise WrongType(value, "a string")
+        names = [entry.name for entry in registry.transports()]
+        if value not in names:
+            raise BadValue(f"unknown transport {value!r}; one of {', '.join(names)}{_hint(value, names)}")
+        return value
 
 
 def parse_lab(data: str | Mapping[str, Any], path: str | os.PathLike[str] | None = None) -> LabConfig:
@@ -516,10 +451,11 @@ def _parse_lab(data: str | Mapping[str, Any], path: str | os.PathLike[str] | Non
     base = file.parent.resolve() if file is not None else None
     top = _Checker(file, None)
     if isinstance(data, str):
+        text = data
         try:
-            data = tomllib.loads(data)
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            host_id, key = _toml_error_place(data, exc)
+            host_id, key = _toml_error_place(text, exc)
             raise LabError(f"invalid TOML: {exc}", path=file, host_id=host_id, key=key) from None
     data = dict(data)
     for k in data:
@@ -539,13 +475,14 @@ def _parse_lab(data: str | Mapping[str, Any], path: str | os.PathLike[str] | Non
     defaults_raw = data.get("defaults", {})
     if not isinstance(defaults_raw, dict):
         raise top.wrong_type("defaults", defaults_raw, "a table")
-    dcheck = _Checker(file, None)
+    dcheck = _Checker(file, None, base)
     defaults: dict[str, Any] = {}
+    known = all_host_keys()
     for k, v in defaults_raw.items():
-        if k not in ALL_HOST_KEYS:
-            raise LabError(f"unknown key in [defaults]{_hint(k, ALL_HOST_KEYS)}", path=file, key=k)
+        if k not in known:
+            raise LabError(f"unknown key in [defaults]{_hint(k, known)}", path=file, key=k)
         try:
-            defaults[k] = dcheck.value(k, v, base)
+            defaults[k] = dcheck.value(k, v)
         except LabError as exc:
             raise LabError(f"in [defaults]: {exc.reason}", path=file, key=k) from None
 
@@ -554,7 +491,7 @@ def _parse_lab(data: str | Mapping[str, Any], path: str | os.PathLike[str] | Non
         raise top.wrong_type("hosts", hosts_raw, "a table of [hosts.<id>] tables")
     hosts: list[HostConfig] = []
     for host_id, table in hosts_raw.items():
-        hosts.append(_parse_host(host_id, table, defaults, defaults_raw, file, base))
+        hosts.append(_parse_host(host_id, table, defaults, file, base))
     _check_hops(hosts, file)
     return LabConfig(
         name=name,
@@ -598,12 +535,7 @@ def _toml_error_place(text: str, exc: tomllib.TOMLDecodeError) -> tuple[str | No
 
 
 def _parse_host(
-    host_id: object,
-    table: object,
-    defaults: dict[str, Any],
-    defaults_raw: dict[str, Any],
-    file: Path | None,
-    base: Path | None,
+    host_id: object, table: object, defaults: dict[str, Any], file: Path | None, base: Path | None
 ) -> HostConfig:
     if not isinstance(host_id, str) or not HOST_ID_RE.fullmatch(host_id):
         raise LabError(
@@ -611,33 +543,50 @@ def _parse_host(
             path=file,
             host_id=str(host_id),
         )
-    check = _Checker(file, host_id)
+    check = _Checker(file, host_id, base)
     if not isinstance(table, dict):
-        raise check.error(None, f"[hosts.{host_id}] must be a table, got {_type_name(table)}")
+        raise check.error(None, f"[hosts.{host_id}] must be a table, got {type_name(table)}")
+    known = all_host_keys()
     for k in table:
-        if k not in ALL_HOST_KEYS:
-            raise check.unknown(k, ALL_HOST_KEYS, f"[hosts.{host_id}]")
-    own = {k: check.value(k, v, base) for k, v in table.items()}
-    transport = own.get("transport", defaults.get("transport", DEFAULTS["transport"]))
-    allowed = set(_COMMON_KEYS) | set(HOST_KEYS[transport])
+        if k not in known:
+            raise check.unknown(k, known, f"[hosts.{host_id}]")
+    own = {k: check.value(k, v) for k, v in table.items()}
+    transport = own.get("transport", defaults.get("transport", DEFAULT_TRANSPORT))
+    entry = registry.transport(transport)
+    assert entry is not None  # checked as a value
+    cls = entry.config_class()
+    allowed = cls.lab_keys()
     for k in own:
-        if k not in allowed:
-            owners = [t for t, keys in HOST_KEYS.items() if k in keys]
-            raise check.error(k, f"not valid for transport {transport!r} (only for {', '.join(owners)})")
+        _check_allowed(check, k, transport, allowed)
     values: dict[str, Any] = {}
     for k in allowed:
         if k in own:
             values[k] = own[k]
         elif k in defaults and not (k == "hop" and defaults[k] == host_id):
             values[k] = defaults[k]  # a default hop takes every host through it, but itself
-    values["transport"] = transport
-    for k, v in _implied(transport).items():
-        values.setdefault(k, v)
-    if transport in ("ssh", "telnet") and "address" not in values:
-        raise check.error("address", f"missing: a {transport} host needs an address (name or IP)")
-    if transport == "serial" and "device" not in values:
-        raise check.error("device", "missing: a serial host needs a device (e.g. /dev/ttyUSB0)")
-    return HostConfig(id=host_id, **values, explicit=frozenset(table), raw=dict(table), base=base)
+    sections = {
+        s.name: own[s.name] if s.name in own else defaults[s.name]
+        for s in registry.sections()
+        if (s.name in own or s.name in defaults) and s.allowed_for(transport)
+    }
+    for f in dataclasses.fields(cls):
+        if f.metadata.get("required") and f.name not in values:
+            raise check.error(f.name, f"missing: a {transport} host needs {f.metadata['required']}")
+    return cls(id=host_id, **values, sections=sections, explicit=frozenset(table), raw=dict(table), base=base)
+
+
+def _check_allowed(check: _Checker, key: str, transport: str, allowed: tuple[str, ...]) -> None:
+    """A key the host table set must be one its transport has (or a section it may have)."""
+    if key == "transport" or key in allowed:
+        return
+    section = registry.section(key)
+    if section is None:
+        owners = [e.name for e in registry.transports() if key in e.lab_keys()]
+    elif not section.allowed_for(transport):
+        owners = list(section.transports)
+    else:
+        return
+    raise check.error(key, f"not valid for transport {transport!r} (only for {', '.join(owners)})")
 
 
 def _check_hops(hosts: list[HostConfig], file: Path | None) -> None:
@@ -645,12 +594,13 @@ def _check_hops(hosts: list[HostConfig], file: Path | None) -> None:
     for cfg in hosts:
         chain = [cfg.id]
         current = cfg
-        while current.hop is not None:
-            target = by_id.get(current.hop)
+        while isinstance(current, SshConfig) and current.hop is not None:
+            hop = current.hop
+            target = by_id.get(hop)
             if target is None:
                 raise LabError(
-                    f"hop to unknown host {current.hop!r} (chain {' -> '.join([*chain, current.hop])})"
-                    f"{_hint(current.hop, list(by_id))}",
+                    f"hop to unknown host {hop!r} (chain {' -> '.join([*chain, hop])})"
+                    f"{_hint(hop, list(by_id))}",
                     path=file,
                     host_id=current.id,
                     key="hop",

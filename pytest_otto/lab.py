@@ -10,7 +10,6 @@ pytest plugin loaded, else the file named by ``$OTTO_LAB``, else one local host.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import inspect
 import logging
 import os
@@ -20,7 +19,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import HostConfig, LabConfig, LabError, load_lab_config
+from . import registry
+from .config import HostConfig, LabConfig, LabError, LocalConfig, load_lab_config
 
 if TYPE_CHECKING:
     from .hosts.base import Host
@@ -42,61 +42,47 @@ __all__ = [
 
 log = logging.getLogger("pytest_otto")
 
-#: transport name -> factory(config, lab) building an unconnected host.
+#: transport name -> factory(config, lab), replacing the registry's host class for it.
 HostFactory = Callable[[HostConfig, "Lab"], "Host"]
 _factories: dict[str, HostFactory] = {}
-
-#: Modules that register a transport's factory when imported (loaded on demand).
-_TRANSPORT_MODULES: dict[str, str] = {
-    "ssh": "pytest_otto.hosts.ssh",
-    "telnet": "pytest_otto.hosts.console",
-    "serial": "pytest_otto.hosts.console",
-}
 
 Pattern = str | re.Pattern[str] | None
 
 
 def register_transport(name: str, factory: HostFactory) -> None:
-    """Make ``transport = name`` in a lab file build hosts with ``factory(config, lab)``."""
+    """Build the hosts of ``transport = name`` with ``factory(config, lab)`` instead of the
+    registry's host class (tests, a lab's own kind of host; see `pytest_otto.registry`)."""
     _factories[name] = factory
-
-
-def _local_factory(config: HostConfig, lab: Lab) -> Host:
-    from .hosts.local import LocalHost
-
-    return LocalHost.from_config(config)
-
-
-register_transport("local", _local_factory)
 
 
 def build_host(config: HostConfig, lab: Lab) -> Host:
     """Build the (unconnected) host for one lab file entry.
 
-    The module of a transport is imported on first need, so a lab of local hosts
-    never loads asyncssh. A missing transport is a `LabError` naming the host.
+    The host class of a transport (`pytest_otto.registry`) is imported on first need,
+    so a lab of local hosts never loads asyncssh. A missing transport is a `LabError`
+    naming the host.
     """
     factory = _factories.get(config.transport)
-    if factory is None and config.transport in _TRANSPORT_MODULES:
-        module = _TRANSPORT_MODULES[config.transport]
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            raise LabError(
-                f"transport {config.transport!r} is not available: cannot import {module} ({exc})",
-                path=lab.path,
-                host_id=config.id,
-                key="transport",
-            ) from exc
-        factory = _factories.get(config.transport)
-    if factory is None:
+    if factory is not None:
+        return factory(config, lab)
+    entry = registry.transport(config.transport)
+    if entry is None:
         raise LabError(
-            f"transport {config.transport!r} has no host factory registered",
+            f"transport {config.transport!r} is not registered",
             path=lab.path,
             host_id=config.id,
             key="transport",
         )
-    return factory(config, lab)
+    try:
+        host_class = entry.host_class()
+    except ImportError as exc:
+        raise LabError(
+            f"transport {config.transport!r} is not available: cannot import {entry.host_module} ({exc})",
+            path=lab.path,
+            host_id=config.id,
+            key="transport",
+        ) from exc
+    return host_class.from_config(config, lab)
 
 
 def _compile(pattern: Pattern) -> re.Pattern[str] | None:
@@ -241,8 +227,9 @@ class Lab:
             # (the loader already refused cycles and unknown hops).
             if cfg.id in lab._by_id:
                 return
-            if cfg.hop is not None and cfg.hop in by_id:
-                build(by_id[cfg.hop])
+            hop = getattr(cfg, "hop", None)
+            if hop is not None and hop in by_id:
+                build(by_id[hop])
             lab._by_id[cfg.id] = build_host(cfg, lab)
 
         for cfg in config.hosts:
@@ -378,7 +365,7 @@ def load_lab(path: str | os.PathLike[str]) -> Lab:
 
 def default_lab() -> Lab:
     """The lab used without a lab file: one local host, id ``local``."""
-    return Lab.from_config(LabConfig(name="local", hosts=[HostConfig(id="local", transport="local")]))
+    return Lab.from_config(LabConfig(name="local", hosts=[LocalConfig(id="local")]))
 
 
 _active_lock = threading.Lock()

@@ -183,7 +183,8 @@ def wait(coro: Coroutine[Any, Any, T]) -> T:
         finished.wait(5)
         raise
     assert job.task is not None
-    return job.task.result()
+    result: T = job.task.result()
+    return result
 
 
 def on_shutdown(hook: Callable[[], Awaitable[None]]) -> None:

@@ -11,6 +11,8 @@ import enum
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
+from .errors import CommandFailed, TransferFailed
+
 __all__ = ["CommandStatus", "RunResult", "Status", "TransferResult"]
 
 
@@ -51,6 +53,12 @@ class CommandStatus(NamedTuple):
         # on a failed command.
         return self.status.is_ok
 
+    def check(self) -> CommandStatus:
+        """This status when the command was ok, else raise `CommandFailed` (for chaining)."""
+        if not self.status.is_ok:
+            raise CommandFailed(self, self)
+        return self
+
 
 class TransferResult(NamedTuple):
     """The outcome of ``put`` or ``get``: unpacks as ``status, message``.
@@ -70,6 +78,12 @@ class TransferResult(NamedTuple):
 
     def __bool__(self) -> bool:
         return self.status.is_ok
+
+    def check(self) -> TransferResult:
+        """This result when every file was copied, else raise `TransferFailed`."""
+        if not self.status.is_ok:
+            raise TransferFailed(self)
+        return self
 
 
 class RunResult:
@@ -108,6 +122,17 @@ class RunResult:
 
     def __bool__(self) -> bool:
         return self.status.is_ok
+
+    def check(self) -> RunResult:
+        """This result when every command was ok, else raise `CommandFailed` for the first that was not.
+
+        As httpx's ``raise_for_status``: a failed command is a result (every command of
+        a list runs); ``host.run_sync(cmds).check()`` makes it an exception on demand.
+        """
+        for entry in self.statuses:
+            if not entry.status.is_ok:
+                raise CommandFailed(self, entry)
+        return self
 
     def __iter__(self) -> Iterator[CommandStatus]:
         return iter(self.statuses)

@@ -57,7 +57,7 @@ from collections.abc import Awaitable, Callable
 from typing import Final, TypeVar
 
 from . import loop
-from .errors import HostConnectionError, ShellResetWarning
+from .errors import ExpectTimeout, HostConnectionError, SendTimeout, ShellResetWarning
 from .output import DEFAULT_MAX_OUTPUT, OutputBuffer, decode_output
 from .result import CommandStatus, Status
 from .transports.base import Transport
@@ -264,14 +264,6 @@ def format_seconds(value: float) -> str:
 def shell_quote(text: str) -> str:
     """Quote ``text`` as one POSIX shell word."""
     return "'" + text.replace("'", "'\\''") + "'"
-
-
-class ExpectTimeout(TimeoutError):
-    """``expect()`` saw no match in time; ``output`` holds what was read."""
-
-    def __init__(self, message: str, output: str) -> None:
-        super().__init__(message)
-        self.output = output
 
 
 _EXPIRED = object()
@@ -824,7 +816,7 @@ class ShellSession:
     async def send(self, text: str, timeout: float) -> None:
         """Write ``text`` exactly; the next framed command first re-syncs with a probe.
 
-        ``TimeoutError`` when the shell has not taken all of it within ``timeout``
+        `SendTimeout` (a ``TimeoutError``) when the shell has not taken all of it within ``timeout``
         (it is busy and its input buffers are full, pitfall 1).
         """
         async with self._lock:
@@ -835,7 +827,7 @@ class ShellSession:
             try:
                 await self._write(text, time.monotonic() + timeout)
             except _Deadline:
-                raise TimeoutError(
+                raise SendTimeout(
                     f"{self.host_id}: send() timed out after {format_seconds(timeout)}s: session "
                     f"'{self.name}' did not read all {len(text)} characters (is the shell busy?)"
                 ) from None

@@ -19,7 +19,18 @@ from pathlib import Path
 
 import pytest
 
-from pytest_otto import ExpectTimeout, Host, HostConnectionError, Session, ShellResetWarning, Status
+from pytest_otto import (
+    CommandFailed,
+    ExpectTimeout,
+    Host,
+    HostConnectionError,
+    OttoTimeout,
+    SendTimeout,
+    Session,
+    ShellResetWarning,
+    Status,
+    TransferFailed,
+)
 
 #: Bound on waiting for what must happen: far above any plausible delay, so only a
 #: broken behaviour comes near it. Speed is measured in benchmarks/, never here.
@@ -730,7 +741,7 @@ async def test_expect_timeout_carries_output_b22(any_host: Host) -> None:
     # expect's own timeout ends the wait; were it ignored, PATIENCE would, with another error
     with pytest.raises(ExpectTimeout) as caught:
         await asyncio.wait_for(any_host.expect("never-printed", timeout=0.5), PATIENCE)
-    assert isinstance(caught.value, TimeoutError)
+    assert isinstance(caught.value, TimeoutError) and isinstance(caught.value, OttoTimeout)
     assert "partial-data" in caught.value.output
     assert (await any_host.run("echo recovered")).only.output == "recovered"
 
@@ -750,8 +761,9 @@ async def test_send_to_a_shell_that_stopped_reading_is_bounded_b13(any_host: Hos
         # shell could not be reached until its command ends: send only what fits.
         await asyncio.wait_for(any_host.send(text[:1000], timeout=1), PATIENCE)
     else:
-        with pytest.raises(TimeoutError, match=f"^{any_host.id}: send\\(\\) timed out after 1s"):
+        with pytest.raises(SendTimeout, match=f"^{any_host.id}: send\\(\\) timed out after 1s") as caught:
             await asyncio.wait_for(any_host.send(text, timeout=1), PATIENCE)
+        assert isinstance(caught.value, TimeoutError)  # ``except TimeoutError`` still catches it
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ShellResetWarning)
         assert (await any_host.run("echo ok")).only.output == "ok"
@@ -789,6 +801,26 @@ async def test_put_get_round_trip_b23(any_host: Host, tmp_path: Path, volume: Vo
     await any_host.oneshot(f"rm -rf {remote_dir}")
 
 
+async def test_check_turns_a_failed_command_into_command_failed(any_host: Host) -> None:
+    """``check()`` (as httpx's ``raise_for_status``): a failed command stays a result until
+    the caller asks for an exception; every command of the list still ran."""
+    result = await any_host.run(["echo first", "echo out; exit_code() { return 3; }; exit_code", "echo last"])
+    assert [s.output for s in result] == ["first", "out", "last"]
+    with pytest.raises(CommandFailed, match=r"exit_code\(\)"):
+        result.check()
+    try:
+        result.check()
+    except CommandFailed as exc:
+        assert exc.result is result and exc.failed is result.statuses[1]
+        assert "Failed, exit code 3; output: 'out'" in str(exc)
+    ok = await any_host.run("true")
+    assert ok.check() is ok
+    status = await any_host.oneshot("echo gone; exit 4")
+    with pytest.raises(CommandFailed, match="exit code 4; output: 'gone'"):
+        status.check()
+    assert (await any_host.oneshot("echo fine")).check().output == "fine"
+
+
 async def test_put_get_copy_what_a_symlink_points_at_b23(any_host: Host, tmp_path: Path) -> None:
     """B23 on every host kind alike: a symlink is copied as the file it points at (as ``cp``
     does), never as a link to a path on the other machine."""
@@ -810,6 +842,9 @@ async def test_transfer_failure_names_the_file_b23(any_host: Host, tmp_path: Pat
     missing = tmp_path / f"missing-{unique()}.bin"
     put = await any_host.put(missing, "/tmp")
     assert not put, put  # a failed transfer is false, so ``assert host.put(...)`` catches it
+    with pytest.raises(TransferFailed, match=missing.name) as caught:
+        put.check()
+    assert caught.value.result is put
     status, message = put
     assert not status.is_ok
     assert missing.name in message

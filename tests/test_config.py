@@ -13,10 +13,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pytest_otto.config import (
-    HostConfig,
     LabConfig,
     LabError,
+    LocalConfig,
     Secret,
+    SerialConfig,
+    SshConfig,
+    TelnetConfig,
+    all_host_keys,
     load_lab_config,
     parse_lab,
 )
@@ -102,21 +106,21 @@ def test_spec_example_loads_with_every_value() -> None:
     switch = lab.host("switch-a")
     assert (switch.transport, switch.port, switch.user) == ("telnet", 23, "root")
     me = lab.host("me")
-    assert me.transport == "local"
-    assert me.user is None  # [defaults] user does not apply to a local host
+    assert me.transport == "local" and isinstance(me, LocalConfig)
+    assert not hasattr(me, "user")  # [defaults] user does not apply to a local host
     assert me.command_timeout == 60.0 and me.connect_timeout == 10.0
 
 
 def test_builtin_defaults() -> None:
     cfg = parse_lab('[hosts.a]\naddress = "x"\n').hosts[0]
-    assert cfg == HostConfig(id="a", address="x", port=22)
+    assert cfg == SshConfig(id="a", address="x", port=22)
     assert cfg.connect_timeout == 10.0
     assert cfg.command_timeout == 60.0
     assert cfg.keepalive_interval == 15.0
     assert cfg.max_output == 256 * 1024 * 1024
-    assert cfg.write_delay == 0.0
     serial = parse_lab('[hosts.s]\ntransport = "serial"\ndevice = "/dev/ttyS0"\n').hosts[0]
-    assert serial.baud == 115200 and serial.port is None
+    assert isinstance(serial, SerialConfig) and serial.write_delay == 0.0
+    assert serial.baud == 115200 and not hasattr(serial, "port")
 
 
 def test_lab_name_defaults_to_the_file_stem() -> None:
@@ -164,7 +168,7 @@ def test_defaults_keys_that_do_not_apply_to_a_transport_are_ignored() -> None:
     text = '[defaults]\ndevice = "/dev/ttyS0"\nhop = "j"\nwrite_delay = 0.1\n'
     text += '[hosts.me]\ntransport = "local"\n'
     me = parse_lab(text).hosts[0]
-    assert me.device is None and me.hop is None and me.write_delay == 0.0
+    assert me == LocalConfig(id="me")  # a local host has none of those keys
 
 
 def test_extra_keys_of_consoles_and_ssh() -> None:
@@ -451,7 +455,7 @@ def test_a_default_hop_leads_every_other_host_through_it() -> None:
         '[defaults]\nhop = "j"\n[hosts.a]\naddress = "a"\n[hosts.j]\naddress = "j"\n'
         '[hosts.b]\naddress = "b"\nhop = "a"\n[hosts.s]\ntransport = "serial"\ndevice = "/dev/ttyS0"\n'
     )
-    assert [h.hop for h in parse_lab(text).hosts] == ["j", None, "a", None]
+    assert [getattr(h, "hop", None) for h in parse_lab(text).hosts] == ["j", None, "a", None]
 
 
 def test_hop_chains_are_allowed() -> None:
@@ -566,9 +570,9 @@ def test_config_built_in_code_dumps_only_what_differs() -> None:
     config = LabConfig(
         name="code",
         hosts=[
-            HostConfig(id="a", address="x", port=22),
-            HostConfig(id="b", transport="telnet", address="y", port=2323, password=Secret.from_env("P")),
-            HostConfig(id="c", transport="serial", device=Path("/dev/ttyS1"), baud=115200),
+            SshConfig(id="a", address="x", port=22),
+            TelnetConfig(id="b", address="y", port=2323, password=Secret.from_env("P")),
+            SerialConfig(id="c", device=Path("/dev/ttyS1"), baud=115200),
         ],
     )
     data = config.to_toml()
@@ -705,13 +709,11 @@ def test_example_file_loads_and_documents_every_key() -> None:
     example = ROOT / "lab.toml.example"
     config = load_lab_config(example)
     assert config.hosts, "the example has hosts"
-    from pytest_otto.config import ALL_HOST_KEYS
-
     text = example.read_text()
     used = set(config.defaults)
     for cfg in config.hosts:
         used |= set(cfg.explicit or ())
-    missing = [k for k in ALL_HOST_KEYS if k not in used]
+    missing = [k for k in all_host_keys() if k not in used]
     assert not missing, f"lab.toml.example does not show: {missing}"
     for line in text.splitlines():
         stripped = line.strip()

@@ -29,7 +29,7 @@ from test_behaviour import (
 )
 from test_behaviour import test_oneshots_run_concurrently_b20 as oneshots_run_concurrently
 
-from pytest_otto import Host, HostConnectionError, SerialHost, ShellResetWarning, Status, TelnetHost
+from pytest_otto import Host, HostConnectionError, LineHeld, SerialHost, ShellResetWarning, Status, TelnetHost
 from testlab.serial import SerialConsole
 from testlab.telnetd import TelnetServer
 
@@ -106,8 +106,9 @@ async def test_named_sessions_are_independent_b21(any_host: Host) -> None:
         await named_sessions_are_independent(any_host)
         return
     await any_host.run("cd /tmp")
-    with pytest.raises(HostConnectionError, match="held by session 'default'"):
+    with pytest.raises(LineHeld, match="held by session 'default'") as caught:
         await any_host.open_session("other")
+    assert isinstance(caught.value, HostConnectionError)
     await any_host.close()  # frees the line: now a named session may have it
     async with await any_host.open_session("other") as other:
         assert (await other.run("echo on-the-line")).only.output == "on-the-line"

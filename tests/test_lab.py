@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 import pytest_otto.lab as lab_module
-from pytest_otto import Host, LocalHost, RunResult, Status
-from pytest_otto.config import HostConfig, LabError, load_lab_config, parse_lab
+from pytest_otto import Host, LocalHost, RunResult, Status, registry
+from pytest_otto.config import HostConfig, LabError, LocalConfig, load_lab_config, parse_lab
 from pytest_otto.lab import (
     Lab,
     all_hosts,
@@ -106,8 +106,9 @@ def fake_transports(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[HostConfi
     monkeypatch.setattr(lab_module, "_factories", factories)
 
     def factory(cfg: HostConfig, lab: Lab) -> Host:
-        if cfg.hop is not None:
-            assert cfg.hop in lab, "a hop is built before the hosts behind it"
+        hop = getattr(cfg, "hop", None)
+        if hop is not None:
+            assert hop in lab, "a hop is built before the hosts behind it"
         built[cfg.transport].append(cfg)
         return LocalHost(cfg.id, tags=cfg.tags, vars=cfg.vars)
 
@@ -546,9 +547,9 @@ def test_hosts_built_in_file_order_with_hops_first(fake_transports: dict[str, li
 
 
 def test_missing_transport_module_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    factories = {k: v for k, v in lab_module._factories.items() if k != "ssh"}
-    monkeypatch.setattr(lab_module, "_factories", factories)
-    monkeypatch.setitem(lab_module._TRANSPORT_MODULES, "ssh", "pytest_otto.hosts.no_such_module")
+    monkeypatch.setattr(lab_module, "_factories", {})
+    missing = registry.TransportEntry("ssh", "pytest_otto.config:SshConfig", "pytest_otto.no_such_module:X")
+    monkeypatch.setitem(registry._transports, "ssh", missing)
     config = parse_lab('[hosts.r1]\naddress = "x"\n', Path("/labs/lab.toml"))
     with pytest.raises(LabError) as info:
         Lab.from_config(config)
@@ -557,10 +558,11 @@ def test_missing_transport_module_is_a_clear_error(monkeypatch: pytest.MonkeyPat
     assert "no_such_module" in str(err) and "'ssh'" in str(err) and "/labs/lab.toml" in str(err)
 
 
-def test_transport_without_factory(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_transport_not_registered(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lab_module, "_factories", {})
-    cfg = HostConfig(id="me", transport="local")
-    with pytest.raises(LabError, match="no host factory"):
+    monkeypatch.delitem(registry._transports, "local")
+    cfg = LocalConfig(id="me")
+    with pytest.raises(LabError, match="transport 'local' is not registered"):
         build_host(cfg, Lab([]))
 
 

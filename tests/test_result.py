@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_otto import CommandStatus, RunResult, Status, TransferResult
+from pytest_otto import CommandFailed, CommandStatus, RunResult, Status, TransferResult
 
 
 def test_status_members_and_values_b1() -> None:
@@ -81,3 +81,52 @@ def test_transfer_result_unpacks_and_is_true_only_when_ok(status: Status) -> Non
     assert bool(result) is status.is_ok is result.ok
     got_status, message = result
     assert (got_status, message) == result == (status, result.message)
+
+
+def test_check_raises_command_failed_for_the_first_failed_command() -> None:
+    ok = CommandStatus("true", "", Status.Success, 0)
+    failed = CommandStatus("false", "no", Status.Failed, 1)
+    timed_out = CommandStatus("sleep 9", "", Status.Error, -1)
+    result = RunResult([ok, failed, timed_out])
+    with pytest.raises(CommandFailed) as caught:
+        result.check()
+    assert caught.value.failed is failed and caught.value.result is result
+    assert str(caught.value) == "command 'false' failed: Failed, exit code 1; output: 'no'"
+    with pytest.raises(CommandFailed, match="'sleep 9' failed: Error, no exit code"):
+        timed_out.check()
+    assert RunResult([ok]).check() == RunResult([ok]) and ok.check() is ok
+    skipped = CommandStatus("x", "", Status.Skipped, 0)
+    assert skipped.check() is skipped  # Skipped is ok (B2)
+
+
+def test_command_failed_shows_a_secret_masked() -> None:
+    """The message of `CommandFailed` is what pytest prints: a secret in the output stays masked."""
+    from pytest_otto.transcript import SecretText
+
+    output = SecretText("token=hunter2", "token=********")
+    with pytest.raises(CommandFailed) as caught:
+        CommandStatus("show token", output, Status.Failed, 1).check()
+    assert "hunter2" not in str(caught.value) and "token=********" in str(caught.value)
+
+
+def test_one_error_tree_keeping_the_builtins() -> None:
+    """Every error is an `OttoError`; ``except ValueError/ConnectionError/TimeoutError`` still work."""
+    import pytest_otto as otto
+
+    expected = {
+        otto.LabError: ValueError,
+        otto.HostConnectionError: ConnectionError,
+        otto.LineHeld: ConnectionError,
+        otto.OttoTimeout: TimeoutError,
+        otto.ExpectTimeout: TimeoutError,
+        otto.SendTimeout: TimeoutError,
+        otto.CommandFailed: Exception,
+        otto.TransferFailed: Exception,
+    }
+    for error, builtin in expected.items():
+        assert issubclass(error, otto.OttoError) and issubclass(error, builtin), error
+    assert issubclass(otto.LineHeld, otto.HostConnectionError)
+    assert issubclass(otto.ExpectTimeout, otto.OttoTimeout) and issubclass(otto.SendTimeout, otto.OttoTimeout)
+    errors_doc = otto.errors.__doc__ or ""
+    for name in [e.__name__ for e in expected] + ["OttoError", "ShellResetWarning"]:
+        assert name in errors_doc, f"the tree at the top of errors.py does not show {name}"

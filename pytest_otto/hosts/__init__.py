@@ -5,13 +5,15 @@ host shares is `base.Host`; each kind adds only how it reaches its shell and how
 runs a oneshot and a transfer (SSH exec channels and SFTP, a fresh console login and
 in-band base64, a local process), one module each like the transports below them.
 
-`RemoteHost`, `TelnetHost` and `SerialHost` are imported on first use (see
-`pytest_otto.__getattr__`): asyncssh is only loaded when an SSH host is needed.
+`RemoteHost`, `TelnetHost` and `SerialHost` are imported on first use, from the
+modules the transport registry names (`pytest_otto.registry`): asyncssh is only
+loaded when an SSH host is needed.
 """
 
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from .. import registry
 from .base import Host, Session
 from .local import LocalHost
 
@@ -21,11 +23,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Host", "LocalHost", "RemoteHost", "SerialHost", "Session", "TelnetHost"]
 
-_LAZY = {"RemoteHost": ".ssh", "TelnetHost": ".console", "SerialHost": ".console"}
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
+    module = registry.host_class_module(name)
     if module is None:
         raise AttributeError(f"module 'pytest_otto.hosts' has no attribute {name!r}")
-    return getattr(importlib.import_module(module, __name__), name)
+    return getattr(importlib.import_module(module), name)

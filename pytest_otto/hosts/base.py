@@ -274,6 +274,11 @@ class Host(ABC):
 
     # -- what a kind of host provides --------------------------------------------
 
+    @classmethod
+    def from_config(cls, config: Any, lab: Any = None) -> Host:
+        """Build from its transport's typed lab-file config (see `pytest_otto.registry`)."""
+        raise NotImplementedError(f"{cls.__name__} cannot be built from a lab file")
+
     @abstractmethod
     def _make_shell_transport(self) -> Transport:
         """A new, unopened transport to a shell of this host."""

@@ -9,7 +9,7 @@ console can carry:
 - **serial**: one line, one shell. The default session owns it; ``oneshot`` runs
   in a fresh ``sh -c`` (minimal environment, ``$HOME`` as cwd, empty stdin) on that
   same line, serialized with ``run``; a named session can only open while no other
-  session of the host holds the line (else `HostConnectionError` says so).
+  session of the host holds the line (else `LineHeld`, a `HostConnectionError`, says so).
 
 ``put``/``get`` move files in-band: base64 in pieces below the line limit, each
 piece acknowledged, the result verified with ``sha256sum`` (or ``md5sum``, or
@@ -26,11 +26,11 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import HostConnectionError
+from ..errors import LineHeld
 from ..result import CommandStatus, Status
 from ..session import DEFAULT, ShellSession, format_seconds, shell_quote
 from ..transports.console import (
@@ -43,7 +43,7 @@ from ..transports.telnet import TelnetTransport
 from .base import Host, line_limit_from, resolve_line_limit, reveal_password
 
 if TYPE_CHECKING:
-    from ..config import HostConfig
+    from ..config import ConsoleConfig, SerialConfig, TelnetConfig
 
 __all__ = ["ConsoleHost", "SerialHost", "TelnetHost"]
 
@@ -133,7 +133,7 @@ class ConsoleHost(Host):
             return
         if holder is not None and holder is not transport and holder.holds_line:
             owner = next((n for n, s in self._sessions.items() if s._shell._io is holder), "another session")
-            raise HostConnectionError(
+            raise LineHeld(
                 self.id,
                 f"{self._where()} is held by session {owner!r} of this host; this console carries"
                 " one shell: use the default session (run/send/expect) or close the other session first",
@@ -141,7 +141,7 @@ class ConsoleHost(Host):
         self._holder = transport
 
     @staticmethod
-    def _common_from_config(config: HostConfig) -> dict[str, Any]:
+    def _common_from_config(config: ConsoleConfig) -> dict[str, Any]:
         options: dict[str, Any] = {
             "tags": config.tags,
             "vars": config.vars,
@@ -152,9 +152,9 @@ class ConsoleHost(Host):
             "password": config.password,
             "write_delay": config.write_delay,
         }
-        if getattr(config, "login_prompt", None):
+        if config.login_prompt:
             options["login_prompt"] = config.login_prompt
-        if getattr(config, "password_prompt", None):
+        if config.password_prompt:
             options["password_prompt"] = config.password_prompt
         options["line_limit"] = line_limit_from(config)
         return options
@@ -341,12 +341,12 @@ class TelnetHost(ConsoleHost):
         self.one_line = bool(single_connection)
 
     @classmethod
-    def from_config(cls, config: HostConfig, lab: object = None) -> TelnetHost:
+    def from_config(cls, config: TelnetConfig, lab: object = None) -> TelnetHost:
         """Build from a lab file entry (``transport = "telnet"``)."""
         return cls(
             config.id,
             config.address,
-            port=config.port or 23,
+            port=config.port,
             single_connection=config.single_connection,
             **cls._common_from_config(config),
         )
@@ -377,9 +377,9 @@ class SerialHost(ConsoleHost):
         self.baud = int(baud)
 
     @classmethod
-    def from_config(cls, config: HostConfig, lab: object = None) -> SerialHost:
+    def from_config(cls, config: SerialConfig, lab: object = None) -> SerialHost:
         """Build from a lab file entry (``transport = "serial"``)."""
-        return cls(config.id, config.device, baud=config.baud or 115200, **cls._common_from_config(config))
+        return cls(config.id, config.device, baud=config.baud, **cls._common_from_config(config))
 
     def _make_shell_transport(self) -> SerialTransport:
         transport = SerialTransport(self.id, self.device, self.baud, **self._login_options())
@@ -427,19 +427,3 @@ def _crc_table() -> list[int]:
 
 
 _CRC_TABLE = _crc_table()
-
-
-def _register() -> None:
-    try:
-        from ..lab import register_transport
-    except ImportError:  # the lab loader is not there: the classes work on their own
-        return
-    factories: dict[str, Callable[..., Host]] = {
-        "telnet": TelnetHost.from_config,
-        "serial": SerialHost.from_config,
-    }
-    for name, factory in factories.items():
-        register_transport(name, factory)
-
-
-_register()

@@ -19,7 +19,7 @@ from ..transports.local import LocalShellTransport
 from .base import ONESHOT_DRAIN_GRACE, Host, line_limit_from, resolve_line_limit
 
 if TYPE_CHECKING:
-    from ..config import HostConfig
+    from ..config import LocalConfig
 
 __all__ = ["LocalHost"]
 
@@ -58,7 +58,7 @@ class LocalHost(Host):
         self.cwd = os.fspath(cwd) if cwd is not None else None
 
     @classmethod
-    def from_config(cls, config: HostConfig, lab: object = None) -> LocalHost:
+    def from_config(cls, config: LocalConfig, lab: object = None) -> LocalHost:
         """Build from a lab file entry."""
         return cls(
             config.id,

@@ -35,7 +35,7 @@ from ..transports.ssh import (
 from .base import ONESHOT_DRAIN_GRACE, Host, line_limit_from, resolve_line_limit, reveal_password
 
 if TYPE_CHECKING:
-    from ..config import HostConfig
+    from ..config import SshConfig
 
 __all__ = ["RemoteHost"]
 
@@ -180,32 +180,27 @@ class RemoteHost(Host):
         )
 
     @classmethod
-    def from_config(cls, config: HostConfig, lab: Any = None) -> RemoteHost:
+    def from_config(cls, config: SshConfig, lab: Any = None) -> RemoteHost:
         """Build from a lab file entry; ``hop`` is looked up among the lab's hosts."""
-        hop = None
-        if getattr(config, "hop", None):
-            hop = _lab_host(lab, config.hop)
-        options: dict[str, Any] = {}
-        for name in ("connect_timeout", "command_timeout", "max_output", "keepalive_interval"):
-            value = getattr(config, name, None)
-            if value is not None:
-                options[name] = value
-        options["line_limit"] = line_limit_from(config)
         return cls(
             config.id,
             config.address,
-            port=config.port or 22,
+            port=config.port,
             user=config.user,
             password=config.password,
             key=config.key,
-            host_key_check=config.host_key_check or "accept-new",
+            host_key_check=config.host_key_check,
             known_hosts=config.known_hosts,
-            agent=config.agent if config.agent is not None else True,
-            hop=hop,
+            agent=config.agent,
+            hop=_lab_host(lab, config.hop) if config.hop else None,
             pty=config.pty,
             tags=config.tags,
             vars=config.vars,
-            **options,
+            connect_timeout=config.connect_timeout,
+            command_timeout=config.command_timeout,
+            max_output=config.max_output,
+            keepalive_interval=config.keepalive_interval,
+            line_limit=line_limit_from(config),
         )
 
     def __repr__(self) -> str:
@@ -388,11 +383,3 @@ def _lab_host(lab: Any, host_id: str) -> RemoteHost:
     if not isinstance(host, RemoteHost):
         raise ValueError(f"hop {host_id!r} is not an SSH host of the lab")
     return host
-
-
-try:  # lab.py may not exist yet in every checkout; the host works without it
-    from ..lab import register_transport
-except ImportError:  # pragma: no cover
-    pass
-else:
-    register_transport("ssh", RemoteHost.from_config)

@@ -160,7 +160,7 @@ async def write_to_fd(current_fd: Callable[[], int | None], data: bytes, what: s
     while view:
         fd = current_fd()
         view = view[write_some(fd, view, what) :]
-        if view:
+        if view and fd is not None:  # a closed fd raised in write_some
             writable: asyncio.Future[None] = loop.create_future()
             loop.add_writer(fd, _set_done, writable)
             try:

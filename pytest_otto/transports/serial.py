@@ -30,7 +30,7 @@ __all__ = ["SerialTransport", "baud_constant"]
 def baud_constant(baud: int) -> int:
     """The ``termios.B<baud>`` constant for ``baud``; ValueError for an unknown rate."""
     value = getattr(termios, f"B{int(baud)}", None)
-    if value is None:
+    if not isinstance(value, int):
         raise ValueError(f"unsupported baud rate {baud!r}")
     return value
 
