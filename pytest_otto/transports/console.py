@@ -393,13 +393,29 @@ class ConsoleTransport(Transport):
         back here, and `close` after that.
         """
         self.sink = sink
+        await self._open_line()
+        await self._login()
+
+    async def open_raw(self, sink: ByteSink) -> None:
+        """Connect and hand every byte to ``sink`` as it comes: no login, no probe, no watch.
+
+        For a person at the console (``otto console``): they read the prompts and
+        answer them. The line is claimed as for `open`; the end of the connection is
+        ``feed_eof``.
+        """
+        self.sink = sink
+        self.raw_io(True)  # no logout judgement: the person decides what the line shows
+        self._ready = True  # nothing to prove, nothing to log into
+        await self._open_line()
+
+    async def _open_line(self) -> None:
+        """Claim the host's line and connect; a failed connect gives the line back."""
         self._take_line()
         try:
             await self._connect()
         except BaseException:
             self._release()
             raise
-        await self._login()
 
     async def write(self, data: bytes) -> None:
         """Write ``data``; with ``write_delay``, in small chunks with a pause after each."""

@@ -1,0 +1,120 @@
+"""The ``otto`` command: look at a lab from a terminal, over the same library and lab file.
+
+``otto [--lab PATH] [-p REGEX] [--tags T,...] [--json] COMMAND ...`` with the commands
+``check``, ``run``, ``put``, ``get``, ``console`` and ``lab show|check-file``; one
+module per command family, each a thin layer over the library's public API. Exit
+codes are pytest's: 0 all good, 1 a host or a command failed, 2 interrupted,
+4 usage error (bad lab file, bad pattern, no host selected).
+
+The standard library's ``argparse`` is enough for this shape (a few subcommands with
+common options), and a table needs no more than padding: click or rich would add a
+dependency to every install of a pytest plugin for little gain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Sequence
+from typing import NoReturn
+
+from ._app import EXIT_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, Context, UsageError
+from ._output import Masker, Printer
+
+__all__ = ["build_parser", "main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake exits 4 (pytest's usage error), not 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        raise UsageError(message)
+
+
+def _common_options(*, defaults: bool) -> argparse.ArgumentParser:
+    """The options every command takes, before or after the command name.
+
+    The copy on the subcommands has no defaults (``SUPPRESS``), so an option given
+    before the command is not reset by the subcommand's parser.
+    """
+    parser = _Parser(add_help=False)
+    default = None if defaults else argparse.SUPPRESS
+    group = parser.add_argument_group("lab selection and output")
+    group.add_argument(
+        "--lab",
+        metavar="PATH",
+        default=default,
+        help="lab file (else $OTTO_LAB, else otto_lab of the pytest ini file, else the local host)",
+    )
+    group.add_argument(
+        "-p",
+        "--host-pattern",
+        metavar="REGEX",
+        default=default,
+        help="only hosts whose id matches REGEX (re.search), as in pytest",
+    )
+    group.add_argument(
+        "--tags",
+        metavar="T,...",
+        default=default,
+        action="append",
+        help="only hosts that have every one of these tags",
+    )
+    group.add_argument(
+        "--json",
+        action="store_true",
+        default=False if defaults else argparse.SUPPRESS,
+        help="print one JSON document instead of text",
+    )
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line."""
+    from . import check, console, copy, labfile, run
+
+    parser = _Parser(
+        prog="otto",
+        parents=[_common_options(defaults=True)],
+        description="Look at a pytest-otto lab from a terminal: check, run, copy, console.",
+        epilog="Exit codes: 0 all good, 1 a host or command failed, 2 interrupted, 4 usage error.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
+    common = _common_options(defaults=False)
+    for module in (check, run, copy, console, labfile):
+        module.add_parser(commands, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``otto`` with ``argv`` (default: the process's arguments); the exit code."""
+    out = Printer(Masker(None))
+    # A dependency's import-time deprecation (asyncssh importing DSA from cryptography)
+    # is not the user's business at a terminal.
+    warnings.filterwarnings("ignore", module=r"asyncssh(\.|$)")
+    try:
+        args = build_parser().parse_args(argv)
+        if getattr(args, "needs_lab", True):
+            return int(args.handler(Context.load(args)))
+        return int(args.handler(None, args))
+    except UsageError as exc:
+        out.error(str(exc))
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        out.error("interrupted")
+        return EXIT_INTERRUPTED
+    except SystemExit as exc:  # --help, --version
+        return exc.code if isinstance(exc.code, int) else EXIT_FAILED
+    except Exception as exc:  # a bug of ours: say so, with the traceback, like pytest's INTERNALERROR
+        import traceback
+
+        traceback.print_exc()
+        out.error(f"internal error: {type(exc).__name__}: {exc}")
+        return EXIT_INTERNAL
+
+
+def console_main() -> NoReturn:
+    """The console script's entry point."""
+    sys.exit(main())

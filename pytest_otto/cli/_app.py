@@ -1,0 +1,163 @@
+"""What every ``otto`` command shares: the lab, the selected hosts, the printer, exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .. import loop
+from ..config import HostConfig, LabError
+from ..errors import HostConnectionError
+from ..lab import Lab
+from ..selection import LabChoice, choose_lab, find_ini_file, ini_value, open_lab, parse_tags, select_hosts
+from ._output import Masker, Printer
+
+if TYPE_CHECKING:
+    from ..hosts.base import Host
+
+__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "Context", "UsageError"]
+
+T = TypeVar("T")
+
+#: pytest's exit codes, with the same meanings.
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 2
+EXIT_INTERNAL = 3
+EXIT_USAGE = 4
+
+
+class UsageError(Exception):
+    """A mistake in the command line or the lab file: exit code 4, no traceback."""
+
+
+def lab_choice(option: str | None, cwd: Path | None = None) -> LabChoice:
+    """``--lab``, ``$OTTO_LAB``, ``otto_lab`` of the pytest ini file found from ``cwd``, or default."""
+    here = (cwd or Path.cwd()).resolve()
+    ini_file = find_ini_file(here)
+    ini = None
+    if ini_file is not None:
+        value = ini_value(ini_file, "otto_lab")
+        if value:
+            ini = (value, ini_file.parent)
+    return choose_lab(option, cwd=here, ini=ini)
+
+
+@dataclass
+class Context:
+    """The parsed command line with the lab loaded and its hosts selected."""
+
+    args: argparse.Namespace
+    choice: LabChoice
+    lab: Lab
+    out: Printer
+
+    @classmethod
+    def load(cls, args: argparse.Namespace, *, select: bool = True) -> Context:
+        """Load the lab; `UsageError` for a bad lab file (or selection, checked by `selected`)."""
+        choice = lab_choice(args.lab)
+        try:
+            lab = open_lab(choice)
+        except LabError as exc:
+            raise UsageError(str(exc)) from None
+        context = cls(args, choice, lab, Printer(Masker(lab), json_mode=args.json))
+        if select:
+            context.selected()  # a pattern that selects nothing is a usage error up front
+        return context
+
+    def selected(self) -> list[Host]:
+        """The hosts ``-p``/``--tags`` select (all by default); `UsageError` if none."""
+        try:
+            return select_hosts(self.lab, self.args.host_pattern, parse_tags(self.args.tags))
+        except LabError as exc:
+            raise UsageError(str(exc)) from None
+
+    def host(self, host_id: str) -> Host:
+        """The lab's host ``host_id``; `UsageError` listing the ids."""
+        try:
+            return self.lab.get(host_id)
+        except KeyError as exc:
+            raise UsageError(str(exc.args[0])) from None
+
+    def config(self, host: Host) -> HostConfig | None:
+        """The lab file's entry for ``host``."""
+        if self.lab.config is None:
+            return None
+        try:
+            return self.lab.config.host(host.id)
+        except KeyError:
+            return None
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the otto loop (where hosts live); close every host after it."""
+        try:
+            return loop.wait(coro)
+        finally:
+            loop.wait(self.lab.close())
+
+
+def endpoint(config: HostConfig | None) -> str:
+    """Where a host is: ``user@address:port``, the device, or ``-`` for the local machine."""
+    if config is None or config.transport == "local":
+        return "-"
+    if config.transport == "serial":
+        return str(config.device)
+    user = f"{config.user}@" if config.user and config.transport == "ssh" else ""
+    where = f"{user}{config.address}:{config.port}"
+    return f"{where} via {config.hop}" if config.hop else where
+
+
+def verdict(exc: BaseException) -> str:
+    """``misconfigured`` for a mistake in the lab (an unset password variable), else ``unreachable``."""
+    return "misconfigured" if isinstance(exc, LabError) else "unreachable"
+
+
+def describe(exc: BaseException) -> str:
+    """An error's cause in one line, without the host id the caller shows anyway."""
+    if isinstance(exc, HostConnectionError):
+        return exc.cause
+    if isinstance(exc, LabError):
+        return str(exc)
+    if isinstance(exc, TimeoutError):
+        return f"timed out{': ' + str(exc) if str(exc) else ''}"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+async def timed(call: Callable[[], Awaitable[T]]) -> tuple[T, float]:
+    """``await call()`` and how long it took, in seconds."""
+    start = time.monotonic()
+    result = await call()
+    return result, time.monotonic() - start
+
+
+async def with_progress(
+    out: Printer, what: str, tasks: dict[str, asyncio.Task[Any]], interval: float = 0.25
+) -> None:
+    """While ``tasks`` run, show on a terminal's stderr which hosts are still awaited."""
+    if not sys.stderr.isatty() or out.json_mode:
+        if tasks:
+            await asyncio.wait(tasks.values())
+        return
+    pending = set(tasks.values())
+    start = time.monotonic()
+    try:
+        while pending:
+            _, pending = await asyncio.wait(pending, timeout=interval)
+            if pending:
+                waiting = [host_id for host_id, task in tasks.items() if not task.done()]
+                shown = ", ".join(waiting[:6]) + (f" +{len(waiting) - 6}" if len(waiting) > 6 else "")
+                done = len(tasks) - len(waiting)
+                status = (
+                    f"{what}: {done}/{len(tasks)} done, waiting for {shown} ({time.monotonic() - start:.0f}s)"
+                )
+                sys.stderr.write("\r\x1b[K" + out.mask(status))
+                sys.stderr.flush()
+    finally:
+        sys.stderr.write("\r\x1b[K")
+        sys.stderr.flush()

@@ -1,0 +1,116 @@
+"""How ``otto`` prints: tables and blocks for people, one JSON document for scripts.
+
+Colour only when the stream is a terminal (and ``NO_COLOR`` is unset, ``TERM`` is
+not ``dumb``). Every text that reaches the user goes through `Masker`, so a lab
+secret never shows, whatever message it hides in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any, TextIO
+
+from ..lab import Lab
+from ..transcript import MASK, mask_secrets
+
+__all__ = ["Masker", "Printer"]
+
+_COLOURS = {"green": "32", "red": "31", "yellow": "33", "bold": "1", "dim": "2"}
+
+
+class Masker:
+    """Masks the lab's secret values (passwords, read from the environment if set)."""
+
+    def __init__(self, lab: Lab | None) -> None:
+        self.secrets: list[str] = []
+        for cfg in lab.config.hosts if lab is not None and lab.config is not None else ():
+            if cfg.password is None:
+                continue
+            try:
+                value = cfg.password.reveal(cfg.id, "password")
+            except Exception:
+                continue  # unset variable: nothing to mask (the host is misconfigured)
+            if value and value not in self.secrets:
+                self.secrets.append(value)
+
+    def __call__(self, value: Any) -> Any:
+        """``value`` with every secret masked (strings inside lists and dicts too)."""
+        if isinstance(value, str):
+            return mask_secrets(str(value), self.secrets)
+        if isinstance(value, dict):
+            return {k: self(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self(v) for v in value]
+        return value
+
+
+def use_colour(stream: TextIO) -> bool:
+    """Colour for people at a terminal only."""
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+class Printer:
+    """Writes masked text to stdout (results) and stderr (progress, errors)."""
+
+    def __init__(self, mask: Masker, *, json_mode: bool = False, out: TextIO | None = None) -> None:
+        self.mask = mask
+        self.json_mode = json_mode
+        self.out = out or sys.stdout
+        self.err = sys.stderr
+        self.colour = use_colour(self.out)
+
+    def paint(self, text: str, colour: str) -> str:
+        """``text`` in ``colour`` when printing to a terminal."""
+        if not self.colour or colour not in _COLOURS:
+            return text
+        return f"\x1b[{_COLOURS[colour]}m{text}\x1b[0m"
+
+    def line(self, text: str = "") -> None:
+        """One line of human output (not in JSON mode)."""
+        if not self.json_mode:
+            print(self.mask(text), file=self.out, flush=True)
+
+    def error(self, text: str) -> None:
+        """A message for the user on stderr."""
+        print(f"otto: {self.mask(text)}", file=self.err, flush=True)
+
+    def document(self, data: Any) -> None:
+        """The JSON document (JSON mode only)."""
+        if self.json_mode:
+            json.dump(self.mask(data), self.out, indent=2, default=str)
+            self.out.write("\n")
+            self.out.flush()
+
+    def table(
+        self, headers: Sequence[str], rows: Iterable[Sequence[str]], colours: Sequence[str] = ()
+    ) -> None:
+        """A left-aligned table; ``colours[i]`` paints row ``i``'s state column (the 4th)."""
+        cells = [[self.mask(str(c)) for c in row] for row in rows]
+        widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+        self.line(self._row(headers, widths, "bold"))
+        for index, row in enumerate(cells):
+            colour = colours[index] if index < len(colours) else ""
+            self.line(self._row(row, widths, "", state_colour=colour))
+
+    def _row(self, cells: Sequence[str], widths: list[int], colour: str, state_colour: str = "") -> str:
+        parts = []
+        for i, (cell, width) in enumerate(zip(cells, widths, strict=True)):
+            text = cell if i == len(cells) - 1 else cell.ljust(width)
+            if i == STATE_COLUMN and state_colour:
+                text = self.paint(cell, state_colour) + " " * (width - len(cell))
+            parts.append(text)
+        line = "  ".join(parts).rstrip()
+        return self.paint(line, colour) if colour else line
+
+
+#: The column of `Printer.table` that carries a host's state.
+STATE_COLUMN = 3
+
+#: What a masked secret looks like in ``otto lab show``.
+SHOWN_SECRET = MASK

@@ -1,0 +1,111 @@
+"""``otto put SRC... DEST_DIR`` (every selected host) and ``otto get HOST SRC... DEST_DIR``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+from ._app import EXIT_FAILED, EXIT_OK, Context, UsageError, describe, verdict, with_progress
+
+if TYPE_CHECKING:
+    from ..hosts.base import Host
+
+__all__ = ["add_parser"]
+
+
+@dataclass
+class HostCopy:
+    """How one host's transfer went."""
+
+    id: str
+    status: str
+    message: str
+
+    @property
+    def ok(self) -> bool:
+        """Every file arrived."""
+        return self.status == "Success"
+
+
+def add_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    """Register ``otto put`` and ``otto get``."""
+    put = commands.add_parser(
+        "put",
+        parents=[common],
+        help="copy local files to a folder on every selected host",
+        description="Copy local files into DEST_DIR on every selected host. Exit 1 if any failed.",
+    )
+    put.add_argument("paths", nargs="+", metavar="SRC... DEST_DIR")
+    put.set_defaults(handler=run_put)
+    get = commands.add_parser(
+        "get",
+        parents=[common],
+        help="copy files from one host to a local folder",
+        description="Copy files from HOST into the local folder DEST_DIR, byte-identical. Exit 1 on failure.",
+    )
+    get.add_argument("host_id", metavar="HOST")
+    get.add_argument("paths", nargs="+", metavar="SRC... DEST_DIR")
+    get.set_defaults(handler=run_get)
+
+
+def _split(paths: list[str], verb: str) -> tuple[list[str], str]:
+    if len(paths) < 2:
+        raise UsageError(f"otto {verb} needs at least one SRC and a DEST_DIR")
+    return paths[:-1], paths[-1]
+
+
+async def _copy(host: Host, verb: str, sources: list[str], dest: str) -> HostCopy:
+    try:
+        if verb == "put":
+            status, message = await host.put(sources, dest)
+        else:
+            status, message = await host.get(sources, dest)
+    except Exception as exc:
+        return HostCopy(host.id, verdict(exc), describe(exc))
+    return HostCopy(host.id, status.name, message)
+
+
+def _report(context: Context, verb: str, sources: list[str], dest: str, results: list[HostCopy]) -> int:
+    out = context.out
+    ok = all(r.ok for r in results)
+    out.document(
+        {
+            "lab": context.lab.name,
+            verb: sources,
+            "dest_dir": dest,
+            "ok": ok,
+            "hosts": [asdict(r) for r in results],
+        }
+    )
+    arrow = f"{' '.join(sources)} -> {dest}"
+    for r in results:
+        if r.ok:
+            out.line(f"{r.id}: {out.paint('ok', 'green')}: {verb} {arrow}")
+        else:
+            out.line(f"{r.id}: {out.paint(r.status, 'red')}: {r.message}")
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def run_put(context: Context) -> int:
+    """Put the files on every selected host at once."""
+    sources, dest = _split(context.args.paths, "put")
+    hosts = context.selected()
+
+    async def put_all() -> list[HostCopy]:
+        tasks = {h.id: asyncio.ensure_future(_copy(h, "put", sources, dest)) for h in hosts}
+        await with_progress(context.out, "copying", tasks)
+        return [task.result() for task in tasks.values()]
+
+    return _report(context, "put", sources, dest, context.run(put_all()))
+
+
+def run_get(context: Context) -> int:
+    """Get the files from one host."""
+    sources, dest = _split(context.args.paths, "get")
+    host = context.host(context.args.host_id)
+    result = context.run(_copy(host, "get", sources, dest))
+    return _report(context, "get", sources, dest, [result])
