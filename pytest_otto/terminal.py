@@ -9,7 +9,8 @@ sessions reach it (the lab's address, credentials, hop, known_hosts, line lock):
 - ssh: an interactive shell on a pty channel of the host's connection (window size
   passed on, and again on every resize);
 - telnet, serial (and any other console transport): the line itself, with no login
-  by pytest-otto: the person answers the prompts. A serial line has no window size.
+  by pytest-otto: the person answers the prompts. Telnet passes the window size on
+  (NAWS, when the server asks for it); a serial line has none.
 
 Everything here runs on the otto loop (`pytest_otto.loop`), where hosts live.
 """
@@ -284,8 +285,8 @@ class ConsoleTerminal(Terminal):
         host: Any = self.host
         self._transport = host._make_shell_transport()
         assert self._transport is not None
+        self.resize(size)  # before connecting: a telnet server asks for it in its greeting
         await self._transport.open_raw(self)
-        self.resize(size)
 
     async def write(self, data: bytes) -> None:
         """Write to the line (paced by the host's ``write_delay``)."""

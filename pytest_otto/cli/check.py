@@ -60,10 +60,11 @@ async def _check_host(context: Context, host: Host) -> HostCheck:
         host.id, config.transport if config else host.transport_name, endpoint(config), "", None, ""
     )
     try:
-        _, row.connect_seconds = await timed(host.connect)
+        _, seconds = await timed(host.connect)
     except Exception as exc:
         row.state, row.error = verdict(exc), describe(exc)
         return row
+    row.connect_seconds = round(seconds, 3)
     try:
         result = await host.run(PROBE, timeout=max(host.connect_timeout, 10.0))
     except Exception as exc:

@@ -117,7 +117,7 @@ def run_check_file(context: Context | None, args: argparse.Namespace) -> int:
     """Load and build the lab file without connecting; exit 4 on an error."""
     if args.file:
         path = Path(args.file)
-        source = "PATH"
+        source = "the command line"
     else:
         choice = lab_choice(args.lab)
         if choice.path is None:

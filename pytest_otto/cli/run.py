@@ -95,7 +95,7 @@ async def _run_host(host: Host, command: str, oneshot: bool, timeout: float | No
     except Exception as exc:
         return HostRun(host.id, verdict(exc), None, describe(exc), 0.0)
     assert isinstance(status, CommandStatus)
-    return HostRun(host.id, status.status.name, status.retcode, str(status.output), seconds)
+    return HostRun(host.id, status.status.name, status.retcode, str(status.output), round(seconds, 3))
 
 
 def run_command(context: Context) -> int:

@@ -34,7 +34,7 @@ from .console import ConsoleTransport
 __all__ = ["TelnetTransport"]
 
 IAC, DONT, DO, WONT, WILL, SB, SE = 255, 254, 253, 252, 251, 250, 240
-OPT_ECHO, OPT_SGA = 1, 3
+OPT_ECHO, OPT_SGA, OPT_NAWS = 1, 3, 31
 
 #: Options we let the server enable (it echoes, no go-ahead).
 _ACCEPT_REMOTE = frozenset({OPT_ECHO, OPT_SGA})
@@ -89,6 +89,26 @@ class TelnetTransport(ConsoleTransport):
         self._after_cr = False
         self._local: dict[int, bool] = {}
         self._remote: dict[int, bool] = {}
+        #: ``(columns, rows)`` to tell the server (RFC 1073 NAWS); None: refuse NAWS, as a
+        #: framed session wants (no size at all is what a pipe has).
+        self.window_size: tuple[int, int] | None = None
+
+    def set_window_size(self, size: tuple[int, int]) -> None:
+        """Tell the server the terminal's size now and whenever it changes (``otto console``).
+
+        Set it before connecting: servers ask ``DO NAWS`` in their greeting.
+        """
+        self.window_size = size
+        if self._local.get(OPT_NAWS):
+            self._send_window_size()
+
+    def _send_window_size(self) -> None:
+        writer = self._writer
+        if self.window_size is None or writer is None or writer.is_closing():
+            return
+        columns, rows = (max(0, min(n, 0xFFFF)) for n in self.window_size)
+        payload = bytes((columns >> 8, columns & 0xFF, rows >> 8, rows & 0xFF)).replace(b"\xff", b"\xff\xff")
+        writer.write(bytes((IAC, SB, OPT_NAWS)) + payload + bytes((IAC, SE)))
 
     def describe(self) -> str:
         """``telnet address:port``."""
@@ -184,10 +204,13 @@ class TelnetTransport(ConsoleTransport):
                 self._remote[option] = wanted
                 self._reply(DO if wanted else DONT, option)
         else:
-            wanted = verb == DO and option in _ACCEPT_LOCAL
+            accepted = option in _ACCEPT_LOCAL or (option == OPT_NAWS and self.window_size is not None)
+            wanted = verb == DO and accepted
             if self._local.get(option) is not wanted:
                 self._local[option] = wanted
                 self._reply(WILL if wanted else WONT, option)
+                if wanted and option == OPT_NAWS:
+                    self._send_window_size()
 
     def _reply(self, verb: int, option: int) -> None:
         writer = self._writer
