@@ -9,21 +9,17 @@
 
 from __future__ import annotations
 
-import os
-import re
 from pathlib import Path
 
 import pytest
 
 from ..hosts.base import Host
 from ..hosts.local import LocalHost
-from ..lab import LabError, default_lab, load_lab, set_active_lab
+from ..lab import LabError, set_active_lab
+from ..selection import OTTO_LAB_ENV, LabChoice, choose_lab, find_ini_file, open_lab, select_hosts
 from .state import STATE, OttoRun, find_state, item_hosts, list_ids
 
 __all__ = ["OTTO_LAB_ENV", "add_options", "warn_if_lab_path_chose_rootdir"]
-
-#: Environment variable naming the lab file (between ``--lab`` and ini ``otto_lab``).
-OTTO_LAB_ENV = "OTTO_LAB"
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -70,7 +66,7 @@ def warn_if_lab_path_chose_rootdir(config: pytest.Config) -> None:
     lab = (here / Path(value).expanduser()).resolve()
     if lab.is_relative_to(here):
         return  # the search starts inside the current folder, as it would without the lab
-    project_ini = _nearest_ini_file(here)
+    project_ini = find_ini_file(here)
     if project_ini is None or (config.inipath is not None and config.inipath.resolve() == project_ini):
         return  # a test path argument kept the search in the project, or there is nothing to miss
     chosen = f"ini file {config.inipath}" if config.inipath else "no ini file"
@@ -85,78 +81,26 @@ def warn_if_lab_path_chose_rootdir(config: pytest.Config) -> None:
         raise pytest.UsageError(message) from None
 
 
-#: Files pytest reads its settings from, and the section that makes one count.
-_INI_FILES = (
-    ("pytest.ini", ""),
-    (".pytest.ini", ""),
-    ("pyproject.toml", "[tool.pytest"),
-    ("tox.ini", "[pytest]"),
-    ("setup.cfg", "[tool:pytest]"),
-)
-
-
-def _nearest_ini_file(start: Path) -> Path | None:
-    """The ini file pytest would find from ``start`` upwards with no path arguments."""
-    for folder in (start, *start.parents):
-        for name, section in _INI_FILES:
-            candidate = folder / name
-            try:
-                if candidate.is_file() and section in candidate.read_text(errors="replace"):
-                    return candidate.resolve()
-            except OSError:
-                continue
-    return None
-
-
-def _lab_path(config: pytest.Config) -> tuple[Path | None, str]:
-    """The lab file to load and where its name came from (option > env > ini)."""
-    if config.option.otto_lab:
-        return config.invocation_params.dir / Path(config.option.otto_lab).expanduser(), "--lab"
-    env = os.environ.get(OTTO_LAB_ENV, "")
-    if env:
-        return config.invocation_params.dir / Path(env).expanduser(), f"${OTTO_LAB_ENV}"
+def _lab_choice(config: pytest.Config) -> LabChoice:
+    """The lab file to load and where its name came from (option > env > ini), as ``otto`` does."""
     ini = str(config.getini("otto_lab") or "")
-    if ini:
-        base = config.inipath.parent if config.inipath else config.rootpath
-        return base / Path(ini).expanduser(), "ini otto_lab"
-    return None, "default"
+    base = config.inipath.parent if config.inipath else config.rootpath
+    where = config.invocation_params.dir
+    return choose_lab(config.option.otto_lab, cwd=where, ini=(ini, base) if ini else None)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Load the lab and apply ``--host-pattern``; any mistake is a usage error (exit 4)."""
     config = session.config
-    path, source = _lab_path(config)
-    if path is None:
-        lab = default_lab()
-    else:
-        try:
-            lab = load_lab(path)
-        except LabError as exc:
-            raise pytest.UsageError(f"pytest-otto: {exc} (lab file given by {source})") from None
-        if not lab.hosts:  # a bench file that lost its hosts must not make a green run
-            raise pytest.UsageError(
-                f"pytest-otto: lab {lab.name!r} ({lab.path}) has no hosts; add a [hosts.<id>] table"
-                f" (lab file given by {source})"
-            )
+    choice = _lab_choice(config)
     pattern = config.option.otto_host_pattern
-    if pattern is None:
-        selected = list(lab.hosts)
-    else:
-        where = f"lab {lab.name!r}" + (f" ({lab.path})" if path else "")
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise pytest.UsageError(
-                f"pytest-otto: --host-pattern {pattern!r} is not a valid regular expression ({exc}); "
-                f"the hosts of {where} are: {list_ids(lab.hosts)}"
-            ) from None
-        selected = lab.select(pattern=pattern)
-        if not selected:
-            raise pytest.UsageError(
-                f"pytest-otto: --host-pattern {pattern!r} selects no host; "
-                f"the hosts of {where} are: {list_ids(lab.hosts)}"
-            )
+    try:
+        lab = open_lab(choice)
+        selected = select_hosts(lab, pattern)
+    except LabError as exc:
+        raise pytest.UsageError(f"pytest-otto: {exc}") from None
+    source = choice.source
     local = next((h for h in lab.hosts if h.id == "local" and isinstance(h, LocalHost)), None)
     state = config.stash[STATE] = OttoRun(lab, source, pattern, selected, local)
     state.watch.open()
