@@ -383,11 +383,16 @@ def test_usage_errors_exit_4_before_tests(
 
 
 def test_xdist_runs_local_host(pytester: pytest.Pytester) -> None:
-    """-n 2 without --dist: switched to loadgroup, every host test passes on its worker."""
+    """-n 2 without --dist: pytest-otto's scheduler, every host test passes on its worker."""
     pytester.makepyfile(test_x=SYNC_ASYNC)
     result = run(pytester, "-n", "2")
     result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(["otto xdist: --dist loadgroup, the tests of one host run on one worker"])
+    result.stdout.fnmatch_lines(
+        [
+            "otto xdist: pytest-otto schedules the tests of one host on one worker (checked at the end)",
+            "otto xdist: each of 1 host group(s) ran on one worker (1 worker(s) used)",
+        ]
+    )
 
 
 def test_example_runs_out_of_the_box(pytester: pytest.Pytester) -> None:

@@ -8,12 +8,13 @@ not belong here.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
 
-__all__ = ["fixture_defs", "fixture_loop_scope", "ini_is_set", "item_fixture_defs", "set_xdist_group"]
+__all__ = ["fixture_defs", "fixture_loop_scope", "ini_is_set", "item_fixture_defs", "scope_scheduling"]
 
 
 def ini_is_set(config: pytest.Config, name: str) -> bool:
@@ -47,7 +48,23 @@ def fixture_loop_scope(func: object) -> str | None:
     return None if scope is None else str(scope)
 
 
-def set_xdist_group(item: pytest.Item, group: str) -> None:
-    """Make ``group`` the item's only xdist group: pytest-xdist joins the names of all."""
-    item.own_markers[:] = [m for m in item.own_markers if m.name != "xdist_group"]
-    item.add_marker(pytest.mark.xdist_group(group))
+@functools.cache
+def scope_scheduling() -> type[Any]:
+    """pytest-xdist's ``LoadScopeScheduling``, with the scope of a test given by ``scope_of``.
+
+    The class is public (``xdist.scheduler``, made by the public hook
+    ``pytest_xdist_make_scheduler``), but the method that names a test's scope,
+    ``_split_scope(nodeid)``, is private: pytest-xdist's own ``loadfile`` and
+    ``loadgroup`` schedulers override it the same way. Imported when called: pytest-xdist
+    is optional.
+    """
+    from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
+
+    class ScopeScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def scope_of(self, nodeid: str) -> str:
+            return nodeid
+
+        def _split_scope(self, nodeid: str) -> str:
+            return self.scope_of(nodeid)
+
+    return ScopeScheduling

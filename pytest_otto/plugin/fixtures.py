@@ -111,12 +111,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     state = get_state(metafunc.config)
     selected, why_none = state.selected_for(metafunc.definition)
-    xdist = metafunc.config.pluginmanager.hasplugin("xdist")
     if selected:
-        params = [
-            pytest.param(h.id, id=h.id, marks=[pytest.mark.xdist_group(h.id)] if xdist else [])
-            for h in selected
-        ]
+        params = [pytest.param(h.id, id=h.id) for h in selected]
     else:
         # not a possible host id (those have no spaces), so -k on a host never selects it
         params = [pytest.param(None, id="no host", marks=pytest.mark.skip(reason=why_none))]
