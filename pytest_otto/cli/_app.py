@@ -106,11 +106,13 @@ def endpoint(config: HostConfig | None) -> str:
     """Where a host is: ``user@address:port``, the device, or ``-`` for the local machine."""
     if config is None or config.transport == "local":
         return "-"
-    if config.transport == "serial":
-        return str(config.device)
-    user = f"{config.user}@" if config.user and config.transport == "ssh" else ""
-    where = f"{user}{config.address}:{config.port}"
-    return f"{where} via {config.hop}" if config.hop else where
+    device = getattr(config, "device", None)
+    if device is not None:
+        return str(device)
+    user = getattr(config, "user", None) if config.transport == "ssh" else None
+    where = f"{user + '@' if user else ''}{getattr(config, 'address', '?')}:{getattr(config, 'port', '?')}"
+    hop = getattr(config, "hop", None)
+    return f"{where} via {hop}" if hop else where
 
 
 def verdict(exc: BaseException) -> str:

@@ -27,10 +27,11 @@ class Masker:
     def __init__(self, lab: Lab | None) -> None:
         self.secrets: list[str] = []
         for cfg in lab.config.hosts if lab is not None and lab.config is not None else ():
-            if cfg.password is None:
+            password = getattr(cfg, "password", None)
+            if password is None:
                 continue
             try:
-                value = cfg.password.reveal(cfg.id, "password")
+                value = password.reveal(cfg.id, "password")
             except Exception:
                 continue  # unset variable: nothing to mask (the host is misconfigured)
             if value and value not in self.secrets:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
-from ..config import ALL_HOST_KEYS, HOST_KEYS, HostConfig, LabConfig, LabError, Secret
+from ..config import HostConfig, LabConfig, LabError, Secret
 from ..selection import LabChoice, open_lab
 from ..transcript import MASK
 from ._app import EXIT_OK, EXIT_USAGE, Context, UsageError, lab_choice
@@ -59,21 +58,14 @@ def _shown(value: Any) -> Any:
     return value
 
 
-def _keys_of(transport: str) -> set[str]:
-    """The keys a host of ``transport`` may have: its own and the common ones."""
-    specific = set().union(*HOST_KEYS.values())
-    return set(HOST_KEYS.get(transport, ())) | (set(ALL_HOST_KEYS) - specific)
-
-
 def resolved(config: HostConfig) -> dict[str, Any]:
     """Every setting of a host, defaults merged, secrets masked (unset ones left out)."""
-    table: dict[str, Any] = {}
-    keys = _keys_of(config.transport)
-    for field in dataclasses.fields(config):
-        value = getattr(config, field.name)
-        if field.name not in keys or value is None or value in ({}, ()):
+    table: dict[str, Any] = {"transport": config.transport}
+    for key in config.lab_keys():
+        value = getattr(config, key, None)
+        if key == "transport" or value is None or value in ({}, ()):
             continue
-        table[field.name] = _shown(value)
+        table[key] = _shown(value)
     return table
 
 
@@ -102,13 +94,14 @@ def _warnings(config: LabConfig) -> list[str]:
     """What will fail at connect time although the file is valid."""
     found = []
     for host in config.hosts:
-        if isinstance(host.password, Secret) and host.password.env and host.password.env not in os.environ:
+        password = getattr(host, "password", None)
+        if isinstance(password, Secret) and password.env and password.env not in os.environ:
             found.append(
-                f"host {host.id!r}: key 'password': environment variable {host.password.env!r} is not set"
+                f"host {host.id!r}: key 'password': environment variable {password.env!r} is not set"
             )
-        for key in ("key", "known_hosts", "device"):
+        for key in ("key", "device"):
             path = getattr(host, key, None)
-            if key != "known_hosts" and isinstance(path, Path) and not path.exists():
+            if isinstance(path, Path) and not path.exists():
                 found.append(f"host {host.id!r}: key {key!r}: {path} does not exist")
     return found
 
