@@ -1,0 +1,235 @@
+"""What a run leaves for its reports, as plain values.
+
+A test report travels from a pytest-xdist worker to the controller as JSON, so
+everything here converts to and from plain dicts (`to_dict`/`from_dict`). The
+renderers (`matrix`, `logs`, `html`) take these values and know nothing of pytest.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, TypeVar
+
+from ..transcript import TranscriptEntry
+from .events import HostEvent
+
+__all__ = [
+    "OUTCOMES",
+    "CommandRecord",
+    "EventRecord",
+    "HostInfo",
+    "RunRecord",
+    "TestRecord",
+    "clip",
+    "row_name",
+]
+
+#: Outcomes of one test on one host, worst first (a test with several phases takes the worst).
+OUTCOMES = ("interrupted", "error", "failed", "xpassed", "xfailed", "skipped", "passed")
+
+#: Characters of one command's output a report keeps: the head and the tail of longer ones.
+MAX_OUTPUT = 16 * 1024
+
+_T = TypeVar("_T")
+
+
+def clip(text: str, limit: int = MAX_OUTPUT) -> str:
+    """``text``, or its head and tail with a note of what was left out in between."""
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n[... {len(text) - 2 * half} characters left out ...]\n{text[-half:]}"
+
+
+def _from_dict(cls: type[_T], data: Mapping[str, Any]) -> _T:
+    """Build a record from its dict, ignoring keys a newer worker may have added."""
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class CommandRecord:
+    """One command a host ran (or was still running when its test was killed)."""
+
+    host: str
+    session: str
+    kind: str
+    command: str
+    output: str
+    status: str  # a Status name
+    retcode: int
+    started: float
+    duration: float
+    finished: bool = True
+
+    @classmethod
+    def from_entry(cls, entry: TranscriptEntry) -> CommandRecord:
+        """The report's copy of a transcript entry (already masked by its host), output clipped."""
+        return cls(
+            host=entry.host_id,
+            session=entry.session,
+            kind=entry.kind,
+            command=entry.command,
+            output=clip(entry.output),
+            status=entry.status.name,
+            retcode=entry.retcode,
+            started=entry.started,
+            duration=entry.duration,
+            finished=getattr(entry, "finished", True),
+        )
+
+    @property
+    def verdict(self) -> str:
+        """``Success``, ``Failed``, ... or ``UNFINISHED``."""
+        return self.status if self.finished else "UNFINISHED"
+
+    def headline(self) -> str:
+        """One line: session, kind, command and how it ended."""
+        if self.finished:
+            end = f"{self.status} (exit {self.retcode}, {self.duration:.3f}s)"
+        else:
+            end = f"UNFINISHED (still running after {self.duration:.3f}s when the test was stopped)"
+        return f"[{self.session}] {self.kind} {self.command} -> {end}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CommandRecord:
+        return _from_dict(cls, data)
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """A `HostEvent` as reports keep it (console text masked by the collector)."""
+
+    host: str
+    kind: str
+    at: float
+    duration: float = 0.0
+    detail: str = ""
+
+    @classmethod
+    def from_event(cls, event: HostEvent, detail: str | None = None) -> EventRecord:
+        return cls(
+            event.host_id, event.kind, event.at, event.duration, event.detail if detail is None else detail
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EventRecord:
+        return _from_dict(cls, data)
+
+
+@dataclass
+class TestRecord:
+    """One test node: where it ran, how it ended, when, and what its hosts did meanwhile."""
+
+    nodeid: str
+    hosts: tuple[str, ...]
+    outcome: str = "passed"
+    start: float = 0.0
+    stop: float = 0.0
+    #: the failure as pytest prints it (masked)
+    longrepr: str = ""
+    commands: list[CommandRecord] = field(default_factory=list)
+    events: list[EventRecord] = field(default_factory=list)
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    @property
+    def row(self) -> str:
+        """The matrix row: the node id without its host parameter."""
+        return row_name(self.nodeid, self.hosts)
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome in ("failed", "error", "interrupted", "xpassed")
+
+    def commands_on(self, host: str) -> list[CommandRecord]:
+        return [c for c in self.commands if c.host == host]
+
+    def add_phase(self, outcome: str, start: float, stop: float, longrepr: str) -> None:
+        """Fold one phase (setup, call, teardown) into the node's outcome and span."""
+        if OUTCOMES.index(outcome) < OUTCOMES.index(self.outcome):
+            self.outcome = outcome
+        if start and (not self.start or start < self.start):
+            self.start = start
+        self.stop = max(self.stop, stop)
+        if longrepr:
+            self.longrepr = f"{self.longrepr}\n\n{longrepr}" if self.longrepr else longrepr
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["hosts"] = list(self.hosts)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TestRecord:
+        record = _from_dict(cls, data)
+        record.hosts = tuple(record.hosts)
+        record.commands = [CommandRecord.from_dict(c) for c in data.get("commands", ())]
+        record.events = [EventRecord.from_dict(e) for e in data.get("events", ())]
+        return record
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    """A lab host as the report's host table shows it."""
+
+    id: str
+    transport: str
+    endpoint: str = ""
+    tags: tuple[str, ...] = ()
+    #: more columns other features fill in (``lease holder``, ``uname``)
+    extra: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class RunRecord:
+    """A whole run: the lab, its hosts, every test node, and events outside any test."""
+
+    lab: str = ""
+    lab_path: str = ""
+    hosts: list[HostInfo] = field(default_factory=list)
+    tests: list[TestRecord] = field(default_factory=list)
+    events: list[EventRecord] = field(default_factory=list)
+    started: float = 0.0
+    finished: float = 0.0
+
+    def host_ids(self) -> list[str]:
+        """Hosts of the lab that ran something, in lab order, then any others the tests name."""
+        used = {h for t in self.tests for h in t.hosts}
+        ordered = [h.id for h in self.hosts if h.id in used]
+        return ordered + sorted(used - set(ordered))
+
+    def all_events(self) -> Iterable[EventRecord]:
+        yield from self.events
+        for test in self.tests:
+            yield from test.events
+
+
+_PARAMS = re.compile(r"\[(.*)\]$")
+
+
+def row_name(nodeid: str, hosts: Iterable[str]) -> str:
+    """``test_x.py::test_a[router1-fast]`` on host ``router1`` is row ``test_x.py::test_a[fast]``."""
+    match = _PARAMS.search(nodeid)
+    if not match:
+        return nodeid
+    inner = match.group(1)
+    for host in hosts:  # a host id may hold '-' itself: remove it as a whole
+        if inner == host:
+            inner = ""
+        elif inner.startswith(f"{host}-"):
+            inner = inner[len(host) + 1 :]
+        elif inner.endswith(f"-{host}"):
+            inner = inner[: -len(host) - 1]
+        else:
+            inner = inner.replace(f"-{host}-", "-", 1)
+    base = nodeid[: match.start()]
+    return f"{base}[{inner}]" if inner else base
