@@ -59,6 +59,7 @@ from typing import Final, TypeVar
 from . import loop
 from .errors import ExpectTimeout, HostConnectionError, SendTimeout, ShellResetWarning
 from .output import DEFAULT_MAX_OUTPUT, OutputBuffer, decode_output
+from .reports.events import emit as emit_event
 from .result import CommandStatus, Status
 from .transports.base import Transport
 
@@ -359,6 +360,8 @@ class ShellSession:
         self._early_misses = 0
         # Recovery started when a caller cancelled its command (see `_recover_soon`).
         self._recovery: asyncio.Task[None] | None = None
+        #: What the last command cancelled while running had printed (for its transcript).
+        self.unfinished_output = ""
 
     # -- ByteSink ---------------------------------------------------------------
 
@@ -432,7 +435,8 @@ class ShellSession:
 
     async def _open(self) -> None:
         timeout = self._connect_timeout()
-        deadline = time.monotonic() + timeout
+        began = time.monotonic()
+        deadline = began + timeout
         transport = self._transport_factory()
         self._buffer.clear()
         self._eof = False
@@ -460,6 +464,8 @@ class ShellSession:
                 ) from None
         except BaseException as exc:
             self._io = None
+            spent = time.monotonic() - began
+            emit_event(self.host_id, "connect-failed", f"session {self.name}", duration=spent)
             try:
                 await asyncio.wait_for(transport.close(), 5)
             except Exception:
@@ -471,6 +477,8 @@ class ShellSession:
             raise HostConnectionError(self.host_id, _describe_exception(exc)) from exc
         self._transport = transport
         self._needs_recovery = None
+        kind = "reconnect" if self._ever_opened else "connect"
+        emit_event(self.host_id, kind, f"session {self.name}", duration=time.monotonic() - began)
         if self._reset_pending:
             self._reset_pending = False
             message = (
@@ -737,6 +745,9 @@ class ShellSession:
                 )
                 return CommandStatus(command, text, Status.Error, -1)
             except asyncio.CancelledError:
+                if started:
+                    output.append(self._buffer)
+                self.unfinished_output = output.text() if started else ""
                 self._recover_soon()
                 raise
             except _Ended:

@@ -67,16 +67,20 @@ class TranscriptEntry:
     retcode: int
     started: float  # time.time()
     duration: float  # seconds
+    #: False for a command still running when its caller was stopped (a test killed by
+    #: pytest-timeout, Ctrl-C, a cancelled task); ``output`` is what it printed so far.
+    finished: bool = True
 
     def format(self, max_output: int = 4000) -> str:
         """Human-readable block for reports."""
         output = self.output
         if len(output) > max_output:
             output = output[:max_output] + f"\n[... {len(self.output) - max_output} more characters]"
-        head = (
-            f"[{self.host_id}:{self.session}] {self.kind} {self.command!r} -> "
-            f"{self.status.name} (exit {self.retcode}, {self.duration:.3f}s)"
-        )
+        if self.finished:
+            end = f"{self.status.name} (exit {self.retcode}, {self.duration:.3f}s)"
+        else:
+            end = f"UNFINISHED (still running after {self.duration:.3f}s when it was stopped; output so far)"
+        head = f"[{self.host_id}:{self.session}] {self.kind} {self.command!r} -> {end}"
         return f"{head}\n{output}" if output else head
 
 

@@ -160,9 +160,21 @@ class Session:
                 else:
                     if log.isEnabledFor(logging.DEBUG):
                         log.debug("%s[%s]: run %s", host.id, self.name, host._mask(command))
-                    status = await self._shell.run_command(command, deadline, budget)
+                    status = await self._run_one(command, deadline, budget, started, t0)
                 statuses.append(host._record(self.name, "run", status, started, time.monotonic() - t0))
         return RunResult(statuses)
+
+    async def _run_one(
+        self, command: str, deadline: float, budget: float, started: float, t0: float
+    ) -> CommandStatus:
+        try:
+            return await self._shell.run_command(command, deadline, budget)
+        except asyncio.CancelledError:
+            # The caller was stopped (pytest-timeout, Ctrl-C): the transcript keeps the
+            # command that hung, marked unfinished, with what it printed so far.
+            partial = CommandStatus(command, self._shell.unfinished_output, Status.Error, -1)
+            self.host._record(self.name, "run", partial, started, time.monotonic() - t0, finished=False)
+            raise
 
     async def run(self, commands: str | Sequence[str], timeout: float | object = DEFAULT) -> RunResult:
         """Run one command or a list, in order, in this session's shell.
@@ -309,7 +321,13 @@ class Host(ABC):
         return mask_secrets(text, self._secret_values())
 
     def _record(
-        self, session: str, kind: str, status: CommandStatus, started: float, duration: float
+        self,
+        session: str,
+        kind: str,
+        status: CommandStatus,
+        started: float,
+        duration: float,
+        finished: bool = True,
     ) -> CommandStatus:
         """Add ``status`` to the transcript, masked; return it as the caller should see it.
 
@@ -330,6 +348,7 @@ class Host(ABC):
                 retcode=status.retcode,
                 started=started,
                 duration=duration,
+                finished=finished,
             )
         )
         log.debug(
@@ -373,7 +392,12 @@ class Host(ABC):
         started, t0 = time.time(), time.monotonic()
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s: oneshot %s", self.id, self._mask(command))
-        status = await self._oneshot(command, t0 + budget, budget)
+        try:
+            status = await self._oneshot(command, t0 + budget, budget)
+        except asyncio.CancelledError:  # the caller was stopped: keep the command that hung
+            partial = CommandStatus(command, "", Status.Error, -1)
+            self._record("oneshot", "oneshot", partial, started, time.monotonic() - t0, finished=False)
+            raise
         return self._record("oneshot", "oneshot", status, started, time.monotonic() - t0)
 
     async def oneshot(self, command: str, timeout: float | object = DEFAULT) -> CommandStatus:

@@ -11,6 +11,7 @@ its JUnit writer, and pytest-xdist its ``DSession``):
 - `async_tests`: ``async def`` tests run with no decorator (otto loop or pytest-asyncio);
 - `xdist_groups`: with pytest-xdist, the tests of one host run on one worker;
 - `transcripts`: what each host ran, as sections of the test's report;
+- `pytest_otto.reports.pytest_hooks`: the matrix, host logs, HTML report, JUnit transcripts;
 - `_compat`: every use of private pytest / pytest-asyncio API, in one place.
 
 The entry point (``pytest11``: ``otto = pytest_otto.plugin``) is this module.
@@ -22,6 +23,7 @@ from types import ModuleType
 
 import pytest
 
+from ..reports import pytest_hooks as reports
 from . import async_tests, fixtures, session, transcripts
 from .session import OTTO_LAB_ENV
 
@@ -29,8 +31,9 @@ __all__ = ["OTTO_LAB_ENV"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """``--lab``, ``--host-pattern`` and the ``otto_lab`` ini option."""
+    """``--lab``, ``--host-pattern`` and the ``otto_lab`` ini option; the reports' options."""
     session.add_options(parser)
+    reports.add_options(parser)
 
 
 def _parts(config: pytest.Config) -> dict[str, ModuleType]:
@@ -40,6 +43,7 @@ def _parts(config: pytest.Config) -> dict[str, ModuleType]:
         "otto-fixtures": fixtures,
         "otto-async-tests": async_tests,
         "otto-transcripts": transcripts,
+        "otto-reports": reports,
     }
     if config.pluginmanager.hasplugin("xdist"):
         from . import xdist_groups

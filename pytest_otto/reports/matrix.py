@@ -62,12 +62,13 @@ def hosts_of(test: TestRecord) -> tuple[str, ...]:
 def build_matrix(tests: Iterable[TestRecord], host_order: Sequence[str] = ()) -> Matrix:
     """One row per test function (and non-host parameters), one column per host.
 
+    Rows come in file order (the tests' ``file`` and ``line``), however the run ordered them.
     Columns follow ``host_order`` (the lab's), then hosts it does not name. A cell
     that two nodes share keeps the worse outcome.
     """
     matrix = Matrix()
     seen_hosts: dict[str, None] = {}
-    for test in tests:
+    for test in sorted(tests, key=lambda t: (t.file, t.line)):  # stable: same line keeps run order
         hosts = hosts_of(test)
         if not hosts:
             continue

@@ -138,6 +138,9 @@ class TestRecord:
     longrepr: str = ""
     commands: list[CommandRecord] = field(default_factory=list)
     events: list[EventRecord] = field(default_factory=list)
+    #: where the test function is (file, line): the matrix lists rows in file order
+    file: str = ""
+    line: int = -1
 
     __test__ = False  # not a pytest test class, whatever its name
 

@@ -42,6 +42,7 @@ from abc import abstractmethod
 from collections.abc import Callable
 
 from ..errors import HostConnectionError
+from ..reports.events import emit_console
 from ..transcript import MASK
 from .base import TTY_LINE_LIMIT, ByteSink, Transport
 
@@ -251,6 +252,7 @@ class ConsoleTransport(Transport):
         """Subclass callback: bytes arrived from the console."""
         if self._closed or self._eof_sent or not data:
             return
+        emit_console(self.host_id, data)  # the raw line for reports (they mask it)
         self._last_data = self._heard_at = time.monotonic()
         self._data_count += 1
         if not self._ready:
