@@ -390,3 +390,72 @@ def test_pytest_html_and_allure_get_the_host(pytester: pytest.Pytester, ssh_lab:
         (attachment,) = [a for a in result["attachments"] if a["name"] == f"otto transcript {host}"]
         text = (pytester.path / "allure" / attachment["source"]).read_text()
         assert f"run echo hello-{host} -> Success" in text and f"| hello-{host}" in text
+
+
+#: Where tests keep files for a person to look at after the run (CI uploads build/).
+ARTIFACTS = Path(
+    os.environ.get("OTTO_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "build" / "test-artifacts")
+)
+
+#: What each matrix row of the bench run looks like in the browser (host order ssh1..sl).
+BROWSER_MATRIX = [
+    ["test_bench.py::test_uname", "passed", "passed", "passed", "passed", "passed"],
+    ["test_bench.py::test_fails_on_ssh2", "passed", "failed", "passed", "passed", "passed"],
+    ["test_bench.py::test_skipped_on_pw", "passed", "passed", "skipped", "-", "-"],
+    ["test_bench.py::test_device_echoes_the_password", "-", "-", "passed", "passed", "-"],
+    ["test_bench.py::test_reconnects", "passed", "-", "-", "-", "-"],
+]
+
+
+def test_html_report_in_a_real_browser(bench: Run) -> None:
+    """Headless Chromium, network off, loads the report from disk: it fetches nothing, the
+    matrix reads right and is coloured, a click on a cell reveals that test's transcript on
+    that host, the timeline has a bar per test on each host and the reconnect marked."""
+    from testlab.chromium import Browser, chromium_path
+
+    if chromium_path() is None:
+        pytest.skip("no chromium (scripts/install-system-deps installs the Debian package)")
+    with Browser.start() as browser:
+        page = browser.open(bench.report)
+        assert page.requests() == [bench.report.resolve().as_uri()]  # no other file, no network
+        rows = page.evaluate(
+            "[...document.querySelectorAll('table.matrix tr')].map(r => [...r.cells].map(c => c.innerText))"
+        )
+        assert rows[0] == ["test", *HOSTS]
+        assert rows[1:] == BROWSER_MATRIX
+        colour = (
+            "getComputedStyle(document.querySelector('td.cell[data-host=\"ssh2\"].o-failed')).backgroundColor"
+        )
+        assert page.evaluate(colour) == "rgb(198, 40, 40)"
+        assert page.evaluate("document.getElementById('transcript-view').offsetHeight") == 0
+
+        page.click('td.cell.o-failed[data-host="ssh2"]')
+        shown = page.evaluate("document.getElementById('transcript-view').innerText")
+        assert page.evaluate("document.getElementById('transcript-view').offsetHeight") > 50
+        assert "test_bench.py::test_fails_on_ssh2[ssh2] on ssh2" in shown
+        assert "fails on purpose on ssh2" in shown and "run echo checking $((6*7))" in shown
+        assert "checking 42" in shown
+
+        bars = page.evaluate(
+            "Object.fromEntries([...document.querySelectorAll('.lane')].map(l => [l.dataset.host,"
+            " [...l.querySelectorAll('.bar')].map(b => [b.className, b.getBoundingClientRect().width])]))"
+        )
+        assert {host: len(b) for host, b in bars.items()} == {
+            "ssh1": 4,
+            "ssh2": 3,
+            "sshpw": 4,
+            "tn": 3,
+            "sl": 2,
+        }
+        assert all(width >= 3 for lane in bars.values() for _, width in lane)  # each bar is visible
+        assert [c for c, _ in bars["ssh2"]].count("bar o-failed") == 1
+        marks = page.evaluate(
+            "[...document.querySelectorAll('.lane[data-host=\"ssh1\"] .mark')].map(m => m.dataset.kind)"
+        )
+        assert marks == ["reconnect"]
+
+        page.click('.lane[data-host="tn"] .bar')  # a bar is a way in too
+        assert "on tn" in page.evaluate("document.getElementById('transcript-view').innerText")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shot = page.screenshot(ARTIFACTS / "report.png", full_page=True)
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000

@@ -43,9 +43,9 @@ white-space:pre-wrap;word-break:break-all}
 .lane{display:flex;align-items:center;margin:3px 0}
 .lane-name{width:10em;font-family:monospace;overflow:hidden}
 .track{position:relative;flex:1;height:22px;background:#f3f3f3;border-radius:3px}
-.bar{position:absolute;top:2px;height:18px;min-width:3px;border-radius:2px;cursor:pointer}
-.mark{position:absolute;top:-3px;width:0;height:28px;border-left:2px dashed #000}
-.mark.span{border:none;top:0;height:22px;
+.bar{position:absolute;top:2px;height:18px;min-width:3px;border-radius:2px;cursor:pointer;z-index:2}
+.mark{position:absolute;top:-3px;width:0;height:28px;border-left:2px dashed #000;z-index:3}
+.mark.span{border:none;z-index:1;
 background:repeating-linear-gradient(45deg,#0004 0 3px,#0000 3px 6px)}
 .axis{display:flex;justify-content:space-between;margin-left:10em;color:#666;font-size:12px}
 .legend span{display:inline-block;padding:0 .5em;margin-right:.3em;color:#fff;border-radius:2px}
@@ -77,8 +77,9 @@ def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _clock(at: float) -> str:
-    return time.strftime("%H:%M:%S", time.gmtime(at))
+def _clock(at: float, digits: int = 0) -> str:
+    text = time.strftime("%H:%M:%S", time.gmtime(at))
+    return f"{text}.{int(at % 1 * 10**digits):0{digits}d}" if digits else text
 
 
 class _Keys:
@@ -199,7 +200,8 @@ def _timeline_html(run: RunRecord, matrix: Matrix, key: _Keys) -> str:
             f'<div class="lane" data-host="{_e(host)}"><span class="lane-name">{_e(host)}</span>'
             f'<div class="track">{"".join(items)}</div></div>'
         )
-    ticks = "".join(f"<span>{_e(_clock(t0 + (t1 - t0) * i / 4))}</span>" for i in range(5))
+    digits = 1 if t1 - t0 < 60 else 0  # a short run's ticks would all read the same second
+    ticks = "".join(f"<span>{_e(_clock(t0 + (t1 - t0) * i / 4, digits))}</span>" for i in range(5))
     legend = "".join(f'<span class="o-{o}">{o}</span>' for o in reversed(OUTCOMES))
     marks = "dashed line: reconnect, reboot, power event; hatched: lease wait or reboot span"
     return (

@@ -242,11 +242,13 @@ def _phase_outcome(report: pytest.TestReport) -> str:
 
 
 def _host_info(host: Host) -> HostInfo:
-    address = getattr(host, "address", None) or getattr(host, "device", None) or ""
-    port = getattr(host, "port", None)
-    user = getattr(host, "user", None)
-    endpoint = f"{user}@" if user and address else ""
-    endpoint += f"{address}:{port}" if address and port else str(address)
+    """Transport and endpoint (``user@address:port``, or the serial device) of a lab host."""
+    address, port = getattr(host, "address", None), getattr(host, "port", None)
+    if address and port:
+        user = getattr(host, "user", None)
+        endpoint = f"{user + '@' if user else ''}{address}:{port}"
+    else:
+        endpoint = str(getattr(host, "device", None) or "")
     return HostInfo(host.id, host.transport_name or type(host).__name__, endpoint, tuple(host.tags))
 
 
