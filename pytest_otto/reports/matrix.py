@@ -129,7 +129,9 @@ def render_matrix(matrix: Matrix, width: int = 80) -> list[str]:
     min_colw = max(1, len(str(counts)))
     title = f"{len(matrix.rows)} tests x {len(matrix.hosts)} hosts"
     lines = [title, _LEGEND if len(_LEGEND) <= width else _LEGEND[: width - 3] + "..."]
-    room = width - max(4, min(MIN_NAME, max(len(row) for row in matrix.rows)))
+    used = {t.outcome for t in matrix.cells.values()}
+    labels_w = max(len(f"  {o}") for o in used)  # the totals' row names
+    room = width - max(4, labels_w, min(MIN_NAME, max(len(row) for row in matrix.rows)))
     found = _labels(matrix.hosts, room, max(min_colw, 3))
     if found is not None:
         labels, colw = found
