@@ -12,7 +12,7 @@ import html
 import time
 from collections.abc import Iterable, Sequence
 
-from .matrix import Matrix, build_matrix, hosts_of
+from .matrix import Matrix, build_matrix
 from .records import OUTCOMES, CommandRecord, EventRecord, HostInfo, RunRecord, TestRecord
 
 __all__ = ["TIMELINE_KINDS", "render_html"]
@@ -180,7 +180,7 @@ def _timeline_html(run: RunRecord, matrix: Matrix, key: _Keys) -> str:
     for host in matrix.hosts:
         items = []
         for test in tests:
-            if host not in hosts_of(test) or not test.start:
+            if host not in test.hosts or not test.start:
                 continue
             width = max(pct(test.stop) - pct(test.start), 0.0)
             items.append(
@@ -191,9 +191,9 @@ def _timeline_html(run: RunRecord, matrix: Matrix, key: _Keys) -> str:
             )
         for e in (e for e in events if e.host == host):
             kind = "mark span" if e.duration else "mark"
-            width = f";width:{max(pct(e.at + e.duration) - pct(e.at), 0.2)}%" if e.duration else ""
+            span = f";width:{max(pct(e.at + e.duration) - pct(e.at), 0.2)}%" if e.duration else ""
             items.append(
-                f'<div class="{kind}" data-kind="{_e(e.kind)}" style="left:{pct(e.at)}%{width}" '
+                f'<div class="{kind}" data-kind="{_e(e.kind)}" style="left:{pct(e.at)}%{span}" '
                 f'title="{_e(e.kind)} at {_e(_clock(e.at))}: {_e(e.detail)}"></div>'
             )
         lanes.append(
@@ -215,7 +215,7 @@ def _failures_html(run: RunRecord, matrix: Matrix) -> str:
     for test in run.tests:
         if not test.failed:
             continue
-        for host in hosts_of(test) or ("(no host)",):
+        for host in test.hosts or ("(no host)",):
             parts.append(f'<article class="failure">{_transcript_html(test, host)}</article>')
     return "".join(parts) or "<p>No failures.</p>"
 
@@ -241,7 +241,7 @@ def render_html(run: RunRecord) -> str:
     stores = "".join(
         f'<div data-key="{key(test, host)}">{_transcript_html(test, host)}</div>'
         for test in run.tests
-        for host in hosts_of(test)
+        for host in test.hosts
         if host in matrix.hosts
     )
     return (

@@ -18,7 +18,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
 
-from .matrix import hosts_of
 from .records import CommandRecord, EventRecord, TestRecord
 
 __all__ = ["HostLogs", "format_command", "format_event", "log_file_name", "timestamp"]
@@ -112,7 +111,7 @@ class HostLogs:
 
     def write_test(self, test: TestRecord) -> None:
         """Append ``test``'s part to the log of every host it ran on or touched."""
-        hosts = dict.fromkeys(hosts_of(test))
+        hosts = dict.fromkeys(test.hosts)
         hosts.update(dict.fromkeys(c.host for c in test.commands))
         hosts.update(dict.fromkeys(e.host for e in test.events))
         for host in hosts:

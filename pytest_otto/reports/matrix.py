@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from .records import OUTCOMES, TestRecord
 
-__all__ = ["SYMBOLS", "Matrix", "build_matrix", "hosts_of", "render_matrix"]
+__all__ = ["SYMBOLS", "Matrix", "build_matrix", "render_matrix"]
 
 #: One character per outcome, as pytest's progress line uses them; "-" is "not run there".
 SYMBOLS = {
@@ -26,7 +26,16 @@ SYMBOLS = {
     "interrupted": "!",
 }
 NOT_RUN = "-"
-_LEGEND = ". passed F failed E error s skipped x xfail X xpass ! unfinished - not run there"
+_LEGEND = (
+    ". passed",
+    "F failed",
+    "E error",
+    "s skipped",
+    "x xfail",
+    "X xpass",
+    "! unfinished",
+    "- not run there",
+)
 
 #: The narrowest the test-name column gets before host columns are abbreviated.
 MIN_NAME = 24
@@ -52,13 +61,6 @@ class Matrix:
         return Counter(t.outcome for (_, h), t in self.cells.items() if h == host)
 
 
-def hosts_of(test: TestRecord) -> tuple[str, ...]:
-    """The hosts a test counts for: the ones it was bound to, else the ones it ran commands on."""
-    if test.hosts:
-        return test.hosts
-    return tuple(dict.fromkeys(c.host for c in test.commands))
-
-
 def build_matrix(tests: Iterable[TestRecord], host_order: Sequence[str] = ()) -> Matrix:
     """One row per test function (and non-host parameters), one column per host.
 
@@ -68,12 +70,14 @@ def build_matrix(tests: Iterable[TestRecord], host_order: Sequence[str] = ()) ->
     """
     matrix = Matrix()
     seen_hosts: dict[str, None] = {}
+    seen_rows: set[str] = set()
     for test in sorted(tests, key=lambda t: (t.file, t.line)):  # stable: same line keeps run order
-        hosts = hosts_of(test)
+        hosts = test.hosts
         if not hosts:
             continue
         row = test.row
-        if row not in matrix.cells and row not in matrix.rows:
+        if row not in seen_rows:
+            seen_rows.add(row)
             matrix.rows.append(row)
         for host in hosts:
             seen_hosts[host] = None
@@ -128,7 +132,7 @@ def render_matrix(matrix: Matrix, width: int = 80) -> list[str]:
     counts = max((n for h in matrix.hosts for n in matrix.totals(h).values()), default=0)
     min_colw = max(1, len(str(counts)))
     title = f"{len(matrix.rows)} tests x {len(matrix.hosts)} hosts"
-    lines = [title, _LEGEND if len(_LEGEND) <= width else _LEGEND[: width - 3] + "..."]
+    lines = [title, *_wrap(_LEGEND, width, "")]
     used = {t.outcome for t in matrix.cells.values()}
     labels_w = max(len(f"  {o}") for o in used)  # the totals' row names
     room = width - max(4, labels_w, min(MIN_NAME, max(len(row) for row in matrix.rows)))
@@ -151,7 +155,7 @@ def _wrap(words: Sequence[str], width: int, first: str) -> list[str]:
     lines: list[str] = []
     line = first
     for word in words:
-        if len(line) + len(word) + 1 > width and line.strip():
+        if len(line) + len(word) > width and line.strip():
             lines.append(line.rstrip())
             line = " " * len(first)
         line += word + " "

@@ -20,7 +20,8 @@ from __future__ import annotations
 import threading
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +32,10 @@ from ..lab import Lab, LabError, get_active_lab
 from ..transcript import TranscriptWatch
 from . import events
 from .events import HostEvent
-from .html import render_html
+from .html import TIMELINE_KINDS, render_html
 from .logs import HostLogs, test_lines
 from .matrix import build_matrix, render_matrix
-from .records import CommandRecord, EventRecord, HostInfo, RunRecord, TestRecord
+from .records import CommandRecord, EventRecord, HostInfo, RunRecord, TestRecord, clip
 
 __all__ = ["Collector", "Recorder"]
 
@@ -42,6 +43,8 @@ __all__ = ["Collector", "Recorder"]
 MATRIX_WIDTH = 80
 #: A console line longer than this is cut into pieces (a line that never ends stays bounded).
 MAX_CONSOLE_LINE = 4096
+#: Characters of each command's output the HTML page keeps for a test that did not fail.
+PASSED_OUTPUT = 2048
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -186,8 +189,10 @@ class Recorder:
         item.stash[_BETWEEN] = self.take()
 
     @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
-        report: pytest.TestReport = yield
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
         longrepr = report.longreprtext if report.failed else ""
         payload = self.take(longrepr, _hosts_of(item))
         if report.when == "setup":
@@ -226,7 +231,7 @@ def _attach_to_allure(item: pytest.Item, commands: list[CommandRecord]) -> None:
     hosts = _hosts_of(item) or tuple(dict.fromkeys(c.host for c in commands))
     test = TestRecord(item.nodeid, hosts, commands=commands)
     for host in hosts:
-        allure.dynamic.label("otto_host", host)
+        allure.dynamic.label("otto_host", host)  # type: ignore[no-untyped-call]
         text = "\n".join(line for line in test_lines(test, host)[1:-1])
         allure.attach(text or "(no command)", name=f"otto transcript {host}", attachment_type="text/plain")
 
@@ -304,10 +309,25 @@ class Collector:
 
     def _finish(self, test: TestRecord, report: pytest.TestReport | None) -> None:
         self._open.pop(test.nodeid, None)
+        if not test.hosts:  # a test using the whole lab counts for the lab hosts it ran commands on
+            lab = {h.id for h in self.run.hosts}
+            test.hosts = tuple(h for h in dict.fromkeys(c.host for c in test.commands) if h in lab)
         if self.logs is not None:
             self.logs.write_test(test)
         if report is not None:
             self._add_to_junit(test, report)
+        self._keep_for_page(test)
+
+    def _keep_for_page(self, test: TestRecord) -> None:
+        """Hold only what the HTML page shows, so a long run's memory stays small.
+
+        Without ``--otto-report`` the matrix needs outcomes only; with it, a passing
+        test's outputs are cut to their head and tail (`PASSED_OUTPUT`), a failure's kept.
+        """
+        if not self.config.getoption("otto_report"):
+            test.commands, test.events = [], [e for e in test.events if e.kind in TIMELINE_KINDS]
+        elif not test.failed:
+            test.commands = [replace(c, output=clip(c.output, PASSED_OUTPUT)) for c in test.commands]
 
     def _add_to_junit(self, test: TestRecord, report: pytest.TestReport) -> None:
         """The test's transcript on each host as the test case's ``system-out`` (what CI dashboards show)."""
