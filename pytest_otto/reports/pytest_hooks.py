@@ -290,7 +290,7 @@ class Collector:
         test.commands.extend(CommandRecord.from_dict(c) for c in payload.get("commands", ()))
         test.events.extend(EventRecord.from_dict(e) for e in payload.get("events", ()))
         between = [EventRecord.from_dict(e) for e in payload.get("between", {}).get("events", ())]
-        self.run.events.extend(between)
+        self.run.events.extend(e for e in between if e.kind in TIMELINE_KINDS)  # the log has the rest
         if self.logs is not None and between:
             self.logs.write_events(between)
 
