@@ -359,7 +359,15 @@ def test_reports_with_xdist(pytester: pytest.Pytester, ssh_lab: SshLab) -> None:
         test_x="def test_a(host):\n    host.run_sync('echo from-$((40+2))')\n\n"
         "def test_b(host):\n    assert host.id == 'ssh1'\n"
     )
-    run = run_pytest(pytester.path, f"--lab={lab}", "-n", "2", "--otto-log-dir=logs", "--otto-report=r.html")
+    run = run_pytest(
+        pytester.path,
+        f"--lab={lab}",
+        "-n",
+        "2",
+        "--otto-log-dir=logs",
+        "--otto-report=r.html",
+        "--junitxml=j.xml",
+    )
     assert "1 failed, 3 passed" in run.stdout, run.stdout[-3000:]
     rows = {line.split()[0]: line.split()[1:] for line in matrix_lines(run.stdout) if "::" in line}
     assert rows == {"test_x.py::test_a": [".", "."], "test_x.py::test_b": [".", "F"]}
@@ -367,6 +375,23 @@ def test_reports_with_xdist(pytester: pytest.Pytester, ssh_lab: SshLab) -> None:
         assert f"test_a[{host}] [default] run echo from-$((40+2)) -> Success" in run.log(host)
         assert "    | from-42" in run.log(host)
     assert "from-42" in (pytester.path / "r.html").read_text()
+    cases = {c.get("name"): c for c in ET.parse(pytester.path / "j.xml").getroot().iter("testcase")}
+    for host in ("ssh1", "ssh2"):
+        (out,) = cases[f"test_a[{host}]"].iter("system-out")
+        assert f"--- otto transcript {host} ---" in (out.text or "") and "| from-42" in (out.text or "")
+
+
+def test_junit_with_pytest_own_system_out(pytester: pytest.Pytester, ssh_lab: SshLab) -> None:
+    """junit_logging=system-out: one <system-out> per test case, captured output and transcript."""
+    lab = write_lab(pytester.path / "lab.toml", {"ssh1": ssh_lab[0], "ssh2": ssh_lab[1]})
+    pytester.makepyfile(
+        test_j="def test_a(host):\n    print('printed-by-test')\n    host.run_sync('echo ran-$((1+1))')\n"
+    )
+    run = run_pytest(pytester.path, f"--lab={lab}", "--junitxml=j.xml", "-o", "junit_logging=system-out")
+    assert "2 passed" in run.stdout, run.stdout[-3000:]
+    for case in ET.parse(pytester.path / "j.xml").getroot().iter("testcase"):
+        (out,) = case.iter("system-out")
+        assert "printed-by-test" in (out.text or "") and "| ran-2" in (out.text or "")
 
 
 def test_pytest_html_and_allure_get_the_host(pytester: pytest.Pytester, ssh_lab: SshLab) -> None:
