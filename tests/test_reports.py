@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 from pytest_otto import LocalHost, ShellResetWarning
 from pytest_otto.reports import (
     CommandRecord,
-    EventRecord,
     HostEvent,
     HostInfo,
     HostLogs,
@@ -139,7 +138,7 @@ def test_records_travel_as_json() -> None:
         "failed",
         longrepr="boom",
         commands=[command("r1", finished=False)],
-        events=[EventRecord("r1", "reconnect", T0, 0.5, "s")],
+        events=[HostEvent("r1", "reconnect", T0, 0.5, "s")],
         file="t.py",
         line=3,
     )
@@ -165,12 +164,12 @@ def test_host_logs(tmp_path: Path) -> None:
             command("r/1", "sleep 60", "partial", status="Error", retcode=-1, finished=False, duration=3.0)
         ],
         events=[
-            EventRecord("r/1", "console", T0 + 0.5, 0, "login: \x1b[0m"),
-            EventRecord("r2", "reboot", T0 + 1.5),
+            HostEvent("r/1", "console", T0 + 0.5, 0, "login: \x1b[0m"),
+            HostEvent("r2", "reboot", T0 + 1.5),
         ],
     )
     logs.write_test(record)
-    logs.write_events([EventRecord("r/1", "connect", T0 - 1, 0.4, "session default")])
+    logs.write_events([HostEvent("r/1", "connect", T0 - 1, 0.4, "session default")])
     logs.close()
     assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == ["r2.log", "r_1.log"]
     text = (tmp_path / "logs" / log_file_name("r/1")).read_text().splitlines()
@@ -208,7 +207,7 @@ def test_html_escapes_everything_and_loads_nothing() -> None:
         "/labs/lab.toml",
         [HostInfo("r1", "ssh", "root@10.0.0.1:22", ("router",), (("uname", evil),))],
         [test("t.py::test_a[r1]", "r1", "failed", longrepr=evil, commands=[command("r1", evil, evil)])],
-        [EventRecord("r1", "lease-wait", T0 - 5, 4.0, evil)],
+        [HostEvent("r1", "lease-wait", T0 - 5, 4.0, evil)],
         T0 - 10,
         T0 + 10,
     )

@@ -15,11 +15,10 @@ from .events import HostEvent
 from .html import render_html
 from .logs import HostLogs
 from .matrix import Matrix, build_matrix, render_matrix
-from .records import CommandRecord, EventRecord, HostInfo, RunRecord, TestRecord
+from .records import CommandRecord, HostInfo, RunRecord, TestRecord
 
 __all__ = [
     "CommandRecord",
-    "EventRecord",
     "HostEvent",
     "HostInfo",
     "HostLogs",

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
 
 __all__ = ["HostEvent", "emit", "emit_console", "listen", "listening"]
 
@@ -35,6 +36,17 @@ class HostEvent:
     duration: float = 0.0
     #: what a person reads next to the mark; raw text for ``console``
     detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (a pytest-xdist worker sends it to the controller as JSON)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HostEvent:
+        return cls(**{k: v for k, v in data.items() if k in _FIELDS})
+
+
+_FIELDS = frozenset(("host_id", "kind", "at", "duration", "detail"))
 
 
 Listener = Callable[[HostEvent], None]

@@ -12,8 +12,9 @@ import html
 import time
 from collections.abc import Iterable, Sequence
 
+from .events import HostEvent
 from .matrix import Matrix, build_matrix
-from .records import OUTCOMES, CommandRecord, EventRecord, HostInfo, RunRecord, TestRecord
+from .records import OUTCOMES, CommandRecord, HostInfo, RunRecord, TestRecord
 
 __all__ = ["TIMELINE_KINDS", "render_html"]
 
@@ -119,9 +120,9 @@ def _transcript_html(test: TestRecord, host: str) -> str:
     parts.extend(_command_html(c) for c in commands)
     if not commands:
         parts.append("<p>No command ran on this host during this test.</p>")
-    marks = [e for e in test.events if e.host == host and e.kind != "console"]
+    marks = [e for e in test.events if e.host_id == host and e.kind != "console"]
     parts.extend(f'<div class="event">{_e(_clock(e.at))} {_e(e.kind)} {_e(e.detail)}</div>' for e in marks)
-    console = [e.detail for e in test.events if e.host == host and e.kind == "console"]
+    console = [e.detail for e in test.events if e.host_id == host and e.kind == "console"]
     if console:
         parts.append(
             f"<details><summary>console: {len(console)} lines as received</summary>"
@@ -160,7 +161,7 @@ def _matrix_html(matrix: Matrix, key: _Keys) -> str:
     return f'<table class="matrix">{head}{"".join(rows)}</table>'
 
 
-def _span(tests: Sequence[TestRecord], events: Iterable[EventRecord]) -> tuple[float, float]:
+def _span(tests: Sequence[TestRecord], events: Iterable[HostEvent]) -> tuple[float, float]:
     times = [t for test in tests for t in (test.start, test.stop) if t]
     times += [t for e in events if e.kind in TIMELINE_KINDS for t in (e.at, e.at + e.duration)]
     if not times:
@@ -189,7 +190,7 @@ def _timeline_html(run: RunRecord, matrix: Matrix, key: _Keys) -> str:
                 f'title="{_e(test.nodeid)}: {_e(test.outcome)} ({test.stop - test.start:.2f}s from '
                 f'{_e(_clock(test.start))})"></div>'
             )
-        for e in (e for e in events if e.host == host):
+        for e in (e for e in events if e.host_id == host):
             kind = "mark span" if e.duration else "mark"
             span = f";width:{max(pct(e.at + e.duration) - pct(e.at), 0.2)}%" if e.duration else ""
             items.append(

@@ -18,7 +18,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
 
-from .records import CommandRecord, EventRecord, TestRecord
+from .events import HostEvent
+from .records import CommandRecord, TestRecord
 
 __all__ = ["HostLogs", "format_command", "format_event", "log_file_name", "timestamp"]
 
@@ -57,7 +58,7 @@ def format_command(command: CommandRecord, test: str) -> list[str]:
     return lines
 
 
-def format_event(event: EventRecord, test: str) -> list[str]:
+def format_event(event: HostEvent, test: str) -> list[str]:
     """A console line as received, or an event (reconnect, reboot, ...) with its detail."""
     where = f"{timestamp(event.at)} {test}".rstrip()
     if event.kind == "console":
@@ -69,7 +70,7 @@ def format_event(event: EventRecord, test: str) -> list[str]:
 
 def _timed(test: TestRecord, host: str) -> list[tuple[float, int, list[str]]]:
     items = [(c.started, 1, format_command(c, test.nodeid)) for c in test.commands_on(host)]
-    items += [(e.at, 0, format_event(e, test.nodeid)) for e in test.events if e.host == host]
+    items += [(e.at, 0, format_event(e, test.nodeid)) for e in test.events if e.host_id == host]
     return sorted(items, key=lambda item: (item[0], item[1]))
 
 
@@ -113,14 +114,14 @@ class HostLogs:
         """Append ``test``'s part to the log of every host it ran on or touched."""
         hosts = dict.fromkeys(test.hosts)
         hosts.update(dict.fromkeys(c.host for c in test.commands))
-        hosts.update(dict.fromkeys(e.host for e in test.events))
+        hosts.update(dict.fromkeys(e.host_id for e in test.events))
         for host in hosts:
             self._write(host, test_lines(test, host))
 
-    def write_events(self, events: Iterable[EventRecord]) -> None:
+    def write_events(self, events: Iterable[HostEvent]) -> None:
         """Events outside any test (a connect before the first one), in their hosts' logs."""
         for event in sorted(events, key=lambda e: e.at):
-            self._write(event.host, format_event(event, "(between tests)"))
+            self._write(event.host_id, format_event(event, "(between tests)"))
 
     def close(self) -> None:
         for handle in self._files.values():

@@ -35,7 +35,7 @@ from .events import HostEvent
 from .html import TIMELINE_KINDS, render_html
 from .logs import HostLogs, test_lines
 from .matrix import build_matrix, render_matrix
-from .records import CommandRecord, EventRecord, HostInfo, RunRecord, TestRecord, clip
+from .records import CommandRecord, HostInfo, RunRecord, TestRecord, clip
 
 __all__ = ["Collector", "Recorder"]
 
@@ -137,21 +137,21 @@ class Recorder:
         with self._lock:
             self._events.append(event)
 
-    def _take_events(self, lab: Lab | None) -> list[EventRecord]:
+    def _take_events(self, lab: Lab | None) -> list[HostEvent]:
         with self._lock:
             taken, self._events = self._events, []
-        records: list[EventRecord] = []
+        records: list[HostEvent] = []
         for event in taken:
             if event.kind == "console":
                 records.extend(self._console_lines(event, lab))
             else:
-                records.append(EventRecord.from_event(event, _mask(event.host_id, event.detail, lab)))
+                records.append(replace(event, detail=_mask(event.host_id, event.detail, lab)))
         for host_id, (at, text) in list(self._partial.items()):  # a line still open: show it too
-            records.append(EventRecord(host_id, "console", at, 0.0, _mask(host_id, text, lab)))
+            records.append(HostEvent(host_id, "console", at, 0.0, _mask(host_id, text, lab)))
         self._partial.clear()
         return records
 
-    def _console_lines(self, event: HostEvent, lab: Lab | None) -> Iterator[EventRecord]:
+    def _console_lines(self, event: HostEvent, lab: Lab | None) -> Iterator[HostEvent]:
         """Whole lines (masked as lines: a secret split between two reads is still found)."""
         at, text = self._partial.pop(event.host_id, (event.at, ""))
         text += event.detail
@@ -159,7 +159,7 @@ class Recorder:
         for line in lines:
             for start in range(0, max(len(line), 1), MAX_CONSOLE_LINE):
                 piece = line[start : start + MAX_CONSOLE_LINE].rstrip("\r")
-                yield EventRecord(event.host_id, "console", at, 0.0, _mask(event.host_id, piece, lab))
+                yield HostEvent(event.host_id, "console", at, 0.0, _mask(event.host_id, piece, lab))
             at = event.at
         if rest:
             self._partial[event.host_id] = (at, rest)
@@ -288,8 +288,8 @@ class Collector:
 
     def _add(self, test: TestRecord, payload: dict[str, Any]) -> None:
         test.commands.extend(CommandRecord.from_dict(c) for c in payload.get("commands", ()))
-        test.events.extend(EventRecord.from_dict(e) for e in payload.get("events", ()))
-        between = [EventRecord.from_dict(e) for e in payload.get("between", {}).get("events", ())]
+        test.events.extend(HostEvent.from_dict(e) for e in payload.get("events", ()))
+        between = [HostEvent.from_dict(e) for e in payload.get("between", {}).get("events", ())]
         self.run.events.extend(e for e in between if e.kind in TIMELINE_KINDS)  # the log has the rest
         if self.logs is not None and between:
             self.logs.write_events(between)

@@ -18,7 +18,6 @@ from .events import HostEvent
 __all__ = [
     "OUTCOMES",
     "CommandRecord",
-    "EventRecord",
     "HostInfo",
     "RunRecord",
     "TestRecord",
@@ -101,30 +100,6 @@ class CommandRecord:
         return _from_dict(cls, data)
 
 
-@dataclass(frozen=True)
-class EventRecord:
-    """A `HostEvent` as reports keep it (console text masked by the collector)."""
-
-    host: str
-    kind: str
-    at: float
-    duration: float = 0.0
-    detail: str = ""
-
-    @classmethod
-    def from_event(cls, event: HostEvent, detail: str | None = None) -> EventRecord:
-        return cls(
-            event.host_id, event.kind, event.at, event.duration, event.detail if detail is None else detail
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> EventRecord:
-        return _from_dict(cls, data)
-
-
 @dataclass
 class TestRecord:
     """One test node: where it ran, how it ended, when, and what its hosts did meanwhile."""
@@ -137,7 +112,7 @@ class TestRecord:
     #: the failure as pytest prints it (masked)
     longrepr: str = ""
     commands: list[CommandRecord] = field(default_factory=list)
-    events: list[EventRecord] = field(default_factory=list)
+    events: list[HostEvent] = field(default_factory=list)
     #: where the test function is (file, line): the matrix lists rows in file order
     file: str = ""
     line: int = -1
@@ -176,7 +151,7 @@ class TestRecord:
         record = _from_dict(cls, data)
         record.hosts = tuple(record.hosts)
         record.commands = [CommandRecord.from_dict(c) for c in data.get("commands", ())]
-        record.events = [EventRecord.from_dict(e) for e in data.get("events", ())]
+        record.events = [HostEvent.from_dict(e) for e in data.get("events", ())]
         return record
 
 
@@ -200,7 +175,7 @@ class RunRecord:
     lab_path: str = ""
     hosts: list[HostInfo] = field(default_factory=list)
     tests: list[TestRecord] = field(default_factory=list)
-    events: list[EventRecord] = field(default_factory=list)
+    events: list[HostEvent] = field(default_factory=list)
     started: float = 0.0
     finished: float = 0.0
 
@@ -210,7 +185,7 @@ class RunRecord:
         ordered = [h.id for h in self.hosts if h.id in used]
         return ordered + sorted(used - set(ordered))
 
-    def all_events(self) -> Iterable[EventRecord]:
+    def all_events(self) -> Iterable[HostEvent]:
         yield from self.events
         for test in self.tests:
             yield from test.events
