@@ -30,8 +30,6 @@ PW_ENV = "OTTO_CLI_TEST_PW"
 #: Generous bounds: the machine is shared and loaded.
 SLOW = 60
 
-pytestmark = pytest.mark.xdist_group("otto-cli")
-
 
 def otto_argv() -> list[str]:
     """The installed console script, next to this interpreter."""
@@ -112,8 +110,8 @@ connect_timeout = 5.0
 
 def env_for(lab: Path | None, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "OTTO_LAB"}
+    env.pop("NO_COLOR", None)  # plain output must come from not being on a terminal
     env[PW_ENV] = PASSWORD
-    env["NO_COLOR"] = "1"
     if lab is not None:
         env["OTTO_LAB"] = str(lab)
     env.update(extra)
@@ -161,6 +159,7 @@ def test_check_tables_every_host_and_fails_for_the_unreachable_one(cli_lab: Path
     assert dead[3] == "unreachable" and dead[4] == "-"
     assert "refused" in dead[5], dead
     assert result.stdout.splitlines()[-1] == "5 hosts: 1 not ok (dead)"
+    assert "\x1b" not in result.stdout + result.stderr  # no colour, no progress line in a pipe
     assert PASSWORD not in result.stdout + result.stderr
 
 
@@ -196,7 +195,8 @@ def test_check_shows_progress_on_a_terminal_while_a_host_hangs(cli_lab: Path, tm
         f'[hosts.mute]\naddress = "127.0.0.1"\nport = {port}\nconnect_timeout = 4.0\n'
     )
     try:
-        child = pexpect.spawn(otto_argv()[0], [*otto_argv()[1:], "check"], env=env_for(lab), timeout=SLOW)
+        env = env_for(lab, NO_COLOR="1")
+        child = pexpect.spawn(otto_argv()[0], [*otto_argv()[1:], "check"], env=env, timeout=SLOW)
         child.expect(r"checking: 1/2 done, waiting for mute")
         child.expect(pexpect.EOF)
         child.close()
@@ -205,6 +205,22 @@ def test_check_shows_progress_on_a_terminal_while_a_host_hangs(cli_lab: Path, tm
     assert child.exitstatus == 1
     text = child.before.decode()
     assert re.search(r"mute\s+ssh\s+127\.0\.0\.1:\d+\s+unreachable", text), text
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color(cli_lab: Path) -> None:
+    argv = otto_argv()
+    child = pexpect.spawn(
+        argv[0], [*argv[1:], "check", "-p", "^(me|dead)$"], env=env_for(cli_lab), timeout=SLOW
+    )
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 1
+    assert b"\x1b[32mok\x1b[0m" in child.before and b"\x1b[31munreachable\x1b[0m" in child.before
+    env = env_for(cli_lab, NO_COLOR="1")
+    child = pexpect.spawn(argv[0], [*argv[1:], "check", "-p", "^me$"], env=env, timeout=SLOW)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0 and b"ok" in child.before and b"\x1b[" not in child.before
 
 
 # -- otto run --------------------------------------------------------------------------------

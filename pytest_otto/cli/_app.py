@@ -148,18 +148,20 @@ async def with_progress(
         return
     pending = set(tasks.values())
     start = time.monotonic()
+    shown = False
     try:
         while pending:
             _, pending = await asyncio.wait(pending, timeout=interval)
             if pending:
                 waiting = [host_id for host_id, task in tasks.items() if not task.done()]
-                shown = ", ".join(waiting[:6]) + (f" +{len(waiting) - 6}" if len(waiting) > 6 else "")
+                names = ", ".join(waiting[:6]) + (f" +{len(waiting) - 6}" if len(waiting) > 6 else "")
                 done = len(tasks) - len(waiting)
-                status = (
-                    f"{what}: {done}/{len(tasks)} done, waiting for {shown} ({time.monotonic() - start:.0f}s)"
-                )
+                took = time.monotonic() - start
+                status = f"{what}: {done}/{len(tasks)} done, waiting for {names} ({took:.0f}s)"
                 sys.stderr.write("\r\x1b[K" + out.mask(status))
                 sys.stderr.flush()
+                shown = True
     finally:
-        sys.stderr.write("\r\x1b[K")
-        sys.stderr.flush()
+        if shown:  # leave the line empty for what follows
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()

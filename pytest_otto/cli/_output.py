@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
 from ..lab import Lab
-from ..transcript import MASK, mask_secrets
+from ..transcript import mask_secrets
 
 __all__ = ["Masker", "Printer"]
 
@@ -89,29 +89,30 @@ class Printer:
             self.out.flush()
 
     def table(
-        self, headers: Sequence[str], rows: Iterable[Sequence[str]], colours: Sequence[str] = ()
+        self,
+        headers: Sequence[str],
+        rows: Iterable[Sequence[str]],
+        *,
+        painted: int | None = None,
+        colours: Sequence[str] = (),
     ) -> None:
-        """A left-aligned table; ``colours[i]`` paints row ``i``'s state column (the 4th)."""
+        """A left-aligned table; column ``painted`` of row ``i`` in ``colours[i]`` (on a terminal)."""
         cells = [[self.mask(str(c)) for c in row] for row in rows]
         widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-        self.line(self._row(headers, widths, "bold"))
+        self.line(self.paint(_join(headers, widths), "bold"))
         for index, row in enumerate(cells):
-            colour = colours[index] if index < len(colours) else ""
-            self.line(self._row(row, widths, "", state_colour=colour))
-
-    def _row(self, cells: Sequence[str], widths: list[int], colour: str, state_colour: str = "") -> str:
-        parts = []
-        for i, (cell, width) in enumerate(zip(cells, widths, strict=True)):
-            text = cell if i == len(cells) - 1 else cell.ljust(width)
-            if i == STATE_COLUMN and state_colour:
-                text = self.paint(cell, state_colour) + " " * (width - len(cell))
-            parts.append(text)
-        line = "  ".join(parts).rstrip()
-        return self.paint(line, colour) if colour else line
+            if painted is not None and index < len(colours):
+                width = widths[painted]
+                row = [*row]
+                row[painted] = self.paint(row[painted], colours[index]) + " " * (width - len(row[painted]))
+                widths_here = [*widths]
+                widths_here[painted] = 0  # padded already; escape codes have no width
+                self.line(_join(row, widths_here))
+            else:
+                self.line(_join(row, widths))
 
 
-#: The column of `Printer.table` that carries a host's state.
-STATE_COLUMN = 3
-
-#: What a masked secret looks like in ``otto lab show``.
-SHOWN_SECRET = MASK
+def _join(cells: Sequence[str], widths: Sequence[int]) -> str:
+    """Cells padded to their column's width, two spaces apart; the last one unpadded."""
+    last = len(cells) - 1
+    return "  ".join(cell if i == last else cell.ljust(widths[i]) for i, cell in enumerate(cells)).rstrip()

@@ -106,6 +106,7 @@ def run_check(context: Context) -> int:
             ]
             for r in rows
         ],
+        painted=3,
         colours=[_STATE_COLOURS.get(r.state, "") for r in rows],
     )
     bad = [r.id for r in rows if not r.ok]
