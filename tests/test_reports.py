@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import warnings
 from html.parser import HTMLParser
@@ -220,6 +221,28 @@ def test_html_escapes_everything_and_loads_nothing() -> None:
     assert "default-src 'none'" in page
     assert 'data-kind="lease-wait"' in page  # other features' events reach the timeline
     assert "<th>uname</th>" in page  # and their host columns reach the host table
+
+
+def test_info_events_fill_the_host_table() -> None:
+    """A feature (leases, boards) adds a host-table column with one ``info`` event; last one wins."""
+    run = RunRecord(
+        "bench",
+        "",
+        [HostInfo("r1", "ssh"), HostInfo("r2", "telnet")],
+        [test("t.py::test_a[r1]", "r1", events=[HostEvent("r1", "info", T0 + 1, 0, "lease holder: ci-4")])],
+        [
+            HostEvent("r1", "info", T0, 0, "lease holder: ci-3"),
+            HostEvent("r2", "info", T0, 0, "uname: Linux 6.1"),
+        ],
+    )
+    cells = re.findall(
+        r"<tr>(.*?)</tr>", render_html(run).split('<table class="hosts">')[1].split("</table>")[0]
+    )
+    assert cells == [
+        "<th>host</th><th>transport</th><th>endpoint</th><th>tags</th><th>lease holder</th><th>uname</th>",
+        "<td>r1</td><td>ssh</td><td></td><td></td><td>ci-4</td><td></td>",
+        "<td>r2</td><td>telnet</td><td></td><td></td><td></td><td>Linux 6.1</td>",
+    ]
 
 
 def test_events_reach_listeners_and_never_break_the_emitter() -> None:

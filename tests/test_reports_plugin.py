@@ -15,6 +15,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -484,3 +485,22 @@ def test_html_report_in_a_real_browser(bench: Run) -> None:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shot = page.screenshot(ARTIFACTS / "report.png", full_page=True)
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+
+
+def test_unreachable_host_in_matrix_log_and_page(pytester: pytest.Pytester, ssh_lab: SshLab) -> None:
+    """A host that refuses: its column errors, its log says why, the other host's tests ran."""
+    with socket.create_server(("127.0.0.1", 0)) as sock:
+        closed = sock.getsockname()[1]  # nothing listens here once the socket is closed
+    lab = write_lab(pytester.path / "lab.toml", {"ssh1": ssh_lab[0]})
+    with lab.open("a") as f:
+        f.write(f'\n[hosts.dead]\ntransport = "ssh"\naddress = "127.0.0.1"\nport = {closed}\nuser = "root"\n')
+    pytester.makepyfile(test_d="def test_a(host):\n    host.run_sync('true')\n")
+    run = run_pytest(pytester.path, f"--lab={lab}", "--otto-log-dir=logs", "--otto-report=r.html")
+    assert "1 passed, 1 error" in run.stdout, run.stdout[-3000:]
+    rows = {line.split()[0]: line.split()[1:] for line in matrix_lines(run.stdout) if "::" in line}
+    assert rows == {"test_d.py::test_a": [".", "E"]}
+    dead = run.log("dead")
+    assert re.search(r"\(between tests\) connect-failed \(\d+\.\d{3}s\): session default", dead), dead
+    assert "test_d.py::test_a[dead] END error" in dead
+    page = (pytester.path / "r.html").read_text()
+    assert "host &#x27;dead&#x27; is unreachable: connection to root@127.0.0.1:" in page

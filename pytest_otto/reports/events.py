@@ -8,8 +8,9 @@ example::
     from pytest_otto.reports import events
     events.emit(host.id, "reboot", "power cycle by PDU outlet 3", duration=41.5)
 
-Kinds the report knows how to draw: ``connect``, ``reconnect``, ``connect-failed``,
-``reboot``, ``power``, ``lease-wait``; any other kind is drawn as a plain mark.
+Kinds the report draws on the timeline: ``reconnect``, ``connect-failed``, ``reboot``,
+``power``, ``lease-wait``. Kind ``info`` with a detail ``name: value`` (``lease holder:
+ci-runner-3``, ``uname: Linux 6.1 armv7l``) fills a column of the report's host table.
 Emitting costs one check when nobody listens (a run without reports).
 """
 

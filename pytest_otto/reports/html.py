@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 from .events import HostEvent
 from .matrix import Matrix, build_matrix
@@ -129,6 +130,16 @@ def _transcript_html(test: TestRecord, host: str) -> str:
             f"<pre>{_e(chr(10).join(console))}</pre></details>"
         )
     return "".join(parts)
+
+
+def _host_table(run: RunRecord) -> list[HostInfo]:
+    """The lab's hosts, with the columns ``info`` events add (``lease holder: ci-3``, last wins)."""
+    extra: dict[str, dict[str, str]] = {}
+    for event in sorted(run.all_events(), key=lambda e: e.at):
+        if event.kind == "info" and ":" in event.detail:
+            name, _, value = event.detail.partition(":")
+            extra.setdefault(event.host_id, {})[name.strip()] = value.strip()
+    return [replace(h, extra=(*h.extra, *extra.get(h.id, {}).items())) for h in run.hosts]
 
 
 def _hosts_html(hosts: Sequence[HostInfo]) -> str:
@@ -251,7 +262,7 @@ def render_html(run: RunRecord) -> str:
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f"<title>pytest-otto report: {_e(run.lab)}</title><style>{_STYLE}</style></head><body>"
         f"<h1>pytest-otto report</h1>{_summary(run, matrix)}"
-        f'<section id="hosts"><h2>Hosts</h2>{_hosts_html(run.hosts)}</section>'
+        f'<section id="hosts"><h2>Hosts</h2>{_hosts_html(_host_table(run))}</section>'
         '<section id="matrix"><h2>Matrix</h2><p>Click a cell for that test\'s transcript on that host.</p>'
         f'{_matrix_html(matrix, key)}<div id="transcript-view" hidden></div></section>'
         f'<section id="timeline"><h2>Timeline</h2>{_timeline_html(run, matrix, key)}</section>'

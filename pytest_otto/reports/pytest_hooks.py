@@ -43,6 +43,8 @@ __all__ = ["Collector", "Recorder"]
 MATRIX_WIDTH = 80
 #: A console line longer than this is cut into pieces (a line that never ends stays bounded).
 MAX_CONSOLE_LINE = 4096
+#: Events a run keeps to the end (the timeline's, and ``info`` for the host table); the logs have all.
+_KEPT_KINDS = frozenset((*TIMELINE_KINDS, "info"))
 #: Characters of each command's output the HTML page keeps for a test that did not fail.
 PASSED_OUTPUT = 2048
 
@@ -290,7 +292,7 @@ class Collector:
         test.commands.extend(CommandRecord.from_dict(c) for c in payload.get("commands", ()))
         test.events.extend(HostEvent.from_dict(e) for e in payload.get("events", ()))
         between = [HostEvent.from_dict(e) for e in payload.get("between", {}).get("events", ())]
-        self.run.events.extend(e for e in between if e.kind in TIMELINE_KINDS)  # the log has the rest
+        self.run.events.extend(e for e in between if e.kind in _KEPT_KINDS)  # the log has the rest
         if self.logs is not None and between:
             self.logs.write_events(between)
 
@@ -325,7 +327,7 @@ class Collector:
         test's outputs are cut to their head and tail (`PASSED_OUTPUT`), a failure's kept.
         """
         if not self.config.getoption("otto_report"):
-            test.commands, test.events = [], [e for e in test.events if e.kind in TIMELINE_KINDS]
+            test.commands, test.events = [], [e for e in test.events if e.kind in _KEPT_KINDS]
         elif not test.failed:
             test.commands = [replace(c, output=clip(c.output, PASSED_OUTPUT)) for c in test.commands]
 
