@@ -403,6 +403,10 @@ def test_usage_errors_exit_4(cli_lab: Path, args: list[str], message: str) -> No
     result = otto(*args, lab=cli_lab)
     assert result.returncode == 4, result.stdout + result.stderr
     assert message in result.stderr
+    as_json = otto("--json", *args, lab=cli_lab)  # a script gets a document even then
+    assert as_json.returncode == 4
+    doc = json.loads(as_json.stdout)
+    assert doc["ok"] is False and doc["exit_code"] == 4 and message in doc["error"]
 
 
 def test_the_lab_comes_from_lab_option_env_or_the_pytest_ini_file(cli_lab: Path, tmp_path: Path) -> None:

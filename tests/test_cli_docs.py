@@ -51,7 +51,8 @@ def test_examples_run_as_written(tmp_path: Path) -> None:
     cases = examples()
     # the marker must not change $? for an example that prints it
     script = "".join(
-        f"s=$?; echo '@@example {i}@@'; (exit $s)\n{command} 2>&1\n" for i, (command, _) in enumerate(cases)
+        f"s=$?; echo '@@example {i}@@'; (exit $s)\n{{ {command}\n}} 2>&1\n"
+        for i, (command, _) in enumerate(cases)
     )
     env = {k: v for k, v in os.environ.items() if k not in ("OTTO_LAB", "ROUTER1_PASSWORD", "NO_COLOR")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"

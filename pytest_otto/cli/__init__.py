@@ -88,31 +88,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _wants_json(argv: Sequence[str]) -> bool:
+    """``--json`` among otto's own options (not in a command after ``--``)."""
+    words = list(argv)
+    return "--json" in (words[: words.index("--")] if "--" in words else words)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``otto`` with ``argv`` (default: the process's arguments); the exit code."""
-    out = Printer(Masker(None))
+    """Run ``otto`` with ``argv`` (default: the process's arguments); the exit code.
+
+    With ``--json``, a usage error or an interruption is a JSON document too
+    (``{"ok": false, "exit_code": 4, "error": ...}``), so a script always gets one.
+    """
+    words = list(sys.argv[1:] if argv is None else argv)
+    out = Printer(Masker(None), json_mode=_wants_json(words))
     # A dependency's import-time deprecation (asyncssh importing DSA from cryptography)
     # is not the user's business at a terminal.
     warnings.filterwarnings("ignore", module=r"asyncssh(\.|$)")
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(words)
         if getattr(args, "needs_lab", True):
             return int(args.handler(Context.load(args)))
         return int(args.handler(None, args))
     except UsageError as exc:
-        out.error(str(exc))
-        return EXIT_USAGE
+        return _failed(out, str(exc), EXIT_USAGE)
     except KeyboardInterrupt:
-        out.error("interrupted")
-        return EXIT_INTERRUPTED
-    except SystemExit as exc:  # --help, --version
+        return _failed(out, "interrupted", EXIT_INTERRUPTED)
+    except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else EXIT_FAILED
     except Exception as exc:  # a bug of ours: say so, with the traceback, like pytest's INTERNALERROR
         import traceback
 
         traceback.print_exc()
-        out.error(f"internal error: {type(exc).__name__}: {exc}")
-        return EXIT_INTERNAL
+        return _failed(out, f"internal error: {type(exc).__name__}: {exc}", EXIT_INTERNAL)
+
+
+def _failed(out: Printer, message: str, code: int) -> int:
+    out.error(message)
+    out.document({"ok": False, "exit_code": code, "error": message})
+    return code
 
 
 def console_main() -> NoReturn:
