@@ -282,7 +282,7 @@ def test_command_killed_by_pytest_timeout_is_unfinished(pytester: pytest.Pyteste
     the log and the HTML, marked unfinished, with its output so far; the host goes on."""
     pytest.importorskip("pytest_timeout")
     lab = write_lab(pytester.path / "lab.toml", {"ssh1": ssh_lab[0], "ssh2": ssh_lab[1]})
-    pytester.makepyfile(test_t=HANGING_TEST.format(timeout=3))
+    pytester.makepyfile(test_t=HANGING_TEST.format(timeout=5))
     run = run_pytest(
         pytester.path,
         f"--lab={lab}",
