@@ -131,7 +131,8 @@ def render_matrix(matrix: Matrix, width: int = 80) -> list[str]:
         return []
     counts = max((n for h in matrix.hosts for n in matrix.totals(h).values()), default=0)
     min_colw = max(1, len(str(counts)))
-    title = f"{len(matrix.rows)} tests x {len(matrix.hosts)} hosts"
+    rows, hosts = len(matrix.rows), len(matrix.hosts)
+    title = f"{rows} test{'s' * (rows != 1)} x {hosts} host{'s' * (hosts != 1)}"
     lines = [title, *_wrap(_LEGEND, width, "")]
     used = {t.outcome for t in matrix.cells.values()}
     labels_w = max(len(f"  {o}") for o in used)  # the totals' row names

@@ -371,8 +371,13 @@ class Collector:
             target.write_text(render_html(self.run), encoding="utf-8")
         self.close()
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_terminal_summary(self, terminalreporter: Any) -> Generator[None, None, None]:
+        """The summary ends with the matrix: after pytest's short summary, before its last line."""
+        yield
+        self._print_matrix(terminalreporter)
+
+    def _print_matrix(self, terminalreporter: Any) -> None:
         """The test x host matrix, when the run covers two or more hosts (``--otto-matrix``)."""
         choice = self.config.getoption("otto_matrix")
         if choice == "no":
