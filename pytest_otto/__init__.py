@@ -24,7 +24,16 @@ from .errors import (
 )
 from .hosts.base import Host, Session
 from .hosts.local import LocalHost
-from .lab import Lab, all_hosts, do_for_all_hosts, get_host, load_lab, run_on_all_hosts
+from .lab import (
+    Lab,
+    all_hosts,
+    do_for_all_hosts,
+    do_for_all_hosts_sync,
+    get_host,
+    load_lab,
+    run_on_all_hosts,
+    run_on_all_hosts_sync,
+)
 from .result import CommandStatus, RunResult, Status, TransferResult
 from .session import DEFAULT
 from .transcript import Transcript, TranscriptEntry
@@ -56,9 +65,11 @@ __all__ = [
     "TransferResult",
     "all_hosts",
     "do_for_all_hosts",
+    "do_for_all_hosts_sync",
     "get_host",
     "load_lab",
     "run_on_all_hosts",
+    "run_on_all_hosts_sync",
 ]
 
 if TYPE_CHECKING:

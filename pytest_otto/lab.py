@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import registry
+from . import loop, registry
 from .config import HostConfig, LabConfig, LabError, LocalConfig, load_lab_config
 
 if TYPE_CHECKING:
@@ -32,11 +32,13 @@ __all__ = [
     "build_host",
     "default_lab",
     "do_for_all_hosts",
+    "do_for_all_hosts_sync",
     "get_active_lab",
     "get_host",
     "load_lab",
     "register_transport",
     "run_on_all_hosts",
+    "run_on_all_hosts_sync",
     "set_active_lab",
 ]
 
@@ -133,11 +135,45 @@ def _bind(fn: Callable[..., Any], host: Any) -> Callable[..., Any]:
     return method  # type: ignore[no-any-return]
 
 
-async def _call_one(fn: Callable[..., Any], host: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    result = _bind(fn, host)(*args, **kwargs)
+async def _call_one(
+    fn: Callable[..., Any], host: Any, args: tuple[Any, ...], kwargs: dict[str, Any], in_thread: bool
+) -> Any:
+    bound = _bind(fn, host)
+    if in_thread and not inspect.iscoroutinefunction(bound):
+        result = await _in_own_thread(bound, args, kwargs)
+    else:
+        result = bound(*args, **kwargs)
     if inspect.isawaitable(result):
         result = await result
     return result
+
+
+async def _in_own_thread(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``fn(*args, **kwargs)`` in a thread of its own, awaited: a plain function given to a
+    blocking twin may block and call blocking twins itself, which the otto loop must not.
+    A thread per call (not a small pool) keeps every host's call running at once."""
+    running = asyncio.get_running_loop()
+    done: asyncio.Future[Any] = running.create_future()
+
+    def work() -> None:
+        try:
+            value = fn(*args, **kwargs)
+        except BaseException as exc:
+            running.call_soon_threadsafe(_settle, done, None, exc)
+        else:
+            running.call_soon_threadsafe(_settle, done, value, None)
+
+    threading.Thread(target=work, name="pytest-otto-fan-out", daemon=True).start()
+    return await done
+
+
+def _settle(done: asyncio.Future[Any], value: Any, exc: BaseException | None) -> None:
+    if done.done():  # the fan-out was cancelled meanwhile
+        return
+    if exc is not None:
+        done.set_exception(exc)
+    else:
+        done.set_result(value)
 
 
 def _being_cancelled() -> bool:
@@ -145,7 +181,9 @@ def _being_cancelled() -> bool:
     return task is not None and task.cancelling() > 0
 
 
-async def _guarded(fn: Callable[..., Any], host: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+async def _guarded(
+    fn: Callable[..., Any], host: Any, args: tuple[Any, ...], kwargs: dict[str, Any], in_thread: bool = False
+) -> Any:
     """One host's call; its ``Exception`` becomes its result.
 
     ``KeyboardInterrupt`` and ``SystemExit`` pass through; so does a
@@ -154,7 +192,7 @@ async def _guarded(fn: Callable[..., Any], host: Any, args: tuple[Any, ...], kwa
     is that host's outcome and is returned like an exception.
     """
     try:
-        return await _call_one(fn, host, args, kwargs)
+        return await _call_one(fn, host, args, kwargs, in_thread)
     except Exception as exc:
         return exc
     except asyncio.CancelledError as exc:
@@ -170,12 +208,16 @@ async def fan_out(
     kwargs: dict[str, Any] | None = None,
     *,
     concurrent: bool = True,
+    in_thread: bool = False,
 ) -> dict[str, Any]:
-    """Call ``fn`` for each host; ``{host.id: result or exception}`` in the given order."""
+    """Call ``fn`` for each host; ``{host.id: result or exception}`` in the given order.
+
+    ``in_thread``: a plain (not async) ``fn`` runs in a thread of its own per host.
+    """
     kwargs = kwargs or {}
     if not concurrent:
-        return {host.id: await _guarded(fn, host, args, kwargs) for host in hosts}
-    tasks = [asyncio.ensure_future(_guarded(fn, host, args, kwargs)) for host in hosts]
+        return {host.id: await _guarded(fn, host, args, kwargs, in_thread) for host in hosts}
+    tasks = [asyncio.ensure_future(_guarded(fn, host, args, kwargs, in_thread)) for host in hosts]
     try:
         results = await asyncio.gather(*tasks)
     except BaseException:
@@ -296,6 +338,22 @@ class Lab:
         """
         return await fan_out(self.select(pattern), fn, args, kwargs, concurrent=concurrent)
 
+    def do_for_all_hosts_sync(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        pattern: Pattern = None,
+        concurrent: bool = True,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Blocking twin of `do_for_all_hosts`.
+
+        A plain ``fn`` runs in a thread of its own for each host, so it may block and
+        use blocking twins (``lambda h: h.run_sync("uptime")``) while the hosts run at once.
+        """
+        work = fan_out(self.select(pattern), fn, args, kwargs, concurrent=concurrent, in_thread=True)
+        return loop.wait(work)
+
     async def run_on_all_hosts(
         self,
         cmds: str | Sequence[str],
@@ -310,9 +368,23 @@ class Lab:
         kwargs: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         return await fan_out(self.select(pattern), _run, (cmds,), kwargs, concurrent=concurrent)
 
+    def run_on_all_hosts_sync(
+        self,
+        cmds: str | Sequence[str],
+        pattern: Pattern = None,
+        concurrent: bool = True,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Blocking twin of `run_on_all_hosts`."""
+        return loop.wait(self.run_on_all_hosts(cmds, pattern=pattern, concurrent=concurrent, timeout=timeout))
+
     async def connect_all(self, pattern: Pattern = None, concurrent: bool = True) -> dict[str, Any]:
         """Connect the selected hosts, all at once: ``{host.id: None or exception}``."""
         return await fan_out(self.select(pattern), _connect, concurrent=concurrent)
+
+    def connect_all_sync(self, pattern: Pattern = None, concurrent: bool = True) -> dict[str, Any]:
+        """Blocking twin of `connect_all`."""
+        return loop.wait(self.connect_all(pattern, concurrent))
 
     async def close(self) -> None:
         """Close every host (concurrently); errors are logged, not raised."""
@@ -323,8 +395,6 @@ class Lab:
 
     def close_sync(self) -> None:
         """Blocking twin of `close`."""
-        from . import loop
-
         loop.wait(self.close())
 
     def dump(self, path: str | os.PathLike[str] | None = None) -> str:
@@ -424,3 +494,22 @@ async def run_on_all_hosts(
     """`Lab.run_on_all_hosts` on the active lab (B26)."""
     lab = get_active_lab()
     return await lab.run_on_all_hosts(cmds, pattern=pattern, concurrent=concurrent, timeout=timeout)
+
+
+def do_for_all_hosts_sync(
+    fn: Callable[..., Any], *args: Any, pattern: Pattern = None, concurrent: bool = True, **kwargs: Any
+) -> dict[str, Any]:
+    """Blocking twin of `do_for_all_hosts` (see `Lab.do_for_all_hosts_sync`)."""
+    lab = get_active_lab()
+    return lab.do_for_all_hosts_sync(fn, *args, pattern=pattern, concurrent=concurrent, **kwargs)
+
+
+def run_on_all_hosts_sync(
+    cmds: str | Sequence[str],
+    pattern: Pattern = None,
+    concurrent: bool = True,
+    timeout: float | None = None,
+) -> dict[str, Any]:
+    """Blocking twin of `run_on_all_hosts`."""
+    lab = get_active_lab()
+    return lab.run_on_all_hosts_sync(cmds, pattern=pattern, concurrent=concurrent, timeout=timeout)
