@@ -20,6 +20,7 @@ import pytest
 import pytest_otto.lab as lab_module
 from pytest_otto import Host, LocalHost, RunResult, Status, registry
 from pytest_otto.config import HostConfig, LabError, LocalConfig, load_lab_config, parse_lab
+from pytest_otto.fanout import host_method_name
 from pytest_otto.lab import (
     Lab,
     all_hosts,
@@ -28,7 +29,6 @@ from pytest_otto.lab import (
     do_for_all_hosts,
     get_active_lab,
     get_host,
-    host_method_name,
     load_lab,
     register_transport,
     run_on_all_hosts,
