@@ -10,16 +10,12 @@ A console (a telnet console server, a UART) is a byte stream to *something*: a
    A server that greets when it has set the session up (a telnet server negotiates
    options) is not poked before its greeting: the newline would wait in the socket
    and could reach a ``login`` just after its prompt, as an empty user name.
-2. Answer what appears at the tail of the stream: the login prompt with the user,
-   the password prompt with the password (only when it follows our user name;
-   neither answer is ever logged, pitfall 15). ``Login incorrect`` or the login
-   prompt again after the password is a `HostConnectionError` at once.
-3. Once nothing is left to answer (a shell prompt, or a quiet line), send a
-   *ready probe* that only a shell answers: ``printf`` expanding a fresh token
-   (the echo of the typed line cannot contain the expanded text, pitfall 5). It is
-   typed again every second, because ``login`` may flush type-ahead. The same line
-   installs an ``EXIT`` trap printing another fresh token with ``$?``.
-4. After the hand-over, the stream goes to the session unchanged, except that the
+2. Log in: `pytest_otto.transports.login.ConsoleLogin`, a state machine without I/O,
+   is fed what the console says and tells what to type (the user at the login
+   prompt, the password only after our user name, never logged; a ready probe that
+   only a shell answers, with an ``EXIT`` trap printing another fresh token and
+   ``$?``) until a shell answers or the login fails. This class types and waits.
+3. After the hand-over, the stream goes to the session unchanged, except that the
    transport watches for the end of the shell it logged into: the ``EXIT`` trap's
    token (gives the exit code, e.g. ``exit 3``), the connection closing, or (on a
    line that stays open, like a UART whose getty respawns) the login prompt coming
@@ -45,6 +41,7 @@ from ..errors import HostConnectionError
 from ..reports.events import emit_console
 from ..transcript import MASK
 from .base import TTY_LINE_LIMIT, ByteSink, Transport
+from .login import ConsoleLogin, Fail, Ready, Type, TypePassword, Wait, console_text, strip_terminal_codes
 
 __all__ = [
     "DEFAULT_LOGIN_PROMPT",
@@ -57,57 +54,12 @@ log = logging.getLogger("pytest_otto")
 
 #: Default regex of a login prompt (searched at the tail of the stream).
 DEFAULT_LOGIN_PROMPT = r"(?i)login:\s*$"
-#: What a login says when it refuses the user name or password (see `LOGIN_REJECT_WAIT`).
-REJECTED = "login failed: the console rejected the user name or password"
-#: How long "Login incorrect" after our password may stand with no shell and no new
-#: prompt before it is believed (a login that worked may print such words too).
-LOGIN_REJECT_WAIT = 5.0
-
 #: Default regex of a password prompt (searched at the tail of the stream).
 DEFAULT_PASSWORD_PROMPT = r"(?i)password:\s*$"
 #: Bytes per paced write when ``write_delay`` is set.
 WRITE_CHUNK = 16
-
-#: Messages of a rejected login.
-LOGIN_FAILED = re.compile(
-    r"(?i)login incorrect|authentication fail|access denied|permission denied|incorrect password"
-    r"|invalid password|login failed"
-)
-#: Tail of a shell prompt: ``$ ``, ``# ``, ``% ``, ``> ``.
-SHELL_PROMPT = re.compile(r"[#$%>][ \t]*\Z")  # at the end of the last line: a banner's "####" line is none
-_TERMINAL_CODES = re.compile(rb"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
-
-#: How long the console may stay silent before we poke it / probe it.
-QUIET = 0.3
-#: A prompt must stay at the tail this long before it is answered (a chunk may end
-#: just after ``Last login:``).
-PROMPT_SETTLE = 0.05
-#: How often an unanswered ready probe is typed again.
-PROBE_INTERVAL = 1.0
-#: How long a server that greets once it has set the session up (`greets_on_connect`)
-#: may stay completely silent before it is poked anyway (a raw TCP console never greets).
-#: A connect that returned is not yet a session: with the server's accept queue full
-#: (BusyBox telnetd listens with a backlog of 1, other clients connect too) the kernel
-#: drops our handshake's last ACK and accepts the connection only when it resends its
-#: SYN-ACK, 1 s later.
-GREETING_WAIT = 2.0
-#: How long a console that said nothing, even to our Enter, gets before the ready
-#: probe is typed: a ``login`` still starting (PAM, several logins at once) would
-#: take the probe for a user name, fail it and sleep its fail delay (3 s).
-SILENT_CONSOLE_WAIT = 3.0
 #: After the hand-over: the login prompt at the tail this long means the shell is gone.
 LOGOUT_QUIET = 0.3
-#: Bytes of stream kept for matching prompts during login.
-LOGIN_BUFFER = 8192
-
-
-def strip_terminal_codes(data: bytes) -> bytes:
-    """Remove ANSI/VT escape sequences (bracketed paste, colours, titles)."""
-    return _TERMINAL_CODES.sub(b"", data)
-
-
-def _text(data: bytes) -> str:
-    return strip_terminal_codes(data).decode("utf-8", "replace").replace("\r", "").replace("\x00", "")
 
 
 class ConsoleTransport(Transport):
@@ -162,13 +114,18 @@ class ConsoleTransport(Transport):
         self._ready_line = (
             f"trap 'printf \"\\n%s_X_%d\\n\" {token} $?' EXIT; printf '%s_R\\n' {token}\n".encode()
         )
-        self._login_buf = bytearray()  # since the last prompt we answered
-        self._login_seen = bytearray()  # the whole login, for an error's last-output hint
+        self._steps = ConsoleLogin(
+            user=user,
+            login_prompt=self.login_prompt,
+            password_prompt=self.password_prompt,
+            ready_marker=self._ready_marker,
+            ready_line=self._ready_line,
+            newline=self.newline,
+            greets_on_connect=self.greets_on_connect,
+            now=time.monotonic(),
+        )
         self._login_changed = asyncio.Event()
-        self._last_data = time.monotonic()
-        self._heard_at: float | None = None  # last bytes of any kind (data, negotiation)
         self._data_count = 0
-        self._lost_reason: str | None = None
         self._ready = False
         self._closed = False
         self._eof_sent = False
@@ -177,12 +134,9 @@ class ConsoleTransport(Transport):
         self._logout_handle: asyncio.TimerHandle | None = None
         self._tail = b""
         self._revealed: str | None = None
-        self._logged_in = False  # we answered a login prompt on this connection
         self._raw = False  # send/expect drive the line (`raw_io`)
-        self._probed_at_prompt = False  # a probe went to what looked like a shell prompt
         self._tail_at = 0.0  # when the stream's tail last grew
         self._reached = False  # the subclass connected (TCP) or opened the device
-        self._login_step = ""  # what we typed at a login: "", "newline", "user" or "password"
         self._closing = False
         self._logout_seen = asyncio.Event()
 
@@ -223,17 +177,18 @@ class ConsoleTransport(Transport):
         """Which step of reaching the shell ran out of time, with the console's last words."""
         if not self._reached:
             return f"; {self.describe()} did not accept the connection"
-        if self._heard_at is None:
-            after = ", not even after a newline" if self._login_step == "newline" else ""
+        steps = self._steps
+        if steps.heard_at is None:
+            after = ", not even after a newline" if steps.step == "newline" else ""
             return f"; {self.describe()} accepted the connection but sent nothing{after}"
-        if self._probed_at_prompt:
+        if steps.probed_at_prompt:
             return (
                 f"; a prompt shows, but no POSIX shell (sh, bash, ash) answered there: pytest-otto"
                 f" runs its commands through one (a boot loader or a router's CLI has none){self._hint()}"
             )
-        if self._login_step == "password":
+        if steps.step == "password":
             return f"; no shell answered after the password{self._hint()}"
-        if self._login_step == "user":
+        if steps.step == "user":
             return f"; no password prompt or shell answered after the user name{self._hint()}"
         return (
             f"; neither a login prompt (login_prompt {self.login_prompt.pattern!r}) nor a shell"
@@ -244,7 +199,7 @@ class ConsoleTransport(Transport):
 
     def _heard(self) -> None:
         """Subclass callback: the server sent something, data or not (telnet negotiation)."""
-        self._heard_at = time.monotonic()
+        self._steps.heard(time.monotonic())
         if not self._ready:
             self._login_changed.set()
 
@@ -253,13 +208,9 @@ class ConsoleTransport(Transport):
         if self._closed or self._eof_sent or not data:
             return
         emit_console(self.host_id, data)  # the raw line for reports (they mask it)
-        self._last_data = self._heard_at = time.monotonic()
         self._data_count += 1
         if not self._ready:
-            for buf in (self._login_buf, self._login_seen):
-                buf += data
-                if len(buf) > LOGIN_BUFFER:
-                    del buf[: len(buf) - LOGIN_BUFFER]
+            self._steps.feed(data, time.monotonic())
             self._login_changed.set()
             return
         self._deliver(data)
@@ -269,8 +220,7 @@ class ConsoleTransport(Transport):
         if self._closed:
             return
         if not self._ready:
-            if self._lost_reason is None:
-                self._lost_reason = reason
+            self._steps.lost(reason)
             self._login_changed.set()
             return
         self._end(None, reason)
@@ -350,7 +300,7 @@ class ConsoleTransport(Transport):
         self._tail_at = time.monotonic()
         if self._raw:
             return  # judged when the session takes the shell back (`raw_io`)
-        if self._logout_handle is None and self.login_prompt.search(_text(self._tail)):
+        if self._logout_handle is None and self.login_prompt.search(console_text(self._tail)):
             count = self._data_count
             self._logout_handle = asyncio.get_running_loop().call_later(
                 LOGOUT_QUIET, self._check_logout, count
@@ -369,7 +319,7 @@ class ConsoleTransport(Transport):
         if on or not was_raw or self.user is None or self._eof_sent or self._closed:
             return
         quiet = time.monotonic() - self._tail_at >= LOGOUT_QUIET
-        if quiet and self.login_prompt.search(_text(self._tail)):
+        if quiet and self.login_prompt.search(console_text(self._tail)):
             self._end_logged_out()
 
     def _end_logged_out(self) -> None:
@@ -381,7 +331,7 @@ class ConsoleTransport(Transport):
             return
         if count == self._data_count:
             self._end_logged_out()
-        elif self.login_prompt.search(_text(self._tail)):
+        elif self.login_prompt.search(console_text(self._tail)):
             self._logout_handle = asyncio.get_running_loop().call_later(
                 LOGOUT_QUIET, self._check_logout, self._data_count
             )
@@ -439,7 +389,7 @@ class ConsoleTransport(Transport):
         """Hang up; never raises."""
         if self._closed or self._closing:
             return
-        if self.logout_on_close and self._logged_in and not self._eof_sent:
+        if self.logout_on_close and self._steps.answered_login and not self._eof_sent:
             # Also when the login is still under way: on a line that stays open it goes
             # on without us and would leave a logged-in shell behind; Ctrl-C stops it.
             self._closing = True
@@ -469,7 +419,7 @@ class ConsoleTransport(Transport):
 
     def _hint(self) -> str:
         """The console's last words, for an error: password masked, our own probe's echo left out."""
-        text = _text(bytes(self._login_seen))
+        text = console_text(bytes(self._steps.seen))
         if self._revealed:  # before cutting, so that no piece of it survives at the edge
             text = text.replace(self._revealed, MASK)
         text = text.replace(self._ready_line.decode().rstrip("\n"), "")  # its whole echo
@@ -480,7 +430,7 @@ class ConsoleTransport(Transport):
     async def _await_greeting(self, timeout: float) -> bool:
         """Wait (at most ``timeout``) until the server has sent anything; False if it has not."""
         deadline = time.monotonic() + timeout
-        while self._heard_at is None and self._lost_reason is None:
+        while self._steps.heard_at is None and self._steps.lost_reason is None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
@@ -489,112 +439,46 @@ class ConsoleTransport(Transport):
                 await asyncio.wait_for(self._login_changed.wait(), remaining)
             except TimeoutError:
                 pass
-        return self._heard_at is not None
+        return self._steps.heard_at is not None
 
     async def _type(self, data: bytes) -> None:
         await self.write(data)
 
     async def _login(self) -> None:
-        """Answer prompts until a shell answers the ready probe."""
-        sent_user = False
-        sent_password = False
-        poked = False
-        poked_at, buf_at_poke = 0.0, -1
-        last_probe = -1e9
-        connected_at = time.monotonic()
-        # "Login incorrect" after our password, not yet believed: the same words may be
-        # the output of a login that worked (a profile script, a last-login notice).
-        # Believed when the console asks for the login or the password again, hangs
-        # up, or shows no shell for LOGIN_REJECT_WAIT; until then it gets no probe
-        # unless a shell prompt shows (a probe would become the next login's user name).
-        rejected_at: float | None = None
+        """Do what the login's state machine says until a shell answers the ready probe."""
+        steps = self._steps
+        steps.begin(time.monotonic())
         while True:
-            if self._lost_reason is not None:
-                if rejected_at is not None:
-                    raise self._fail(f"{REJECTED} (and ended the connection)")
-                raise self._fail(f"connection ended during login ({self._lost_reason})")
-            buf = self._login_buf
-            idx = buf.find(self._ready_marker)
-            if idx >= 0:
-                nl = buf.find(b"\n", idx)
-                if nl >= 0:
-                    rest = bytes(buf[nl + 1 :])
-                    buf.clear()
-                    self._ready = True
-                    log.debug("%s: %s: a shell answered; handing over", self.host_id, self.describe())
-                    if rest:
-                        self._deliver(rest)
-                    return
-            text = _text(bytes(buf))
-            tail = text[-200:]
-            now = time.monotonic()
-            settled = now - self._last_data >= PROMPT_SETTLE
-            if sent_password and rejected_at is None and LOGIN_FAILED.search(text):
-                rejected_at = now
-            if rejected_at is not None and now - rejected_at >= LOGIN_REJECT_WAIT:
-                raise self._fail(REJECTED)
-            if settled and self.login_prompt.search(tail):
-                if sent_password:
-                    if rejected_at is not None:
-                        raise self._fail(REJECTED)
-                    raise self._fail("login failed: the console asked for the login again after the password")
-                if self.user is None:
-                    raise self._fail("the console asks for a login but no user is configured for this host")
-                buf.clear()
-                buf_at_poke = -1  # the console answered
-                log.debug("%s: %s: answering the login prompt", self.host_id, self.describe())
-                await self._type(self.user.encode() + self.newline)
-                sent_user, poked = True, True
-                self._login_step = "user"
-                self._logged_in = True
+            action = steps.next_action(time.monotonic())
+            if isinstance(action, Ready):
+                self._ready = True
+                log.debug("%s: %s: a shell answered; handing over", self.host_id, self.describe())
+                if action.rest:
+                    self._deliver(action.rest)
+                return
+            if isinstance(action, Fail):
+                raise self._fail(action.cause)
+            if isinstance(action, Wait):
+                # Nothing to do yet: wait for data or for the next check (prompts must settle).
+                self._login_changed.clear()
+                try:
+                    await asyncio.wait_for(self._login_changed.wait(), action.seconds)
+                except TimeoutError:
+                    pass
                 continue
-            if settled and self.password_prompt.search(tail):
-                if rejected_at is not None:  # asked again after "incorrect"
-                    raise self._fail(REJECTED)
-                buf.clear()
-                buf_at_poke = -1
-                # after our user name, or at once on a console that asks only for a
-                # password (a router's line password) when no user is configured
-                if (sent_user or self.user is None) and not sent_password:
-                    password = self._password()
-                    if password is None:
-                        raise self._fail("the console asks for a password but none is configured")
-                    self._revealed = password
-                    log.debug("%s: %s: answering the password prompt", self.host_id, self.describe())
-                    await self._type(password.encode() + self.newline)
-                    sent_password = True
-                    self._login_step = "password"
-                else:  # not after our user name (type-ahead became one): skip it
-                    log.debug("%s: %s: skipping a password prompt", self.host_id, self.describe())
-                    await self._type(self.newline)
-                    sent_user = False
-                continue
-            quiet = now - max(self._last_data, connected_at, self._heard_at or 0.0) >= QUIET
-            if self.greets_on_connect and self._heard_at is None and now - connected_at < GREETING_WAIT:
-                quiet = False  # no session yet: a newline now may become its login's user name
-            prompt_like = settled and bool(SHELL_PROMPT.search(tail))
-            # only the echo of our Enter (or nothing) came back since the poke
-            unanswered = buf_at_poke >= 0 and not _text(bytes(buf[buf_at_poke:])).strip()
-            if unanswered and not prompt_like and now - poked_at < SILENT_CONSOLE_WAIT:
-                quiet = False  # nothing answered our Enter yet: a login may still be starting
-            if (
-                (quiet or prompt_like)
-                and now - last_probe >= PROBE_INTERVAL
-                and (rejected_at is None or prompt_like)
-            ):
-                if not poked and not prompt_like:
-                    await self._type(self.newline)
-                    poked, poked_at, buf_at_poke = True, time.monotonic(), len(buf)
-                    self._login_step = self._login_step or "newline"
-                    self._last_data = time.monotonic()  # wait another quiet spell for the answer
-                else:
-                    await self._type(self._ready_line)
-                    last_probe = time.monotonic()
-                    self._probed_at_prompt = self._probed_at_prompt or prompt_like
-                continue
-            # Nothing to do yet: wait for data or for the next check (prompts must settle).
-            self._login_changed.clear()
-            try:
-                await asyncio.wait_for(self._login_changed.wait(), PROMPT_SETTLE)
-            except TimeoutError:
-                pass
+            await self._type(self._login_bytes(action))
+            steps.typed(time.monotonic())
+
+    def _login_bytes(self, action: Type | TypePassword) -> bytes:
+        """What to type for ``action``: the password is revealed here, at its prompt, and never logged."""
+        if isinstance(action, Type):
+            if action.what in ("user", "skip"):
+                verb = "answering the login prompt" if action.what == "user" else "skipping a password prompt"
+                log.debug("%s: %s: %s", self.host_id, self.describe(), verb)
+            return action.data
+        password = self._password()
+        if password is None:
+            raise self._fail("the console asks for a password but none is configured")
+        self._revealed = password
+        log.debug("%s: %s: answering the password prompt", self.host_id, self.describe())
+        return password.encode() + self.newline
