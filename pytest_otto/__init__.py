@@ -3,6 +3,9 @@
 Hosts (local, SSH, telnet, serial) share one API: ``run`` on a persistent shell,
 ``oneshot`` in a fresh process, named sessions, ``send``/``expect``, ``put``/``get``.
 Every coroutine has a blocking twin named ``<name>_sync``.
+
+Comments cite the behaviour contract by number ("B13", "pitfall 12"): the statements
+and pitfalls are in docs/behaviour.md.
 """
 
 import importlib

@@ -1,4 +1,4 @@
-"""Write a ``lab.toml`` (see docs/spec lab-toml.md) describing running testlab servers."""
+"""Write a ``lab.toml`` (see docs/lab-file.md) describing running testlab servers."""
 
 from __future__ import annotations
 

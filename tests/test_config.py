@@ -1,4 +1,4 @@
-"""The lab file loader (spec/lab-toml.md, B27): every error path, secrets, round-trips."""
+"""The lab file loader (docs/lab-file.md, B27): every error path, secrets, round-trips."""
 
 from __future__ import annotations
 
