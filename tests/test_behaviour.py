@@ -1,13 +1,16 @@
-"""B5-B23 of the behaviour contract, run on every host kind (see conftest.any_host).
+"""B5-B23 of the behaviour contract (docs/behaviour.md), run on every host kind.
 
-Each test talks to a real shell: local bash on a pty, and (where the test lab
-provides them) real sshd, telnetd and pty-console servers.
+``any_host`` (conftest.py) gives each test a local host (bash on pipes and on a pty),
+an SSH host on a real sshd (pipes and pty), a telnet console behind busybox telnetd
+with ``/bin/login``, and a serial line (a pty) with a getty and ``login``. The few
+statements a serial line meets differently (it carries one shell) say so inline.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import logging
 import math
 import os
@@ -18,12 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from host_kinds import is_serial
 
 from pytest_otto import (
     CommandFailed,
     ExpectTimeout,
     Host,
     HostConnectionError,
+    LineHeld,
     OttoTimeout,
     SendTimeout,
     Session,
@@ -46,10 +51,15 @@ class Volume:
     transfer_bytes: int = 200_000
 
 
+#: A serial line (like a UART without RTS/CTS) drops what the reader does not drain in
+#: time: output of megabytes at full speed is not what a serial console can promise.
+SERIAL_VOLUME = Volume(line_bytes=20_000, lines=3000, transfer_bytes=6_000)
+
+
 @pytest.fixture
-def volume() -> Volume:
-    """Full volume; modules for hosts that cannot promise it override this fixture."""
-    return Volume()
+def volume(any_host: Host) -> Volume:
+    """How much the volume tests (B10, B23) move: less on a serial line."""
+    return SERIAL_VOLUME if is_serial(any_host) else Volume()
 
 
 def unique() -> str:
@@ -646,7 +656,11 @@ async def test_oneshot_leaves_a_background_job_running_b19(any_host: Host) -> No
 
 
 async def test_oneshots_run_concurrently_b20(any_host: Host) -> None:
-    """Five oneshots gathered all run at once: each waits until all five have started."""
+    """Five oneshots gathered all run at once: each waits until all five have started.
+    A serial line has one shell: its oneshots run one after the other instead."""
+    if is_serial(any_host):
+        await oneshots_on_one_line_take_turns(any_host)
+        return
     directory = f"/tmp/otto-b20-{uuid.uuid4().hex}"
     await any_host.oneshot(f"mkdir {directory}")
     try:
@@ -656,6 +670,19 @@ async def test_oneshots_run_concurrently_b20(any_host: Host) -> None:
     finally:
         await any_host.oneshot(f"rm -rf {directory}")
     assert [(r.status, r.output.strip()) for r in results] == [(Status.Success, "5")] * 5
+
+
+async def oneshots_on_one_line_take_turns(host: Host) -> None:
+    """B20 on a line that carries one shell: gathered oneshots all succeed, one at a time
+    (no one's run overlaps another's, by the clock of the device itself)."""
+    stamp = "$(date +%s%N)"
+    results = await asyncio.gather(
+        *(host.oneshot(f"echo {stamp}; sleep 0.2; echo {i} {stamp}", timeout=PATIENCE) for i in range(5))
+    )
+    assert all(r.status is Status.Success for r in results), results
+    spans = sorted((int(r.output.split()[0]), int(r.output.split()[-1])) for r in results)
+    assert [r.output.split()[1] for r in results] == [str(i) for i in range(5)]
+    assert all(end <= next_start for (_, end), (next_start, _) in itertools.pairwise(spans)), spans
 
 
 # -- B21, B22: named sessions, send/expect ------------------------------------------------
@@ -674,7 +701,26 @@ async def named_sessions_are_independent(host: Host) -> None:
 
 
 async def test_named_sessions_are_independent_b21(any_host: Host) -> None:
-    await named_sessions_are_independent(any_host)
+    if is_serial(any_host):
+        await sessions_of_one_line_take_turns(any_host)
+    else:
+        await named_sessions_are_independent(any_host)
+
+
+async def sessions_of_one_line_take_turns(host: Host) -> None:
+    """B21 on a line that carries one shell: a named session opens only while no other
+    session holds the line, and the error (`LineHeld`) says which one does."""
+    await host.run("cd /tmp")
+    with pytest.raises(LineHeld, match="held by session 'default'") as caught:
+        await host.open_session("other")
+    assert isinstance(caught.value, HostConnectionError)
+    await host.close()  # frees the line: now a named session may have it
+    async with await host.open_session("other") as other:
+        assert (await other.run("echo on-the-line")).only.output == "on-the-line"
+        with pytest.raises(LineHeld, match="held by session 'other'"):
+            await host.run("true")
+    assert not other.is_open
+    assert (await host.run("echo default-again")).only.output == "default-again"
 
 
 async def host_close_closes_every_session(host: Host) -> None:
@@ -694,7 +740,14 @@ async def host_close_closes_every_session(host: Host) -> None:
 
 
 async def test_host_close_closes_every_session_b21(any_host: Host) -> None:
-    await host_close_closes_every_session(any_host)
+    if not is_serial(any_host):
+        await host_close_closes_every_session(any_host)
+        return
+    session = await any_host.open_session("only")  # the line's one shell
+    assert session.is_open
+    await any_host.close()
+    assert not session.is_open
+    assert (await any_host.run("echo reopened")).only.output == "reopened"
 
 
 async def test_close_hangs_up_a_call_in_flight_b21(any_host: Host) -> None:
@@ -732,8 +785,13 @@ async def send_expect(session: Session) -> None:
     assert (await session.run("echo " + "x" * 6000 + " | wc -c")).only.output == "6001"
 
 
+async def raw_session(host: Host, name: str) -> Session:
+    """A session to drive with send/expect: a named one, or on a serial line its one shell."""
+    return host.default_session if is_serial(host) else await host.open_session(name)
+
+
 async def test_send_expect_b22(any_host: Host) -> None:
-    await send_expect(await any_host.open_session("interactive"))
+    await send_expect(await raw_session(any_host, "interactive"))
 
 
 async def test_expect_timeout_carries_output_b22(any_host: Host) -> None:
@@ -770,9 +828,11 @@ async def test_send_to_a_shell_that_stopped_reading_is_bounded_b13(any_host: Hos
 
 
 async def test_send_writes_exactly_b22(any_host: Host) -> None:
-    session = await any_host.open_session("exact")
-    await session.send("printf '%s|' 'a  b' \"c'd\"; echo\n")
-    assert (await session.expect(r"\|\r?\n", timeout=PATIENCE)).strip() == "a  b|c'd|"
+    session = await raw_session(any_host, "exact")
+    token = unique()  # on a line with earlier output, the match must be this command's
+    await session.send(f"printf '%s|' 'a  b' \"c'd\" {token}; echo\n")
+    seen = await session.expect(rf"{token}\|\r?\n", timeout=PATIENCE)
+    assert seen.strip().endswith(f"a  b|c'd|{token}|")
 
 
 # -- B23: transfers --------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """SSH hosts (issue 3) against real OpenSSH servers from `testlab`.
 
-The shared behaviour suite (B5-B23 in `test_behaviour`) runs here unchanged with
-``any_host`` overridden to give an SSH host. Below it: what is SSH's own —
+The shared behaviour suite (B5-B23 in `test_behaviour`) runs on SSH hosts too, through
+``any_host`` (conftest.py). Here: what is SSH's own —
 authentication (key, password, keyboard-interactive, agent), host key policies,
 jump chains, the one shared connection, the channel budget, lost connections,
 handshake retries and keepalives, and building hosts from a lab file.
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import asyncssh
 import pytest
-from test_behaviour import *  # noqa: F403  (the shared B5-B23 suite, collected again here)
+from host_kinds import ssh_host
 from test_behaviour import (
     PATIENCE,
     gone,
@@ -46,33 +46,12 @@ from testlab import PASSWORD, PASSWORD_USER
 from testlab.labfile import write_lab_toml
 from testlab.sshd import SshLab, SshServer
 
-
-def ssh_host(
-    server: SshServer | SshLab, index: int = 0, host_id: str = "ssh", **options: object
-) -> RemoteHost:
-    """A host for ``server`` (or ``lab[index]``) as the password user with the lab's client key."""
-    target = server[index] if isinstance(server, SshLab) else server
-    settings: dict[str, object] = {
-        "port": target.port,
-        "user": PASSWORD_USER,
-        "key": target.client_key_path,
-        "host_key_check": "off",
-        "command_timeout": 30,
-        "connect_timeout": 10,
-    }
-    settings.update(options)
-    return RemoteHost(host_id, target.address, **settings)  # type: ignore[arg-type]
-
-
-@pytest.fixture(params=["pipes", "pty"])
-def shell_mode(request: pytest.FixtureRequest) -> str:
-    """How the session shells run: on pipes (the default) or on a pty (``pty=True``)."""
-    return str(request.param)
+pytestmark = pytest.mark.needs_root
 
 
 @pytest.fixture
-def any_host(ssh_lab: SshLab, shell_mode: str) -> Iterator[Host]:
-    """An SSH host on a real sshd, in both shell modes (overrides conftest's ``any_host``)."""
+def any_ssh_host(ssh_lab: SshLab, shell_mode: str) -> Iterator[Host]:
+    """An SSH host on a real sshd, its session shells on pipes or on a pty."""
     host = ssh_host(ssh_lab, 0, "ssh1", pty=shell_mode == "pty")
     try:
         yield host
@@ -626,9 +605,9 @@ async def test_keepalive_notices_a_dead_peer(own_server: SshServer) -> None:
 # -- oneshot and the channel budget ----------------------------------------------------------------
 
 
-async def test_twenty_concurrent_oneshots_b20(any_host: Host) -> None:
-    await any_host.run("true")  # the shell holds one of the channels
-    results = await asyncio.gather(*(any_host.oneshot(f"sleep 0.3; echo {i}") for i in range(20)))
+async def test_twenty_concurrent_oneshots_b20(any_ssh_host: Host) -> None:
+    await any_ssh_host.run("true")  # the shell holds one of the channels
+    results = await asyncio.gather(*(any_ssh_host.oneshot(f"sleep 0.3; echo {i}") for i in range(20)))
     assert [(r.status, r.output) for r in results] == [(Status.Success, str(i)) for i in range(20)]
 
 
@@ -670,40 +649,40 @@ async def test_sessions_holding_every_channel_are_an_error_at_once_pitfall_11(ow
         await host.close()
 
 
-async def test_oneshot_timeout_kills_the_whole_process_group(any_host: Host) -> None:
+async def test_oneshot_timeout_kills_the_whole_process_group(any_ssh_host: Host) -> None:
     """Pitfall 10: the remote shell, its foreground and background children all die."""
-    entry = await any_host.oneshot("echo pid=$$; sleep 1000 & sleep 1000; true", timeout=1)
+    entry = await any_ssh_host.oneshot("echo pid=$$; sleep 1000 & sleep 1000; true", timeout=1)
     assert entry.output.startswith("Command timed out after 1s")
     match = re.search(r"pid=(\d+)", entry.output)
     assert match is not None
     session_id = match.group(1)  # sshd made the command's shell a session (and group) leader
 
     async def gone() -> bool:
-        return (await any_host.oneshot(f"ps -o pid= -s {session_id} || true")).output == ""
+        return (await any_ssh_host.oneshot(f"ps -o pid= -s {session_id} || true")).output == ""
 
     assert await wait_until(gone)
 
 
-async def test_cancelled_oneshot_leaves_no_remote_process(any_host: Host) -> None:
+async def test_cancelled_oneshot_leaves_no_remote_process(any_ssh_host: Host) -> None:
     duration = unique_sleep()
     with pytest.raises(TimeoutError):
-        await asyncio.wait_for(any_host.oneshot(f"sh -c 'sleep {duration}; true'; true"), 1)
-    assert await gone(any_host, duration, PATIENCE)
+        await asyncio.wait_for(any_ssh_host.oneshot(f"sh -c 'sleep {duration}; true'; true"), 1)
+    assert await gone(any_ssh_host, duration, PATIENCE)
 
 
-async def test_oneshot_exit_by_signal(any_host: Host) -> None:
-    entry = await any_host.oneshot("kill -TERM $$")
+async def test_oneshot_exit_by_signal(any_ssh_host: Host) -> None:
+    entry = await any_ssh_host.oneshot("kill -TERM $$")
     assert (entry.status, entry.retcode) == (Status.Failed, 128 + signal.SIGTERM)
 
 
-async def test_oneshot_binary_and_large_output_b10(any_host: Host) -> None:
-    entry = await any_host.oneshot("head -c 4096 /dev/urandom; seq 1 100000")
+async def test_oneshot_binary_and_large_output_b10(any_ssh_host: Host) -> None:
+    entry = await any_ssh_host.oneshot("head -c 4096 /dev/urandom; seq 1 100000")
     assert entry.status is Status.Success
     assert entry.output.endswith("\n99999\n100000")
 
 
-async def test_shell_has_a_terminal_only_with_pty(any_host: Host, shell_mode: str) -> None:
-    entry = (await any_host.run("tty <&1")).only  # stdin is /dev/null; ask about stdout
+async def test_shell_has_a_terminal_only_with_pty(any_ssh_host: Host, shell_mode: str) -> None:
+    entry = (await any_ssh_host.run("tty <&1")).only  # stdin is /dev/null; ask about stdout
     if shell_mode == "pty":
         assert (entry.status, entry.output.startswith("/dev/pts/")) == (Status.Success, True)
     else:
@@ -735,28 +714,28 @@ async def test_rc_file_aliases_stay_off_in_a_shell_on_pipes() -> None:
         bash_env.unlink()
 
 
-async def test_timeout_spares_background_jobs_and_close_ends_them(any_host: Host) -> None:
+async def test_timeout_spares_background_jobs_and_close_ends_them(any_ssh_host: Host) -> None:
     """Closing hangs up: the shell and its jobs get SIGHUP."""
-    await timeout_spares_older_jobs_and_close_ends_them(any_host)
+    await timeout_spares_older_jobs_and_close_ends_them(any_ssh_host)
 
 
 @pytest.mark.parametrize("shell", ["dash", "busybox sh"])
-async def test_posix_shells_survive_syntax_errors_and_timeouts(any_host: Host, shell: str) -> None:
+async def test_posix_shells_survive_syntax_errors_and_timeouts(any_ssh_host: Host, shell: str) -> None:
     """dash and ash exit on an ``eval`` syntax error unless run as ``command eval``;
     on pipes, a timeout's SIGINT must stop the command and leave them alive."""
     name = shell.split()[-1]
-    await any_host.send(f"exec {shell}\n")  # typed into the shell: run() gives commands /dev/null as stdin
-    assert (await any_host.run("cd /tmp; echo $0")).only.output == name
-    broken = (await any_host.run("echo 'unbalanced")).only
+    await any_ssh_host.send(f"exec {shell}\n")  # typed: run() gives commands /dev/null as stdin
+    assert (await any_ssh_host.run("cd /tmp; echo $0")).only.output == name
+    broken = (await any_ssh_host.run("echo 'unbalanced")).only
     assert broken.status is Status.Failed
     assert re.search("(?i)unterminated quoted string", broken.output)
     duration = unique_sleep()
-    slow = (await any_host.run(f"echo before; sleep {duration} | cat", timeout=1)).only
+    slow = (await any_ssh_host.run(f"echo before; sleep {duration} | cat", timeout=1)).only
     assert slow.output.startswith("Command timed out after 1") and slow.output.endswith("before")
     with warnings.catch_warnings():
         warnings.simplefilter("error", ShellResetWarning)  # the same shell answers: no reset
-        assert (await any_host.run("echo $0; pwd")).only.output == f"{name}\n/tmp"
-    assert await sleeping(any_host, duration) == ""
+        assert (await any_ssh_host.run("echo $0; pwd")).only.output == f"{name}\n/tmp"
+    assert await sleeping(any_ssh_host, duration) == ""
 
 
 async def test_aes_gcm_is_preferred_and_others_still_work(ssh_lab: SshLab) -> None:
