@@ -32,7 +32,7 @@ from pytest_otto.reports import (
     render_matrix,
 )
 from pytest_otto.reports.logs import format_command, log_file_name, timestamp
-from pytest_otto.reports.records import clip, row_name
+from pytest_otto.reports.records import clip, row_name, trim
 
 T0 = 1_800_000_000.0
 
@@ -301,3 +301,29 @@ def test_connects_and_reconnects_are_events() -> None:
         host.close_sync()
     kinds = [(e.host_id, e.kind, e.detail) for e in seen if e.kind != "console"]
     assert kinds == [("dut", "connect", "session default"), ("dut", "reconnect", "session default")]
+
+
+def test_trim_keeps_what_the_end_of_the_run_needs() -> None:
+    """A long run's memory stays small: outcomes only without a page; for the page, passing
+    tests keep the head and tail of outputs and their last console lines, failures more."""
+    big = "x" * 100_000
+    console = [HostEvent("r1", "console", T0 + i, 0, f"line {i}") for i in range(3000)]
+    events_ = [HostEvent("r1", "reconnect", T0, 0.5, "s"), *console]
+
+    def fresh(outcome: str) -> TestRecord:
+        return test(
+            "t.py::test_a[r1]", "r1", outcome, commands=[command("r1", output=big)], events=list(events_)
+        )
+
+    bare = fresh("failed")
+    trim(bare, page=False)
+    assert bare.commands == [] and [e.kind for e in bare.events] == ["reconnect"]
+    passed, failed = fresh("passed"), fresh("failed")
+    trim(passed, page=True)
+    trim(failed, page=True)
+    assert len(passed.commands[0].output) < 2100 and failed.commands[0].output == big
+    assert [e.detail for e in passed.events if e.kind == "console"] == [
+        f"line {i}" for i in range(2800, 3000)
+    ]
+    assert len([e for e in failed.events if e.kind == "console"]) == 2000
+    assert failed.events[0].kind == "reconnect"  # the timeline's events are never dropped

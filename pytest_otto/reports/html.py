@@ -15,12 +15,10 @@ from dataclasses import replace
 
 from .events import HostEvent
 from .matrix import Matrix, build_matrix
-from .records import OUTCOMES, CommandRecord, HostInfo, RunRecord, TestRecord
+from .records import OUTCOMES, TIMELINE_KINDS, CommandRecord, HostInfo, RunRecord, TestRecord
 
-__all__ = ["TIMELINE_KINDS", "render_html"]
+__all__ = ["render_html"]
 
-#: Event kinds drawn on the timeline (``console`` lines and first connects are log material).
-TIMELINE_KINDS = ("reconnect", "connect-failed", "reboot", "power", "lease-wait")
 
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
 

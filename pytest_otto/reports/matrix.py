@@ -131,8 +131,8 @@ def render_matrix(matrix: Matrix, width: int = 80) -> list[str]:
         return []
     counts = max((n for h in matrix.hosts for n in matrix.totals(h).values()), default=0)
     min_colw = max(1, len(str(counts)))
-    rows, hosts = len(matrix.rows), len(matrix.hosts)
-    title = f"{rows} test{'s' * (rows != 1)} x {hosts} host{'s' * (hosts != 1)}"
+    n_rows, n_hosts = len(matrix.rows), len(matrix.hosts)
+    title = f"{n_rows} test{'s' * (n_rows != 1)} x {n_hosts} host{'s' * (n_hosts != 1)}"
     lines = [title, *_wrap(_LEGEND, width, "")]
     used = {t.outcome for t in matrix.cells.values()}
     labels_w = max(len(f"  {o}") for o in used)  # the totals' row names
@@ -145,8 +145,8 @@ def render_matrix(matrix: Matrix, width: int = 80) -> list[str]:
     per_block = max(1, room // (colw + 1))
     numbers = [str(i + 1) for i in range(len(matrix.hosts))]
     for first in range(0, len(matrix.hosts), per_block):
-        hosts = matrix.hosts[first : first + per_block]
-        lines += _block(matrix, hosts, numbers[first : first + per_block], colw, width)
+        block = matrix.hosts[first : first + per_block]
+        lines += _block(matrix, block, numbers[first : first + per_block], colw, width)
     legend = [f"{n}={_fit(h, width - 8 - len(n))}" for n, h in zip(numbers, matrix.hosts, strict=True)]
     lines += _wrap(legend, width, "hosts: ")
     return lines

@@ -32,10 +32,10 @@ from ..lab import Lab, LabError, get_active_lab
 from ..transcript import TranscriptWatch
 from . import events
 from .events import HostEvent
-from .html import TIMELINE_KINDS, render_html
+from .html import render_html
 from .logs import HostLogs, test_lines
 from .matrix import build_matrix, render_matrix
-from .records import CommandRecord, HostInfo, RunRecord, TestRecord, clip
+from .records import KEPT_KINDS, CommandRecord, HostInfo, RunRecord, TestRecord, trim
 
 __all__ = ["Collector", "Recorder"]
 
@@ -43,10 +43,6 @@ __all__ = ["Collector", "Recorder"]
 MATRIX_WIDTH = 80
 #: A console line longer than this is cut into pieces (a line that never ends stays bounded).
 MAX_CONSOLE_LINE = 4096
-#: Events a run keeps to the end (the timeline's, and ``info`` for the host table); the logs have all.
-_KEPT_KINDS = frozenset((*TIMELINE_KINDS, "info"))
-#: Characters of each command's output the HTML page keeps for a test that did not fail.
-PASSED_OUTPUT = 2048
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -292,7 +288,7 @@ class Collector:
         test.commands.extend(CommandRecord.from_dict(c) for c in payload.get("commands", ()))
         test.events.extend(HostEvent.from_dict(e) for e in payload.get("events", ()))
         between = [HostEvent.from_dict(e) for e in payload.get("between", {}).get("events", ())]
-        self.run.events.extend(e for e in between if e.kind in _KEPT_KINDS)  # the log has the rest
+        self.run.events.extend(e for e in between if e.kind in KEPT_KINDS)  # the log has the rest
         if self.logs is not None and between:
             self.logs.write_events(between)
 
@@ -318,18 +314,7 @@ class Collector:
             self.logs.write_test(test)
         if report is not None:
             self._add_to_junit(test, report)
-        self._keep_for_page(test)
-
-    def _keep_for_page(self, test: TestRecord) -> None:
-        """Hold only what the HTML page shows, so a long run's memory stays small.
-
-        Without ``--otto-report`` the matrix needs outcomes only; with it, a passing
-        test's outputs are cut to their head and tail (`PASSED_OUTPUT`), a failure's kept.
-        """
-        if not self.config.getoption("otto_report"):
-            test.commands, test.events = [], [e for e in test.events if e.kind in _KEPT_KINDS]
-        elif not test.failed:
-            test.commands = [replace(c, output=clip(c.output, PASSED_OUTPUT)) for c in test.commands]
+        trim(test, page=bool(self.config.getoption("otto_report")))  # a long run's memory stays small
 
     def _add_to_junit(self, test: TestRecord, report: pytest.TestReport) -> None:
         """The test's transcript on each host as the test case's ``system-out`` (what CI dashboards show)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, TypeVar
 
 from ..transcript import TranscriptEntry
@@ -23,6 +23,7 @@ __all__ = [
     "TestRecord",
     "clip",
     "row_name",
+    "trim",
 ]
 
 #: Outcomes of one test on one host, worst first (a test with several phases takes the worst).
@@ -30,6 +31,14 @@ OUTCOMES = ("interrupted", "error", "failed", "xpassed", "xfailed", "skipped", "
 
 #: Characters of one command's output a report keeps: the head and the tail of longer ones.
 MAX_OUTPUT = 16 * 1024
+#: Characters of each command's output the HTML page keeps for a test that did not fail.
+PASSED_OUTPUT = 2048
+#: Console lines the HTML page keeps of a failed test (a tenth of it for the others).
+PAGE_CONSOLE_LINES = 2000
+#: Event kinds drawn on the timeline (``console`` lines and first connects are log material).
+TIMELINE_KINDS = ("reconnect", "connect-failed", "reboot", "power", "lease-wait")
+#: Events a run keeps to its end: the timeline's, and ``info`` for the host table.
+KEPT_KINDS = frozenset((*TIMELINE_KINDS, "info"))
 
 _T = TypeVar("_T")
 
@@ -211,3 +220,23 @@ def row_name(nodeid: str, hosts: Iterable[str]) -> str:
             inner = inner.replace(f"-{host}-", "-", 1)
     base = nodeid[: match.start()]
     return f"{base}[{inner}]" if inner else base
+
+
+def trim(test: TestRecord, page: bool) -> None:
+    """Keep of a finished test only what the run's end still needs, so memory stays small.
+
+    Without a page (``page=False``) the matrix needs outcomes and the timeline's events
+    only. For the page, a passing test's outputs are cut to their head and tail
+    (`PASSED_OUTPUT`), a failure's kept, and a console's lines to the last
+    `PAGE_CONSOLE_LINES` (a tenth when it passed). The host logs were written before.
+    """
+    if not page:
+        test.commands, test.events = [], [e for e in test.events if e.kind in KEPT_KINDS]
+        return
+    if not test.failed:
+        test.commands = [replace(c, output=clip(c.output, PASSED_OUTPUT)) for c in test.commands]
+    console = [e for e in test.events if e.kind == "console"]
+    keep = PAGE_CONSOLE_LINES if test.failed else PAGE_CONSOLE_LINES // 10
+    if len(console) > keep:
+        dropped = {id(e) for e in console[:-keep]}
+        test.events = [e for e in test.events if id(e) not in dropped]
