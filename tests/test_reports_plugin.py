@@ -408,6 +408,8 @@ def test_pytest_html_and_allure_get_the_host(pytester: pytest.Pytester, ssh_lab:
     assert "<th>Host</th>" in page
     rows = html.unescape(page)
     assert "<td>ssh1</td>" in rows and "<td>ssh2</td>" in rows
+    assert "otto transcript ssh2 call" in rows and "run 'echo hello-' + host.id" not in rows
+    assert "run &#x27;echo hello-ssh2&#x27; -&gt; Success" in rows  # the transcript, in each test's log
     results = [json.loads(p.read_text()) for p in (pytester.path / "allure").glob("*-result.json")]
     by_name = {r["name"]: r for r in results}
     for host in ("ssh1", "ssh2"):
