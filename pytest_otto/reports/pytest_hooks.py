@@ -234,6 +234,11 @@ def _attach_to_allure(item: pytest.Item, commands: list[CommandRecord]) -> None:
         allure.attach(text or "(no command)", name=f"otto transcript {host}", attachment_type="text/plain")
 
 
+def _invocation_path(config: pytest.Config, path: str) -> Path:
+    """``path`` relative to where pytest was started (a test may change the current folder)."""
+    return config.invocation_params.dir / Path(path).expanduser()
+
+
 def _phase_outcome(report: pytest.TestReport) -> str:
     if report.skipped:
         return "xfailed" if hasattr(report, "wasxfail") else "skipped"
@@ -263,7 +268,7 @@ class Collector:
         self.run = RunRecord(started=time.time())
         self._open: dict[str, TestRecord] = {}
         log_dir = config.getoption("otto_log_dir")
-        self.logs = HostLogs(Path(log_dir)) if log_dir else None
+        self.logs = HostLogs(_invocation_path(config, log_dir)) if log_dir else None
 
     @pytest.hookimpl(trylast=True)  # after pytest-otto's plugin loaded the lab
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -351,7 +356,7 @@ class Collector:
         self.run.finished = time.time()
         path = self.config.getoption("otto_report")
         if path:
-            target = Path(path)
+            target = _invocation_path(self.config, path)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(render_html(self.run), encoding="utf-8")
         self.close()
