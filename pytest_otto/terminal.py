@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .transports.base import close_fd, write_to_fd
+from .transports.local import spawn_on_pty
 
 if TYPE_CHECKING:
     from .hosts.base import Host
@@ -126,10 +127,6 @@ def _winsize(size: WindowSize) -> bytes:
     return struct.pack("HHHH", rows, columns, 0, 0)
 
 
-def _take_controlling_tty() -> None:  # in the child, between fork and exec
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-
 class LocalTerminal(Terminal):
     """The user's ``$SHELL`` on a pseudo-terminal of its own, in a session of its own."""
 
@@ -145,28 +142,11 @@ class LocalTerminal(Terminal):
         return os.environ.get("SHELL") or "/bin/sh"
 
     async def _open(self, size: WindowSize) -> None:
-        master, slave = os.openpty()
-        try:
-            fcntl.ioctl(slave, termios.TIOCSWINSZ, _winsize(size))
-            self._proc = subprocess.Popen(
-                [self._shell()],
-                stdin=slave,
-                stdout=slave,
-                stderr=slave,
-                cwd=getattr(self.host, "cwd", None),
-                env=getattr(self.host, "env", None),
-                start_new_session=True,
-                preexec_fn=_take_controlling_tty,
-                close_fds=True,
-            )
-        except BaseException:
-            os.close(master)
-            raise
-        finally:
-            os.close(slave)
-        os.set_blocking(master, False)
-        self._master = master
-        asyncio.get_running_loop().add_reader(master, self._on_readable)
+        host: Any = self.host
+        self._proc, self._master = spawn_on_pty(
+            [self._shell()], env=getattr(host, "env", None), cwd=getattr(host, "cwd", None), size=size
+        )
+        asyncio.get_running_loop().add_reader(self._master, self._on_readable)
 
     def _on_readable(self) -> None:
         try:

@@ -138,6 +138,28 @@ async def timed(call: Callable[[], Awaitable[T]]) -> tuple[T, float]:
     return result, time.monotonic() - start
 
 
+@dataclass
+class HostResult:
+    """What one host made of a command: a `pytest_otto.Status` name, or why it was not reached."""
+
+    id: str
+    status: str  # Success, Failed, Error, Skipped, or unreachable / misconfigured
+
+    @property
+    def ok(self) -> bool:
+        """The host did what was asked."""
+        return self.status == "Success"
+
+
+async def each_host(
+    out: Printer, what: str, hosts: list[Host], work: Callable[[Host], Awaitable[T]]
+) -> list[T]:
+    """``work(host)`` for every host at once, with progress on a terminal; results in host order."""
+    tasks = {h.id: asyncio.ensure_future(work(h)) for h in hosts}
+    await with_progress(out, what, tasks)
+    return [task.result() for task in tasks.values()]
+
+
 async def with_progress(
     out: Printer, what: str, tasks: dict[str, asyncio.Task[Any]], interval: float = 0.25
 ) -> None:

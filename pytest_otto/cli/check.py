@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
-from ._app import EXIT_FAILED, EXIT_OK, Context, describe, endpoint, timed, verdict, with_progress
+from ._app import EXIT_FAILED, EXIT_OK, Context, describe, each_host, endpoint, timed, verdict
 
 if TYPE_CHECKING:
     from ..hosts.base import Host
@@ -80,16 +79,10 @@ async def _check_host(context: Context, host: Host) -> HostCheck:
     return row
 
 
-async def _check_all(context: Context, hosts: list[Host]) -> list[HostCheck]:
-    tasks = {h.id: asyncio.ensure_future(_check_host(context, h)) for h in hosts}
-    await with_progress(context.out, "checking", tasks)
-    return [task.result() for task in tasks.values()]
-
-
 def run_check(context: Context) -> int:
     """Check the selected hosts; print the table (or JSON); exit 1 if one is not ok."""
     hosts = context.selected()
-    rows = context.run(_check_all(context, hosts))
+    rows = context.run(each_host(context.out, "checking", hosts, lambda h: _check_host(context, h)))
     out = context.out
     ok = all(r.ok for r in rows)
     out.document({"lab": context.lab.name, "ok": ok, "hosts": [asdict(r) for r in rows]})

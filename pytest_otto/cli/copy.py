@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
-from ._app import EXIT_FAILED, EXIT_OK, Context, UsageError, describe, verdict, with_progress
+from ._app import EXIT_FAILED, EXIT_OK, Context, HostResult, UsageError, describe, each_host, verdict
 
 if TYPE_CHECKING:
     from ..hosts.base import Host
@@ -16,17 +15,10 @@ __all__ = ["add_parser"]
 
 
 @dataclass
-class HostCopy:
-    """How one host's transfer went."""
+class HostCopy(HostResult):
+    """How one host's transfer went: the message names the file that did not arrive."""
 
-    id: str
-    status: str
     message: str
-
-    @property
-    def ok(self) -> bool:
-        """Every file arrived."""
-        return self.status == "Success"
 
 
 def add_parser(
@@ -95,12 +87,8 @@ def run_put(context: Context) -> int:
     sources, dest = _split(context.args.paths, "put")
     hosts = context.selected()
 
-    async def put_all() -> list[HostCopy]:
-        tasks = {h.id: asyncio.ensure_future(_copy(h, "put", sources, dest)) for h in hosts}
-        await with_progress(context.out, "copying", tasks)
-        return [task.result() for task in tasks.values()]
-
-    return _report(context, "put", sources, dest, context.run(put_all()))
+    results = context.run(each_host(context.out, "copying", hosts, lambda h: _copy(h, "put", sources, dest)))
+    return _report(context, "put", sources, dest, results)
 
 
 def run_get(context: Context) -> int:

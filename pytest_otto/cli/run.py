@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..result import CommandStatus
-from ._app import EXIT_FAILED, EXIT_OK, Context, UsageError, describe, timed, verdict, with_progress
+from ._app import EXIT_FAILED, EXIT_OK, Context, HostResult, UsageError, describe, each_host, timed, verdict
 
 if TYPE_CHECKING:
     from ..hosts.base import Host
@@ -17,19 +16,12 @@ __all__ = ["add_parser"]
 
 
 @dataclass
-class HostRun:
-    """What one host made of the command."""
+class HostRun(HostResult):
+    """What one host made of the command: its exit code and output."""
 
-    id: str
-    status: str  # Success, Failed, Error, or unreachable / misconfigured
     retcode: int | None
     output: str
     seconds: float
-
-    @property
-    def ok(self) -> bool:
-        """The command succeeded."""
-        return self.status == "Success"
 
 
 def add_parser(
@@ -104,14 +96,9 @@ def run_command(context: Context) -> int:
     command = command_line(list(args.command))
     hosts = context.selected()
 
-    async def run_all() -> list[HostRun]:
-        tasks = {
-            h.id: asyncio.ensure_future(_run_host(h, command, args.oneshot, args.timeout)) for h in hosts
-        }
-        await with_progress(context.out, "running", tasks)
-        return [task.result() for task in tasks.values()]
-
-    results = context.run(run_all())
+    results = context.run(
+        each_host(context.out, "running", hosts, lambda h: _run_host(h, command, args.oneshot, args.timeout))
+    )
     ok = all(r.ok for r in results)
     out = context.out
     out.document(

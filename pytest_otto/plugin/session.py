@@ -16,8 +16,8 @@ import pytest
 from ..hosts.base import Host
 from ..hosts.local import LocalHost
 from ..lab import LabError, set_active_lab
-from ..selection import OTTO_LAB_ENV, LabChoice, choose_lab, find_ini_file, open_lab, select_hosts
-from .state import STATE, OttoRun, find_state, item_hosts, list_ids
+from ..selection import OTTO_LAB_ENV, LabChoice, choose_lab, find_ini_file, list_ids, open_lab, select_hosts
+from .state import STATE, OttoRun, find_state, item_hosts
 
 __all__ = ["OTTO_LAB_ENV", "add_options", "warn_if_lab_path_chose_rootdir"]
 

@@ -15,10 +15,7 @@ from ..hosts.local import LocalHost
 from ..lab import Lab, LabError
 from ..transcript import TranscriptWatch
 
-__all__ = ["OTTO_FIXTURES", "STATE", "OttoRun", "find_state", "get_state", "item_hosts", "list_ids"]
-
-#: Hosts listed in the header and in usage errors before "... and N more".
-_LIST_LIMIT = 30
+__all__ = ["OTTO_FIXTURES", "STATE", "OttoRun", "find_state", "get_state", "item_hosts"]
 
 #: The fixtures of this plugin: an async test using one of them gets the session's loop.
 OTTO_FIXTURES = frozenset({"host", "hosts", "lab", "local_host"})
@@ -136,14 +133,6 @@ def marker_args(mark: pytest.Mark, node: Any) -> tuple[str | None, list[str] | N
                 f"{node.nodeid}: otto_hosts pattern {pattern!r} is not a valid regex: {exc}", pytrace=False
             )
     return pattern, list(tags) if tags is not None else None
-
-
-def list_ids(hosts: Iterable[Host]) -> str:
-    ids = [h.id for h in hosts]
-    shown = ", ".join(ids[:_LIST_LIMIT])
-    if len(ids) > _LIST_LIMIT:
-        shown += f", ... and {len(ids) - _LIST_LIMIT} more"
-    return shown or "(none)"
 
 
 def find_state(config: pytest.Config) -> OttoRun | None:

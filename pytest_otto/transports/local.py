@@ -33,6 +33,7 @@ import math
 import os
 import pty
 import signal
+import struct
 import subprocess
 import termios
 import time
@@ -48,6 +49,7 @@ __all__ = [
     "SessionProcess",
     "kill_session_processes",
     "session_processes",
+    "spawn_on_pty",
 ]
 
 #: The shell on pipes: non-interactive, no start-up files.
@@ -69,6 +71,43 @@ _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 def _take_controlling_tty() -> None:  # runs in the child between fork and exec
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def spawn_on_pty(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None,
+    cwd: str | None,
+    size: tuple[int, int] | None = None,
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start ``argv`` on a new pty, leading a session of its own with the pty as its terminal.
+
+    ``size`` is ``(columns, rows)`` (none: the kernel's 0x0). Returns the process and
+    the pty's master side, non-blocking.
+    """
+    master, slave = pty.openpty()
+    try:
+        if size is not None:
+            columns, rows = size
+            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_take_controlling_tty,
+            close_fds=True,
+        )
+    except BaseException:
+        os.close(master)
+        raise
+    finally:
+        os.close(slave)
+    os.set_blocking(master, False)
+    return proc, master
 
 
 class SessionProcess(NamedTuple):
@@ -212,25 +251,7 @@ class LocalShellTransport(Transport):
             loop.add_reader(self._pidfd, self._on_exit)
 
     def _spawn_on_pty(self, env: dict[str, str]) -> None:
-        master, slave = pty.openpty()
-        try:
-            self._proc = subprocess.Popen(
-                self.argv,
-                stdin=slave,
-                stdout=slave,
-                stderr=slave,
-                cwd=self.cwd,
-                env=env,
-                start_new_session=True,
-                preexec_fn=_take_controlling_tty,
-                close_fds=True,
-            )
-        except BaseException:
-            os.close(master)
-            raise
-        finally:
-            os.close(slave)
-        os.set_blocking(master, False)
+        self._proc, master = spawn_on_pty(self.argv, env=env, cwd=self.cwd)
         self._fd = self._stdin = master
 
     def _spawn_on_pipes(self, env: dict[str, str]) -> None:
