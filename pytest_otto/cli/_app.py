@@ -115,6 +115,17 @@ def endpoint(config: HostConfig | None) -> str:
     return f"{where} via {hop}" if hop else where
 
 
+def seconds_arg(text: str) -> float:
+    """An option's value as a positive number of seconds (argparse ``type=``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
 def verdict(exc: BaseException) -> str:
     """``misconfigured`` for a mistake in the lab (an unset password variable), else ``unreachable``."""
     return "misconfigured" if isinstance(exc, LabError) else "unreachable"

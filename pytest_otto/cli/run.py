@@ -7,7 +7,18 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..result import CommandStatus
-from ._app import EXIT_FAILED, EXIT_OK, Context, HostResult, UsageError, describe, each_host, timed, verdict
+from ._app import (
+    EXIT_FAILED,
+    EXIT_OK,
+    Context,
+    HostResult,
+    UsageError,
+    describe,
+    each_host,
+    seconds_arg,
+    timed,
+    verdict,
+)
 
 if TYPE_CHECKING:
     from ..hosts.base import Host
@@ -40,7 +51,7 @@ def add_parser(
     )
     parser.add_argument(
         "--timeout",
-        type=_seconds,
+        type=seconds_arg,
         default=None,
         metavar="S",
         help="bound on the command, in seconds (default: the lab's command_timeout)",
@@ -52,16 +63,6 @@ def add_parser(
     )
     parser.add_argument("command", nargs=argparse.REMAINDER, metavar="CMD", help="the command line")
     parser.set_defaults(handler=run_command)
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return value
 
 
 def command_line(words: list[str]) -> str:
