@@ -448,7 +448,9 @@ def test_python_dash_m_is_the_same_command(cli_lab: Path) -> None:
 PROBE = "stty size; echo sum=$((40+2))"
 
 
-def spawn_console(lab: Path, host_id: str, *, rows: int = 30, cols: int = 100) -> pexpect.spawn:
+def spawn_console(
+    lab: Path, host_id: str, *, rows: int = 30, cols: int = 100, connected: bool = True
+) -> pexpect.spawn:
     """``otto console HOST`` in a shell on a pty, with the terminal's settings printed before."""
     env = env_for(lab, TERM="xterm")
     shell = f"stty -g; {' '.join(otto_argv())} console {host_id}; echo rc=$?; stty -g"
@@ -457,7 +459,8 @@ def spawn_console(lab: Path, host_id: str, *, rows: int = 30, cols: int = 100) -
     )
     child.expect(r"([0-9a-f:]{40,})\r\n")
     child.saved_tty = child.match.group(1)  # type: ignore[attr-defined]
-    child.expect(r"\[otto: connected to ")
+    if connected:
+        child.expect(r"\[otto: connected to ")
     return child
 
 
@@ -511,7 +514,29 @@ def test_console_on_a_shell_passes_the_window_size_on(cli_lab: Path, host_id: st
     child.send("\x03")  # Ctrl-C goes to the host's foreground job, not to otto
     child.expect(r"[$#] ")
     expect_resized(child, 41, 123)
+    child.send("cat -v\r")
+    child.send("\x1d\x1d\r")  # Ctrl-] twice sends one Ctrl-] to the host
+    child.expect(r"\^\]\r\n")
+    child.send("\x04")
+    child.expect(r"[$#] ")
     leave_and_check_restored(child)
+
+
+def test_a_serial_line_held_by_another_process_is_refused_not_shared(cli_lab: Path) -> None:
+    import fcntl
+
+    device = re.search(r'device = "([^"]+)"', cli_lab.read_text()).group(1)  # type: ignore[union-attr]
+    fd = os.open(device, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what a pytest run on that line holds
+        result = otto("check", "-p", "serial1", lab=cli_lab)
+        assert result.returncode == 1
+        assert re.search(r"serial1 .* unreachable .*in use by another process", result.stdout), result.stdout
+        child = spawn_console(cli_lab, "serial1", connected=False)
+        text = leave_and_check_restored(child, reason="otto: serial1: unreachable: ", rc=1)
+        assert "in use by another process" in text
+    finally:
+        os.close(fd)
 
 
 def test_console_on_telnet_where_you_log_in(cli_lab: Path) -> None:
@@ -549,11 +574,7 @@ def test_console_restores_the_terminal_when_the_shell_exits_or_otto_is_killed(cl
 
 
 def test_console_to_an_unreachable_host_fails_cleanly(cli_lab: Path) -> None:
-    env = env_for(cli_lab, TERM="xterm")
-    shell = f"stty -g; {' '.join(otto_argv())} console dead; echo rc=$?; stty -g"
-    child = pexpect.spawn("bash", ["--norc", "--noprofile", "-c", shell], env=env, timeout=SLOW)
-    child.expect(r"([0-9a-f:]{40,})\r\n")
-    child.saved_tty = child.match.group(1)  # type: ignore[attr-defined]
+    child = spawn_console(cli_lab, "dead", connected=False)
     text = leave_and_check_restored(child, reason="otto: dead: unreachable: connection to 127.0.0.1:", rc=1)
     assert "refused" in text
 
