@@ -506,3 +506,32 @@ def test_unreachable_host_in_matrix_log_and_page(pytester: pytest.Pytester, ssh_
     assert "test_d.py::test_a[dead] END error" in dead
     page = (pytester.path / "r.html").read_text()
     assert "host &#x27;dead&#x27; is unreachable: connection to root@127.0.0.1:" in page
+
+
+def test_a_failure_quoting_a_secret_is_masked_in_page_and_logs(
+    pytester: pytest.Pytester, ssh_lab: SshLab, password_user: tuple[str, str]
+) -> None:
+    """An assertion that quotes a device's output holding the lab password: the HTML page
+    and the host logs show the failure masked (the terminal and JUnit are issue 20.2's)."""
+    lab = write_lab(pytester.path / "lab.toml", {"ssh1": ssh_lab[0], "sshpw": ssh_lab[2]})
+    pytester.makepyfile(
+        test_s="""
+        import os, pytest
+
+        @pytest.mark.otto_hosts(pattern="sshpw")
+        def test_s(host):
+            out = host.run_sync("echo $OTTO_SECRET_VIA_ENV " + os.environ["OTTO_REPORTS_PW"]).only.output
+            assert out == "nothing", "device said: " + out
+        """
+    )
+    run = run_pytest(
+        pytester.path,
+        f"--lab={lab}",
+        "--otto-log-dir=logs",
+        "--otto-report=r.html",
+        env={PW_ENV: password_user[1]},
+    )
+    assert "1 failed" in run.stdout, run.stdout[-3000:]
+    page = html.unescape((pytester.path / "r.html").read_text())
+    assert "AssertionError: device said: ********" in page and password_user[1] not in page
+    assert password_user[1] not in run.log("sshpw")

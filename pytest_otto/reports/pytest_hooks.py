@@ -135,7 +135,7 @@ class Recorder:
         with self._lock:
             self._events.append(event)
 
-    def _take_events(self, lab: Lab | None) -> list[HostEvent]:
+    def _take_events(self, lab: Lab | None, flush: bool) -> list[HostEvent]:
         with self._lock:
             taken, self._events = self._events, []
         records: list[HostEvent] = []
@@ -144,9 +144,10 @@ class Recorder:
                 records.extend(self._console_lines(event, lab))
             else:
                 records.append(replace(event, detail=_mask(event.host_id, event.detail, lab)))
-        for host_id, (at, text) in list(self._partial.items()):  # a line still open: show it too
-            records.append(HostEvent(host_id, "console", at, 0.0, _mask(host_id, text, lab)))
-        self._partial.clear()
+        if flush:  # the test is over: a line still open is shown too
+            for host_id, (at, text) in self._partial.items():
+                records.append(HostEvent(host_id, "console", at, 0.0, _mask(host_id, text, lab)))
+            self._partial.clear()
         return records
 
     def _console_lines(self, event: HostEvent, lab: Lab | None) -> Iterator[HostEvent]:
@@ -162,16 +163,21 @@ class Recorder:
         if rest:
             self._partial[event.host_id] = (at, rest)
 
-    def take(self, longrepr: str = "", hosts: tuple[str, ...] = ()) -> dict[str, Any]:
-        """What happened since the last take, as plain data for the report."""
+    def take(self, longrepr: str = "", flush: bool = False) -> dict[str, Any]:
+        """What happened since the last take, as plain data for the report.
+
+        ``flush``: the test is over, so a console line still open is taken too (not
+        before: a secret split between two phases would escape the mask).
+        """
         lab = self.lab
         commands = [CommandRecord.from_entry(e) for _, entries in self.watch.take() for e in entries]
         self._item_commands.extend(commands)
-        for host_id in hosts:
-            longrepr = _mask(host_id, longrepr, lab)
+        if longrepr and lab is not None:  # a failure may quote any host's output
+            for host in lab:
+                longrepr = host._mask(longrepr)
         return {
             "commands": [c.to_dict() for c in commands],
-            "events": [e.to_dict() for e in self._take_events(lab)],
+            "events": [e.to_dict() for e in self._take_events(lab, flush)],
             "longrepr": longrepr,
         }
 
@@ -192,7 +198,7 @@ class Recorder:
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
         longrepr = report.longreprtext if report.failed else ""
-        payload = self.take(longrepr, _hosts_of(item))
+        payload = self.take(longrepr, flush=report.when == "teardown")
         if report.when == "setup":
             payload["between"] = item.stash.get(_BETWEEN, {})
         report.otto = payload  # type: ignore[attr-defined]
@@ -215,7 +221,7 @@ class Recorder:
         self._current = None
         collector = self.config.pluginmanager.get_plugin("otto-reports-collector")
         if collector is not None:
-            collector.interrupted(item.nodeid, _hosts_of(item), self.take())
+            collector.interrupted(item.nodeid, _hosts_of(item), self.take(flush=True))
 
 
 _BETWEEN = pytest.StashKey[dict[str, Any]]()
