@@ -134,10 +134,11 @@ async def timeout_spares_older_jobs_and_close_ends_them(host: Host) -> None:
     assert await gone(host, background)
 
 
-def barrier_command(directory: str, index: int, parties: int) -> str:
+def barrier_command(directory: str, index: int | str, parties: int) -> str:
     """A command that checks in at ``directory`` and waits (PATIENCE at most) until ``parties`` have.
 
-    It prints how many had checked in when it stopped waiting: ``parties`` only if the
+    ``index`` names this party (``"$$"``: its shell's pid). It prints how many had
+    checked in when it stopped waiting: ``parties`` only if the
     commands ran at the same time. A proof of concurrency that a slow login or a busy
     machine cannot fail, unlike a bound on the wall clock.
     """
