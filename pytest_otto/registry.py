@@ -88,9 +88,10 @@ class TransportEntry:
 
 @dataclass(frozen=True)
 class SectionEntry:
-    """A per-host table (``[hosts.<id>.power]``, also allowed in ``[defaults]``).
+    """A per-host key parsed by its own module: a table (``[hosts.<id>.power]``) or any
+    value (``lease = "bench-a"``), also allowed in ``[defaults]``.
 
-    ``parser`` names ``parse(value) -> object``: it checks the table and returns the
+    ``parser`` names ``parse(value) -> object``: it checks the value and returns the
     typed value kept in ``HostConfig.sections[name]``; it raises ``ValueError`` or
     ``TypeError`` with the reason, and the loader adds the file, the host and the key.
     A value with a ``to_toml()`` method is written back through it by ``Lab.dump``.
