@@ -7,7 +7,8 @@ of its own in ``pytest_configure`` only when the run needs it (as pytest registe
 its JUnit writer, and pytest-xdist its ``DSession``):
 
 - `session`: options, loading the lab, the header, pre-flight connection, closing;
-- `fixtures`: ``lab``, ``host``, ``hosts``, ``local_host`` and one node per host;
+- `fixtures`: ``lab``, ``hosts``, ``local_host`` and the host properties of each test;
+- `host_fixture`: ``host`` and one node per host; its rule beside pytest-testinfra;
 - `async_tests`: ``async def`` tests run with no decorator (otto loop or pytest-asyncio);
 - `xdist_groups`: with pytest-xdist, the tests of one host run on one worker;
 - `transcripts`: what each host ran, as sections of the test's report;
@@ -24,7 +25,7 @@ from types import ModuleType
 import pytest
 
 from ..reports import pytest_hooks as reports
-from . import async_tests, fixtures, session, transcripts
+from . import async_tests, fixtures, host_fixture, session, transcripts
 from .session import OTTO_LAB_ENV
 
 __all__ = ["OTTO_LAB_ENV"]
@@ -45,6 +46,8 @@ def _parts(config: pytest.Config) -> dict[str, ModuleType]:
         "otto-transcripts": transcripts,
         "otto-reports": reports,
     }
+    if session.owns_host_fixture(config):
+        parts["otto-host-fixture"] = host_fixture
     if config.pluginmanager.hasplugin("xdist"):
         from . import xdist_groups
 

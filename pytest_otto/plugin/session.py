@@ -17,6 +17,7 @@ from ..hosts.base import Host
 from ..hosts.local import LocalHost
 from ..lab import LabError, set_active_lab
 from ..selection import OTTO_LAB_ENV, LabChoice, choose_lab, find_ini_file, list_ids, open_lab, select_hosts
+from .host_fixture import testinfra_hosts_option
 from .state import STATE, OttoRun, find_state, item_hosts
 
 __all__ = ["OTTO_LAB_ENV", "add_options", "warn_if_lab_path_chose_rootdir"]
@@ -89,11 +90,24 @@ def _lab_choice(config: pytest.Config) -> LabChoice:
     return choose_lab(config.option.otto_lab, cwd=where, ini=(ini, base) if ini else None)
 
 
+def owns_host_fixture(config: pytest.Config) -> bool:
+    """Whether ``host`` is pytest-otto's: unless testinfra's ``--hosts`` is given and no lab."""
+    return testinfra_hosts_option(config) is None or _lab_choice(config).path is not None
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Load the lab and apply ``--host-pattern``; any mistake is a usage error (exit 4)."""
     config = session.config
     choice = _lab_choice(config)
+    testinfra_hosts = testinfra_hosts_option(config)
+    if testinfra_hosts is not None and choice.path is not None:
+        raise pytest.UsageError(
+            f"pytest-otto: both a lab ({choice.path}, from {choice.source}) and pytest-testinfra's "
+            f"--hosts={testinfra_hosts} are given, so one of them would be ignored: the host fixture "
+            "is pytest-otto's with a lab, testinfra's with --hosts and no lab. Run the two suites "
+            "separately (see docs/testinfra.md)."
+        )
     pattern = config.option.otto_host_pattern
     try:
         lab = open_lab(choice)
@@ -121,6 +135,8 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     if state.pattern is not None:
         count += f", --host-pattern {state.pattern!r}"
     lines.append(f"otto hosts ({count}): {list_ids(state.selected)}")
+    if not owns_host_fixture(config):
+        lines.append("otto host fixture: pytest-testinfra's (--hosts given, no lab); lab, hosts: ours")
     return lines
 
 
