@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["HostEvent", "emit", "emit_console", "listen", "listening"]
@@ -40,7 +40,7 @@ class HostEvent:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (a pytest-xdist worker sends it to the controller as JSON)."""
-        return asdict(self)
+        return dict(vars(self))  # flat fields: no need for asdict's deep copy (one per command)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> HostEvent:

@@ -102,7 +102,7 @@ class CommandRecord:
         return f"[{self.session}] {self.kind} {self.command} -> {end}"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return dict(vars(self))  # flat fields: no need for asdict's deep copy (one per command)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CommandRecord:
