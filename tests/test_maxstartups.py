@@ -1,4 +1,4 @@
-"""Pitfall 11 / issue 7: sshd refuses, it does not queue.
+"""Pitfall 11 (docs/behaviour.md): sshd refuses, it does not queue.
 
 An OpenSSH server with its default ``MaxStartups 10:30:100`` randomly drops
 connections while more than 10 are still unauthenticated: 100 simultaneous

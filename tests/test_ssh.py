@@ -1,4 +1,4 @@
-"""SSH hosts (issue 3) against real OpenSSH servers from `testlab`.
+"""SSH hosts against real OpenSSH servers from `testlab`.
 
 The shared behaviour suite (B5-B23 in `test_behaviour`) runs on SSH hosts too, through
 ``any_host`` (conftest.py). Here: what is SSH's own —
