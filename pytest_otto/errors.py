@@ -5,7 +5,7 @@
     OttoError
     ├── LabError             (also a ValueError)       a mistake in a lab file; a secret not set
     ├── HostConnectionError  (also a ConnectionError)  a host not reached, not logged into, or lost
-    │   └── LineHeld                                   a one-line console held by another session
+    │   └── LineHeld                                   a console line held by another session or process
     ├── OttoTimeout          (also a TimeoutError)     an interaction with a shell ran out of time
     │   ├── ExpectTimeout                              expect() saw no match; .output holds what it read
     │   └── SendTimeout                                send() could not write all of its text
@@ -92,7 +92,8 @@ class HostConnectionError(OttoError, ConnectionError):
 
 
 class LineHeld(HostConnectionError):
-    """A console that carries one shell (a serial line) is held by another session of the host."""
+    """A console line that carries one shell is held elsewhere: by another session of the
+    host, or (a serial device's lock) by another process."""
 
 
 class OttoTimeout(OttoError, TimeoutError):

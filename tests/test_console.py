@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_otto import HostConnectionError, SerialHost, Status, TelnetHost
+from pytest_otto import HostConnectionError, LineHeld, SerialHost, Status, TelnetHost
 from pytest_otto.transports.telnet import TelnetTransport
 from testlab._util import accept_forever, stop_listening
 from testlab.serial import SerialConsole
@@ -336,8 +336,9 @@ async def test_serial_second_client_is_refused(closing: list, serial_console: Se
     first, second = serial_host(serial_console), serial_host(serial_console)
     closing += [first, second]
     await first.connect()
-    with pytest.raises(HostConnectionError, match="in use by another process"):
+    with pytest.raises(LineHeld, match=f"^{second.id}: serial .*in use by another process") as caught:
         await second.connect()
+    assert isinstance(caught.value, HostConnectionError)  # a LineHeld is one
 
 
 # -- lost consoles (B18) ----------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import os
 import termios
 from pathlib import Path
 
+from ..errors import LineHeld
 from .base import close_fd, write_to_fd
 from .console import ConsoleTransport
 
@@ -68,8 +69,8 @@ class SerialTransport(ConsoleTransport):
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise ConnectionRefusedError(
-                    errno.EBUSY, f"{self.device} is in use by another process (locked)"
+                raise LineHeld(
+                    self.host_id, f"{self.describe()}: {self.device} is in use by another process (locked)"
                 ) from None
             self._configure_tty(fd)
             termios.tcflush(fd, termios.TCIFLUSH)
