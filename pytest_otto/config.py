@@ -43,6 +43,7 @@ __all__ = [
     "SshConfig",
     "TelnetConfig",
     "all_host_keys",
+    "lab_key",
     "load_lab_config",
     "parse_lab",
 ]
@@ -162,9 +163,11 @@ def _secret(value: object, place: Place) -> Secret:
     return Secret(env=name, path=place.file)
 
 
-def _key(check: Validator, required: str = "") -> dict[str, Any]:
+def lab_key(check: Validator, required: str = "") -> dict[str, Any]:
     """A config field's metadata making it a lab-file key: its validator, and for a key
-    without a default, what a host missing it needs (for the error)."""
+    without a default, what a host missing it needs (for the error). A transport's own
+    config class declares its keys so: ``port: int = field(default=22,
+    metadata=lab_key(lab_values.int_range(1, 65535)))``."""
     return {"check": check, "required": required}
 
 
@@ -183,14 +186,14 @@ class HostConfig:
     transport: ClassVar[str] = ""
 
     id: str
-    tags: tuple[str, ...] = field(default=(), metadata=_key(lab_values.tags))
-    vars: dict[str, Any] = field(default_factory=dict, metadata=_key(lab_values.table))
-    connect_timeout: float = field(default=10.0, metadata=_key(lab_values.timeout))
-    command_timeout: float = field(default=60.0, metadata=_key(lab_values.timeout))
-    max_output: int = field(default=256 * 1024 * 1024, metadata=_key(lab_values.int_range(1)))
+    tags: tuple[str, ...] = field(default=(), metadata=lab_key(lab_values.tags))
+    vars: dict[str, Any] = field(default_factory=dict, metadata=lab_key(lab_values.table))
+    connect_timeout: float = field(default=10.0, metadata=lab_key(lab_values.timeout))
+    command_timeout: float = field(default=60.0, metadata=lab_key(lab_values.timeout))
+    max_output: int = field(default=256 * 1024 * 1024, metadata=lab_key(lab_values.int_range(1)))
     #: Longest typed line; longer commands go in pieces. None: the host's default
     #: (512 on a terminal, none on pipes); 0: no limit.
-    line_limit: int | None = field(default=None, metadata=_key(lab_values.line_limit))
+    line_limit: int | None = field(default=None, metadata=lab_key(lab_values.line_limit))
     sections: Mapping[str, Any] = field(default_factory=dict)
     explicit: frozenset[str] | None = field(default=None, compare=False, repr=False)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -254,30 +257,30 @@ class SshConfig(HostConfig):
 
     transport: ClassVar[str] = "ssh"
 
-    address: str = field(metadata=_key(lab_values.text, required="an address (name or IP)"))
-    port: int = field(default=22, metadata=_key(lab_values.int_range(1, 65535)))
-    user: str | None = field(default=None, metadata=_key(lab_values.text))
-    password: Secret | None = field(default=None, metadata=_key(_secret))
-    key: Path | None = field(default=None, metadata=_key(lab_values.path))
+    address: str = field(metadata=lab_key(lab_values.text, required="an address (name or IP)"))
+    port: int = field(default=22, metadata=lab_key(lab_values.int_range(1, 65535)))
+    user: str | None = field(default=None, metadata=lab_key(lab_values.text))
+    password: Secret | None = field(default=None, metadata=lab_key(_secret))
+    key: Path | None = field(default=None, metadata=lab_key(lab_values.path))
     host_key_check: str = field(
-        default="accept-new", metadata=_key(lab_values.choice(*HOST_KEY_CHECKS, hint=_hint))
+        default="accept-new", metadata=lab_key(lab_values.choice(*HOST_KEY_CHECKS, hint=_hint))
     )
-    known_hosts: Path | None = field(default=None, metadata=_key(lab_values.path))
-    agent: bool = field(default=True, metadata=_key(lab_values.boolean))
-    hop: str | None = field(default=None, metadata=_key(lab_values.text))
-    keepalive_interval: float = field(default=15.0, metadata=_key(lab_values.delay))
-    pty: bool = field(default=False, metadata=_key(lab_values.boolean))
+    known_hosts: Path | None = field(default=None, metadata=lab_key(lab_values.path))
+    agent: bool = field(default=True, metadata=lab_key(lab_values.boolean))
+    hop: str | None = field(default=None, metadata=lab_key(lab_values.text))
+    keepalive_interval: float = field(default=15.0, metadata=lab_key(lab_values.delay))
+    pty: bool = field(default=False, metadata=lab_key(lab_values.boolean))
 
 
 @dataclass(frozen=True, kw_only=True)
 class ConsoleConfig(HostConfig):
     """What telnet and serial consoles share: the login."""
 
-    user: str | None = field(default=None, metadata=_key(lab_values.text))
-    password: Secret | None = field(default=None, metadata=_key(_secret))
-    login_prompt: str | None = field(default=None, metadata=_key(lab_values.regex))
-    password_prompt: str | None = field(default=None, metadata=_key(lab_values.regex))
-    write_delay: float = field(default=0.0, metadata=_key(lab_values.delay))
+    user: str | None = field(default=None, metadata=lab_key(lab_values.text))
+    password: Secret | None = field(default=None, metadata=lab_key(_secret))
+    login_prompt: str | None = field(default=None, metadata=lab_key(lab_values.regex))
+    password_prompt: str | None = field(default=None, metadata=lab_key(lab_values.regex))
+    write_delay: float = field(default=0.0, metadata=lab_key(lab_values.delay))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -286,10 +289,10 @@ class TelnetConfig(ConsoleConfig):
 
     transport: ClassVar[str] = "telnet"
 
-    address: str = field(metadata=_key(lab_values.text, required="an address (name or IP)"))
-    port: int = field(default=23, metadata=_key(lab_values.int_range(1, 65535)))
+    address: str = field(metadata=lab_key(lab_values.text, required="an address (name or IP)"))
+    port: int = field(default=23, metadata=lab_key(lab_values.int_range(1, 65535)))
     #: The port takes one connection (a serial line behind a console server).
-    single_connection: bool = field(default=False, metadata=_key(lab_values.boolean))
+    single_connection: bool = field(default=False, metadata=lab_key(lab_values.boolean))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -298,8 +301,8 @@ class SerialConfig(ConsoleConfig):
 
     transport: ClassVar[str] = "serial"
 
-    device: Path = field(metadata=_key(lab_values.path, required="a device (e.g. /dev/ttyUSB0)"))
-    baud: int = field(default=115200, metadata=_key(lab_values.int_range(1)))
+    device: Path = field(metadata=lab_key(lab_values.path, required="a device (e.g. /dev/ttyUSB0)"))
+    baud: int = field(default=115200, metadata=lab_key(lab_values.int_range(1)))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -308,7 +311,7 @@ class LocalConfig(HostConfig):
 
     transport: ClassVar[str] = "local"
 
-    pty: bool = field(default=False, metadata=_key(lab_values.boolean))
+    pty: bool = field(default=False, metadata=lab_key(lab_values.boolean))
 
 
 def all_host_keys() -> tuple[str, ...]:

@@ -13,7 +13,7 @@ import tomli_w
 
 import pytest_otto
 from pytest_otto import Lab, LabError, LocalHost, lab_values, registry
-from pytest_otto.config import HostConfig, LocalConfig, SshConfig, all_host_keys, parse_lab
+from pytest_otto.config import HostConfig, LocalConfig, SshConfig, all_host_keys, lab_key, parse_lab
 from pytest_otto.lab_values import BadValue, Place, WrongType
 
 
@@ -39,7 +39,7 @@ class LoopConfig(HostConfig):
 
     transport: ClassVar[str] = "loop"
 
-    greeting: str = field(default="hi", metadata={"check": lab_values.text, "required": ""})
+    greeting: str = field(default="hi", metadata=lab_key(lab_values.text))
 
 
 class LoopHost(LocalHost):
