@@ -169,3 +169,20 @@ async def test_a_copy_that_times_out_stops_and_leaves_nothing(tmp_path: Path) ->
         assert (dest / "big.bin").read_bytes() == src.read_bytes()
     finally:
         await host.close()
+
+
+async def test_two_hosts_on_one_machine_put_the_same_file_at_once(tmp_path: Path) -> None:
+    """Two local hosts (or any two hosts sharing a filesystem) copying one file into one
+    folder at the same time both succeed: each copy has a partial file of its own."""
+    src = tmp_path / "settings.conf"
+    src.write_bytes(os.urandom(8 << 20))  # several chunks: the two copies overlap
+    dest = tmp_path / "inbox"
+    first, second = LocalHost("first"), LocalHost("second")
+    try:
+        for _ in range(10):
+            results = await asyncio.gather(first.put(src, dest), second.put(src, dest))
+            assert all(results), results
+        assert [p.name for p in dest.iterdir()] == ["settings.conf"]  # no partial file left
+        assert (dest / "settings.conf").read_bytes() == src.read_bytes()
+    finally:
+        await asyncio.gather(first.close(), second.close())

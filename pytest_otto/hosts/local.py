@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import shutil
 import signal
 import threading
@@ -160,7 +161,8 @@ def _copy(src: Path, dest_dir: Path, stop: threading.Event) -> None:
     dest_dir = dest_dir.expanduser()
     dest_dir.mkdir(parents=True, exist_ok=True)
     dest = dest_dir / src.name
-    partial = dest_dir / f".{src.name}.otto-partial"
+    # a name of this copy's own: two hosts on one machine may copy the same file at once
+    partial = dest_dir / f".{src.name}.{secrets.token_hex(4)}.otto-partial"
     try:
         with open(src, "rb") as reader, open(partial, "wb") as writer:
             while chunk := reader.read(COPY_CHUNK):
