@@ -61,6 +61,7 @@ __all__ = [
     "Session",
     "ShellResetWarning",
     "Status",
+    "TcpHost",
     "TelnetHost",
     "Transcript",
     "TranscriptEntry",
@@ -76,7 +77,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .hosts.console import SerialHost, TelnetHost
+    from .hosts.console import SerialHost, TcpHost, TelnetHost
     from .hosts.ssh import RemoteHost
 
 def __getattr__(name: str) -> Any:

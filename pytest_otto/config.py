@@ -41,6 +41,7 @@ __all__ = [
     "Secret",
     "SerialConfig",
     "SshConfig",
+    "TcpConfig",
     "TelnetConfig",
     "all_host_keys",
     "lab_key",
@@ -303,6 +304,22 @@ class SerialConfig(ConsoleConfig):
 
     device: Path = field(metadata=lab_key(lab_values.path, required="a device (e.g. /dev/ttyUSB0)"))
     baud: int = field(default=115200, metadata=lab_key(lab_values.int_range(1)))
+    #: ``none``, ``rtscts`` (hardware) or ``xonxoff`` (software).
+    flow_control: str = field(
+        default="none", metadata=lab_key(lab_values.choice("none", "rtscts", "xonxoff", hint=_hint))
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class TcpConfig(ConsoleConfig):
+    """A raw TCP console: ser2net raw, QEMU ``-serial tcp:`` (`pytest_otto.TcpHost`)."""
+
+    transport: ClassVar[str] = "tcp"
+
+    address: str = field(metadata=lab_key(lab_values.text, required="an address (name or IP)"))
+    port: int = field(metadata=lab_key(lab_values.int_range(1, 65535), required="the console's port"))
+    #: Such a port is a serial line behind a socket: one connection at a time.
+    single_connection: bool = field(default=True, metadata=lab_key(lab_values.boolean))
 
 
 @dataclass(frozen=True, kw_only=True)

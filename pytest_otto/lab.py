@@ -65,6 +65,15 @@ def build_host(config: HostConfig, lab: Lab) -> Host:
     so a lab of local hosts never loads asyncssh. A missing transport is a `LabError`
     naming the host.
     """
+    host = _build(config, lab)
+    if config.sections:
+        from .hosts.board import configure_board  # power, bootloader, recover
+
+        configure_board(host, config, lab)
+    return host
+
+
+def _build(config: HostConfig, lab: Lab) -> Host:
     factory = _factories.get(config.transport)
     if factory is not None:
         return factory(config, lab)

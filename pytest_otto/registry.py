@@ -165,4 +165,15 @@ register_transport(
 register_transport(
     "serial", config="pytest_otto.config:SerialConfig", host="pytest_otto.hosts.console:SerialHost"
 )
+register_transport("tcp", config="pytest_otto.config:TcpConfig", host="pytest_otto.hosts.console:TcpHost")
 register_transport("local", config="pytest_otto.config:LocalConfig", host="pytest_otto.hosts.local:LocalHost")
+
+# -- boards: power control, the bootloader, recovery in a pytest run ------------------------
+
+register_section("power", parser="pytest_otto.power.config:parse_power_section")
+register_section(
+    "bootloader",
+    parser="pytest_otto.bootloader:parse_bootloader_section",
+    transports=("telnet", "serial", "tcp"),
+)
+register_section("recover", parser="pytest_otto.hosts.board:parse_recover")

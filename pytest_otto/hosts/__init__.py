@@ -18,10 +18,10 @@ from .base import Host, Session
 from .local import LocalHost
 
 if TYPE_CHECKING:
-    from .console import SerialHost, TelnetHost
+    from .console import SerialHost, TcpHost, TelnetHost
     from .ssh import RemoteHost
 
-__all__ = ["Host", "LocalHost", "RemoteHost", "SerialHost", "Session", "TelnetHost"]
+__all__ = ["Host", "LocalHost", "RemoteHost", "SerialHost", "Session", "TcpHost", "TelnetHost"]
 
 
 

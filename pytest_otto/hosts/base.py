@@ -29,6 +29,7 @@ from ..result import CommandStatus, RunResult, Status, TransferResult
 from ..session import DEFAULT, ShellSession, format_seconds, resolve_timeout, wait_bounded
 from ..transcript import Transcript, TranscriptEntry, mask_secrets, shown_masked
 from ..transports.base import TTY_LINE_LIMIT, Transport
+from .board import BoardControl
 
 if TYPE_CHECKING:
     from ..config import HostConfig
@@ -245,8 +246,8 @@ class Session:
         self.close_sync()
 
 
-class Host(ABC):
-    """Base of every host: local, SSH, telnet and serial.
+class Host(BoardControl, ABC):
+    """Base of every host: local, SSH, telnet, serial and tcp.
 
     ``id`` names the host in results, errors and test ids; ``tags`` and ``vars``
     come from the lab file. Timeouts are read at call time, so changing

@@ -30,6 +30,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..bootloader import Bootloader, BootloaderConfig
 from ..errors import LineHeld
 from ..result import CommandStatus, Status
 from ..session import DEFAULT, ShellSession, format_seconds, shell_quote
@@ -38,14 +39,15 @@ from ..transports.console import (
     DEFAULT_PASSWORD_PROMPT,
     ConsoleTransport,
 )
-from ..transports.serial import SerialTransport
+from ..transports.serial import FLOW_CONTROLS, SerialTransport
+from ..transports.tcp import TcpTransport
 from ..transports.telnet import TelnetTransport
 from .base import Host, line_limit_from, resolve_line_limit, reveal_password
 
 if TYPE_CHECKING:
-    from ..config import ConsoleConfig, SerialConfig, TelnetConfig
+    from ..config import ConsoleConfig, SerialConfig, TcpConfig, TelnetConfig
 
-__all__ = ["ConsoleHost", "SerialHost", "TelnetHost"]
+__all__ = ["ConsoleHost", "SerialHost", "TcpHost", "TelnetHost"]
 
 log = logging.getLogger("pytest_otto")
 
@@ -76,6 +78,8 @@ class ConsoleHost(Host):
 
     single_holder = True
     one_line = False
+    #: ``[hosts.X.bootloader]``; None: U-Boot's defaults (see `BootloaderConfig`).
+    bootloader_config: BootloaderConfig | None = None
 
     def __init__(
         self,
@@ -100,6 +104,20 @@ class ConsoleHost(Host):
             raise ValueError(f"write_delay must be >= 0, not {write_delay!r}")
         self.line_limit = resolve_line_limit(True, line_limit)
         self._holder: ConsoleTransport | None = None
+
+    # -- the bootloader ----------------------------------------------------------------------
+
+    def bootloader(self, reset: bool = True) -> Bootloader:
+        """A session on the bootloader's prompt: ``async with host.bootloader() as bl:``.
+
+        Entering closes the host's shells, power-cycles the board (``reset=False``:
+        no reset, for a board already at the prompt), stops the autoboot and waits
+        for the prompt; see `pytest_otto.bootloader`.
+        """
+        return Bootloader(self, self.bootloader_config or BootloaderConfig(), reset)
+
+    def _where_up(self) -> str:
+        return self._where()
 
     # -- credentials -------------------------------------------------------------------------
 
@@ -360,6 +378,40 @@ class TelnetHost(ConsoleHost):
         return f"telnet {self.address}:{self.port}"
 
 
+class TcpHost(TelnetHost):
+    """A raw TCP console (ser2net raw, QEMU ``-serial tcp:``): telnet's handling without telnet.
+
+    Such a port is a serial line behind a socket, so it takes one connection
+    (``single_connection=True``) unless told otherwise.
+    """
+
+    transport_name = "tcp"
+
+    def __init__(
+        self, id: str, address: str, *, port: int, single_connection: bool = True, **options: Any
+    ) -> None:
+        super().__init__(id, address, port=port, single_connection=single_connection, **options)
+
+    @classmethod
+    def from_config(cls, config: TcpConfig, lab: object = None) -> TcpHost:  # type: ignore[override]
+        """Build from a lab file entry (``transport = "tcp"``)."""
+        return cls(
+            config.id,
+            config.address,
+            port=config.port,
+            single_connection=config.single_connection,
+            **cls._common_from_config(config),
+        )
+
+    def _make_shell_transport(self) -> TcpTransport:
+        transport = TcpTransport(self.id, self.address, self.port, **self._login_options())
+        self._configure(transport)
+        return transport
+
+    def _where(self) -> str:
+        return f"tcp {self.address}:{self.port}"
+
+
 class SerialHost(ConsoleHost):
     """A console on a serial port (``/dev/ttyUSB0``), opened with the stdlib ``termios``.
 
@@ -370,19 +422,36 @@ class SerialHost(ConsoleHost):
     one_line = True
 
     def __init__(
-        self, id: str, device: str | os.PathLike[str], *, baud: int = 115200, **options: Any
+        self,
+        id: str,
+        device: str | os.PathLike[str],
+        *,
+        baud: int = 115200,
+        flow_control: str = "none",
+        **options: Any,
     ) -> None:
         super().__init__(id, **options)
         self.device = Path(device).expanduser()
         self.baud = int(baud)
+        if flow_control not in FLOW_CONTROLS:
+            raise ValueError(f"flow_control must be one of {', '.join(FLOW_CONTROLS)}, not {flow_control!r}")
+        self.flow_control = flow_control
 
     @classmethod
     def from_config(cls, config: SerialConfig, lab: object = None) -> SerialHost:
         """Build from a lab file entry (``transport = "serial"``)."""
-        return cls(config.id, config.device, baud=config.baud, **cls._common_from_config(config))
+        return cls(
+            config.id,
+            config.device,
+            baud=config.baud,
+            flow_control=config.flow_control,
+            **cls._common_from_config(config),
+        )
 
     def _make_shell_transport(self) -> SerialTransport:
-        transport = SerialTransport(self.id, self.device, self.baud, **self._login_options())
+        transport = SerialTransport(
+            self.id, self.device, self.baud, flow_control=self.flow_control, **self._login_options()
+        )
         self._configure(transport)
         return transport
 

@@ -351,9 +351,9 @@ class ConsoleTransport(Transport):
     async def open_raw(self, sink: ByteSink) -> None:
         """Connect and hand every byte to ``sink`` as it comes: no login, no probe, no watch.
 
-        For a person at the console (``otto console``): they read the prompts and
-        answer them. The line is claimed as for `open`; the end of the connection is
-        ``feed_eof``.
+        For a person at the console (``otto console``), or a bootloader's prompt
+        (`pytest_otto.bootloader`): they read the prompts and answer them. The line is
+        claimed as for `open`; the end of the connection is ``feed_eof``.
         """
         self.sink = sink
         self.raw_io(True)  # no logout judgement: the person decides what the line shows

@@ -25,7 +25,10 @@ from ..errors import LineHeld
 from .base import close_fd, write_to_fd
 from .console import ConsoleTransport
 
-__all__ = ["SerialTransport", "baud_constant"]
+__all__ = ["FLOW_CONTROLS", "SerialTransport", "baud_constant"]
+
+#: ``flow_control`` values: none, hardware (RTS/CTS lines), software (XON/XOFF bytes).
+FLOW_CONTROLS = ("none", "rtscts", "xonxoff")
 
 
 def baud_constant(baud: int) -> int:
@@ -46,11 +49,15 @@ class SerialTransport(ConsoleTransport):
         host_id: str,
         device: str | os.PathLike[str],
         baud: int = 115200,
+        flow_control: str = "none",
         **login: object,
     ) -> None:
         super().__init__(host_id, **login)  # type: ignore[arg-type]
+        if flow_control not in FLOW_CONTROLS:
+            raise ValueError(f"flow_control must be one of {', '.join(FLOW_CONTROLS)}, not {flow_control!r}")
         self.device = Path(device)
         self.baud = baud
+        self.flow_control = flow_control
         self._speed = baud_constant(baud)
         self._fd: int | None = None
 
@@ -82,7 +89,12 @@ class SerialTransport(ConsoleTransport):
         asyncio.get_running_loop().add_reader(fd, self._on_readable)
 
     def _configure_tty(self, fd: int) -> None:
-        """Raw 8N1 at the baud rate, no flow control, ignore modem lines."""
+        """Raw 8N1 at the baud rate, modem lines ignored, with the chosen flow control.
+
+        ``rtscts``: the UART holds its output while CTS is low and lowers RTS when
+        its input buffer fills. ``xonxoff``: the tty driver stops our output at an
+        XOFF (Ctrl-S) from the device until XON (Ctrl-Q), and sends them itself.
+        """
         try:
             attrs = termios.tcgetattr(fd)
         except termios.error as exc:  # /dev/null, a plain file: not an OSError, say what it means
@@ -91,6 +103,10 @@ class SerialTransport(ConsoleTransport):
         attrs[0] = 0  # iflag: no ICRNL/IXON/...: bytes as they come
         attrs[1] = 0  # oflag: no OPOST
         attrs[2] = termios.CS8 | termios.CREAD | termios.CLOCAL  # cflag
+        if self.flow_control == "rtscts":
+            attrs[2] |= termios.CRTSCTS
+        elif self.flow_control == "xonxoff":
+            attrs[0] |= termios.IXON | termios.IXOFF
         attrs[3] = 0  # lflag: no echo, no canonical mode, no signals
         attrs[4] = attrs[5] = self._speed
         attrs[6][termios.VMIN] = 1

@@ -1,0 +1,145 @@
+"""Rebooting a host and waiting for it: written once for ssh, telnet, serial and tcp hosts.
+
+"Up" means what the user needs afterwards: a shell that answers a command on the
+host's default session (an SSH connection, a console login). "A new boot" is told by
+the kernel's ``boot_id`` (``/proc/sys/kernel/random/boot_id``) where the host has
+one, so a shell of the old system that still answers while it shuts down is not
+mistaken for the rebooted one; without it, the host must first stop answering.
+
+A reboot we asked for closes every session of the host itself, so the sessions
+after it are fresh and no ``ShellResetWarning`` is raised; every wait is bounded
+and its ``TimeoutError`` names what was awaited and the last attempt's error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from .errors import HostConnectionError, OttoError
+from .session import format_seconds
+
+if TYPE_CHECKING:
+    from .hosts.base import Host
+
+__all__ = ["RebootError", "boot_id", "reboot", "wait_until_down", "wait_until_up"]
+
+log = logging.getLogger("pytest_otto")
+
+BOOT_ID_COMMAND = "cat /proc/sys/kernel/random/boot_id 2>/dev/null || true"
+#: How long one "is it up?" attempt may take at most (a console login on a loaded machine).
+ATTEMPT_LIMIT = 20.0
+#: How long one "is it down?" attempt waits for a shell before calling the host down.
+DOWN_PROBE = 3.0
+#: Pause between attempts that failed at once (connection refused).
+RETRY_PAUSE = 0.5
+#: How long the reboot command itself may take before its shell is left behind.
+REBOOT_COMMAND_TIMEOUT = 10.0
+
+#: What a failed attempt may raise: the host is not (or no longer) answering.
+_NOT_ANSWERING = (HostConnectionError, TimeoutError, OSError, EOFError)
+
+
+class RebootError(OttoError):
+    """The reboot command could not be run (not found, not permitted)."""
+
+
+async def boot_id(host: Host, timeout: float) -> str | None:
+    """The kernel's boot id from the host's default shell, or None where it has none."""
+    status = (await host.default_session._run(BOOT_ID_COMMAND, timeout)).only
+    if status.retcode == -1:  # never finished: the shell ended, or timed out
+        raise HostConnectionError(host.id, status.output.strip() or "no answer from the shell")
+    text = status.output.strip()
+    return text if status.ok and len(text) >= 32 else None
+
+
+async def _attempt_up(host: Host, timeout: float, not_boot: str | None) -> None:
+    """Open the default shell and ask it one command (raises when not up)."""
+    current = await asyncio.wait_for(boot_id(host, timeout), timeout)
+    if not_boot is not None and current == not_boot:
+        raise HostConnectionError(host.id, "the shell that answered is still the one of the old boot")
+
+
+async def wait_until_up(host: Host, timeout: float, *, not_boot: str | None = None) -> None:
+    """Return once ``host`` answers a command (on a boot other than ``not_boot``); bounded."""
+    started = time.monotonic()
+    deadline = started + timeout
+    last = "no attempt finished"
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            what = "a shell on a new boot" if not_boot else "a shell"
+            raise TimeoutError(
+                f"{host.id}: not up within {format_seconds(timeout)}s: waited for {what} to answer"
+                f" a command on {host._where_up()}; last attempt: {last}"
+            )
+        attempt_started = time.monotonic()
+        try:
+            await _attempt_up(host, min(remaining, ATTEMPT_LIMIT), not_boot)
+        except _NOT_ANSWERING as exc:
+            last = str(exc) or type(exc).__name__
+            await host._close()
+            if time.monotonic() - attempt_started < RETRY_PAUSE:
+                await asyncio.sleep(min(RETRY_PAUSE, max(0.0, deadline - time.monotonic())))
+            continue
+        log.debug("%s: up after %.1fs", host.id, time.monotonic() - started)
+        return
+
+
+async def wait_until_down(host: Host, timeout: float, *, probe: float = DOWN_PROBE) -> None:
+    """Return once ``host`` stops answering: a fresh connection fails or no shell answers
+    within ``probe`` seconds. Bounded by ``timeout``; closes the host's sessions."""
+    deadline = time.monotonic() + timeout
+    while True:
+        await host._close()
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(
+                f"{host.id}: still up after {format_seconds(timeout)}s: waited for {host._where_up()}"
+                " to stop answering (a shell still answered every attempt)"
+            )
+        try:
+            await asyncio.wait_for(host.default_session._run("true", probe), min(remaining, probe))
+        except _NOT_ANSWERING:
+            await host._close()
+            return
+        await asyncio.sleep(min(RETRY_PAUSE, max(0.0, deadline - time.monotonic())))
+
+
+async def _send_reboot(host: Host) -> None:
+    """Run the reboot command; its shell ending (or the connection dropping) is expected."""
+    try:
+        result = await host.default_session._run(host.reboot_command, REBOOT_COMMAND_TIMEOUT)
+    except _NOT_ANSWERING as exc:
+        log.debug("%s: the reboot command's shell ended: %s", host.id, exc)
+        return
+    status = result.only
+    if status.retcode in (126, 127) or "not permitted" in status.output.lower():
+        raise RebootError(
+            f"{host.id}: reboot command {host.reboot_command!r} failed (exit code {status.retcode}):"
+            f" {status.output.strip()[-300:] or 'no output'}"
+        )
+
+
+async def reboot(host: Host, *, hard: bool, wait: bool, timeout: float) -> None:
+    """Soft (the reboot command) or hard (a power cycle) reboot; with ``wait``, until up again."""
+    deadline = time.monotonic() + timeout
+    old: str | None = None
+    if wait and not hard:
+        try:
+            bound = min(timeout, ATTEMPT_LIMIT)
+            old = await asyncio.wait_for(boot_id(host, bound), bound)
+        except _NOT_ANSWERING as exc:
+            raise HostConnectionError(host.id, f"cannot reboot: the host does not answer ({exc})") from exc
+    if hard:
+        await host._power_action("cycle")
+    else:
+        await _send_reboot(host)
+    await host._close()  # ours: the next sessions are fresh, and no ShellResetWarning
+    if not wait:
+        return
+    if not hard and old is None:  # no boot id: the old system must go away first
+        await wait_until_down(host, max(0.0, deadline - time.monotonic()))
+    await wait_until_up(host, max(0.0, deadline - time.monotonic()), not_boot=old)
