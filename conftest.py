@@ -5,4 +5,4 @@ the session-scoped fixtures that need them, on loopback addresses, and stopped a
 the end (see testlab/README.md).
 """
 
-pytest_plugins = ["pytester", "testlab.pytest_fixtures"]
+pytest_plugins = ["pytester", "testlab.pytest_fixtures", "testlab.board_fixtures"]

@@ -215,15 +215,20 @@ class Bootloader:
             raise HostConnectionError(self.host.id, f"the bootloader session is closed ({why})")
         await self._transport.write(text.encode())
 
+    def _check_length(self, command: str, line: str) -> None:
+        """Refuse a line the bootloader's line editor would cut, before typing any of it."""
+        limit = self.config.line_limit
+        if len(line) <= limit - 1:
+            return
+        extra = f" ({len(line)} with the exit status echo)" if len(line) != len(command) else ""
+        raise BootloaderError(
+            f"{self.host.id}: bootloader command of {len(command)} characters{extra} refused before"
+            f" typing it: the bootloader keeps {limit - 1} (line_limit = {limit}) and would run a"
+            " truncated command"
+        )
+
     async def _type_line(self, line: str) -> None:
         """Type ``line``, check its echo, then Enter; Ctrl-C instead of Enter if it was mangled."""
-        limit = self.config.line_limit
-        if len(line) > limit - 1:
-            raise BootloaderError(
-                f"{self.host.id}: bootloader line of {len(line)} characters refused before typing it:"
-                f" the bootloader keeps {limit - 1} (line_limit = {limit}) and would run a truncated"
-                " command"
-            )
         self._forget()
         await self._write(line)
         self._last_timeout = ECHO_TIMEOUT
@@ -234,14 +239,29 @@ class Bootloader:
             pass
         echo = self._text()
         if BEL in echo or not echo.endswith(line):
+            await self._quiet(ECHO_TIMEOUT)  # the rest of the echo (and its BELs) first
+            echo = self._text()
             await self._write("\x03")  # U-Boot (and most line editors): drop the line
-            shown = echo.replace(BEL, "<BEL>")[-120:]
+            await self._quiet(ECHO_TIMEOUT)
+            self._forget()
+            shown = echo.replace(BEL, "<BEL>")
+            shown = shown[:60] + " ... " + shown[-60:] if len(shown) > 130 else shown
             raise BootloaderError(
                 f"{self.host.id}: the bootloader's echo of the line differs from what was typed"
                 f" (it rang BEL or dropped characters); the line was cancelled with Ctrl-C, not run."
                 f" Echo: {shown!r}"
             )
         await self._write("\r")
+
+    async def _quiet(self, limit: float, still: float = 0.3) -> None:
+        """Wait until the console has said nothing for ``still`` seconds (at most ``limit``)."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), still)
+            except TimeoutError:
+                return
 
     # -- the prompt ------------------------------------------------------------------------------
 
@@ -254,6 +274,7 @@ class Bootloader:
         # the echo of the line shows '$?' (or the quotes): only the expanded text ends it
         split = f'{token[:4]}""{token[4:]}'
         line = f"{command}; echo {token}_$?_" if self.config.exit_status else f"{command}; echo {split}_"
+        self._check_length(command, line)
         started, t0 = time.time(), time.monotonic()
         await self._type_line(line)
         end = re.compile(re.escape(token) + (r"_(\d+)_\n" if self.config.exit_status else r"_\n"))
@@ -300,13 +321,17 @@ class Bootloader:
     async def _boot(self, timeout: object) -> None:
         budget = resolve_timeout(timeout, self.host.command_timeout * 2)
         self._check_usable()
-        deadline = time.monotonic() + budget
+        self._check_length(self.config.boot, self.config.boot)
+        started, t0 = time.time(), time.monotonic()
+        deadline = t0 + budget
         await self._type_line(self.config.boot)
         self._booted = True
         await self._hangup()
         from .reboot import wait_until_up
 
-        await wait_until_up(self.host, max(0.0, deadline - time.monotonic()))
+        await wait_until_up(self.host, max(0.0, deadline - time.monotonic()), asked=budget)
+        status = CommandStatus(self.config.boot, "the OS answers", Status.Success, 0)
+        self.host._record("bootloader", "bootloader", status, started, time.monotonic() - t0)
 
     async def boot(self, timeout: float | object = DEFAULT) -> None:
         """Boot the OS with the ``boot`` command; return once the host's shell answers."""

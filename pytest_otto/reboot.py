@@ -32,7 +32,7 @@ BOOT_ID_COMMAND = "cat /proc/sys/kernel/random/boot_id 2>/dev/null || true"
 #: How long one "is it up?" attempt may take at most (a console login on a loaded machine).
 ATTEMPT_LIMIT = 20.0
 #: How long one "is it down?" attempt waits for a shell before calling the host down.
-DOWN_PROBE = 3.0
+DOWN_PROBE = 5.0
 #: Pause between attempts that failed at once (connection refused).
 RETRY_PAUSE = 0.5
 #: How long the reboot command itself may take before its shell is left behind.
@@ -62,8 +62,13 @@ async def _attempt_up(host: Host, timeout: float, not_boot: str | None) -> None:
         raise HostConnectionError(host.id, "the shell that answered is still the one of the old boot")
 
 
-async def wait_until_up(host: Host, timeout: float, *, not_boot: str | None = None) -> None:
-    """Return once ``host`` answers a command (on a boot other than ``not_boot``); bounded."""
+async def wait_until_up(
+    host: Host, timeout: float, *, not_boot: str | None = None, asked: float | None = None
+) -> None:
+    """Return once ``host`` answers a command (on a boot other than ``not_boot``); bounded.
+
+    ``asked``: the bound the caller was given, for the message (``timeout`` is what is left of it).
+    """
     started = time.monotonic()
     deadline = started + timeout
     last = "no attempt finished"
@@ -72,14 +77,14 @@ async def wait_until_up(host: Host, timeout: float, *, not_boot: str | None = No
         if remaining <= 0:
             what = "a shell on a new boot" if not_boot else "a shell"
             raise TimeoutError(
-                f"{host.id}: not up within {format_seconds(timeout)}s: waited for {what} to answer"
+                f"{host.id}: not up within {format_seconds(asked or timeout)}s: waited for {what} to answer"
                 f" a command on {host._where_up()}; last attempt: {last}"
             )
         attempt_started = time.monotonic()
         try:
             await _attempt_up(host, min(remaining, ATTEMPT_LIMIT), not_boot)
         except _NOT_ANSWERING as exc:
-            last = str(exc) or type(exc).__name__
+            last = str(exc) or ("timed out" if isinstance(exc, TimeoutError) else type(exc).__name__)
             await host._close()
             if time.monotonic() - attempt_started < RETRY_PAUSE:
                 await asyncio.sleep(min(RETRY_PAUSE, max(0.0, deadline - time.monotonic())))
@@ -88,23 +93,38 @@ async def wait_until_up(host: Host, timeout: float, *, not_boot: str | None = No
         return
 
 
-async def wait_until_down(host: Host, timeout: float, *, probe: float = DOWN_PROBE) -> None:
-    """Return once ``host`` stops answering: a fresh connection fails or no shell answers
-    within ``probe`` seconds. Bounded by ``timeout``; closes the host's sessions."""
+async def wait_until_down(
+    host: Host, timeout: float, *, probe: float = DOWN_PROBE, asked: float | None = None
+) -> None:
+    """Return once ``host`` stops answering: a fresh connection fails, or no shell answers
+    within ``probe`` seconds. Bounded by ``timeout``; closes the host's sessions.
+
+    An attempt cut short by ``timeout`` proves nothing (a slow login is no dead host):
+    then the wait ends with ``TimeoutError``.
+    """
     deadline = time.monotonic() + timeout
     while True:
         await host._close()
         remaining = deadline - time.monotonic()
+        bound = min(remaining, probe)
         if remaining <= 0:
             raise TimeoutError(
-                f"{host.id}: still up after {format_seconds(timeout)}s: waited for {host._where_up()}"
-                " to stop answering (a shell still answered every attempt)"
+                f"{host.id}: still up after {format_seconds(asked or timeout)}s: waited for"
+                f" {host._where_up()} to stop answering (a shell still answered every attempt)"
             )
+        started = time.monotonic()
         try:
-            await asyncio.wait_for(host.default_session._run("true", probe), min(remaining, probe))
-        except _NOT_ANSWERING:
+            await asyncio.wait_for(host.default_session._run("true", bound), bound)
+        except _NOT_ANSWERING as exc:
             await host._close()
-            return
+            if bound >= probe or time.monotonic() - started < bound * 0.9:
+                log.debug("%s: down (%s)", host.id, exc)
+                return
+            raise TimeoutError(
+                f"{host.id}: still up after {format_seconds(asked or timeout)}s: waited for"
+                f" {host._where_up()} to stop answering; the last attempt ran out of time without a"
+                f" verdict ({exc or 'timed out'})"
+            ) from None
         await asyncio.sleep(min(RETRY_PAUSE, max(0.0, deadline - time.monotonic())))
 
 
@@ -124,22 +144,25 @@ async def _send_reboot(host: Host) -> None:
 
 
 async def reboot(host: Host, *, hard: bool, wait: bool, timeout: float) -> None:
-    """Soft (the reboot command) or hard (a power cycle) reboot; with ``wait``, until up again."""
-    deadline = time.monotonic() + timeout
+    """Soft (the reboot command) or hard (a power cycle) reboot; with ``wait``, until up again.
+
+    ``timeout`` bounds the wait for the new boot, from the moment the reboot was asked for.
+    """
     old: str | None = None
     if wait and not hard:
         try:
-            bound = min(timeout, ATTEMPT_LIMIT)
-            old = await asyncio.wait_for(boot_id(host, bound), bound)
+            old = await asyncio.wait_for(boot_id(host, ATTEMPT_LIMIT), ATTEMPT_LIMIT)
         except _NOT_ANSWERING as exc:
-            raise HostConnectionError(host.id, f"cannot reboot: the host does not answer ({exc})") from exc
+            why = str(exc) or type(exc).__name__
+            raise HostConnectionError(host.id, f"cannot reboot: the host does not answer ({why})") from exc
     if hard:
         await host._power_action("cycle")
     else:
         await _send_reboot(host)
+    deadline = time.monotonic() + timeout
     await host._close()  # ours: the next sessions are fresh, and no ShellResetWarning
     if not wait:
         return
     if not hard and old is None:  # no boot id: the old system must go away first
-        await wait_until_down(host, max(0.0, deadline - time.monotonic()))
-    await wait_until_up(host, max(0.0, deadline - time.monotonic()), not_boot=old)
+        await wait_until_down(host, max(0.0, deadline - time.monotonic()), asked=timeout)
+    await wait_until_up(host, max(0.0, deadline - time.monotonic()), not_boot=old, asked=timeout)

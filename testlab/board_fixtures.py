@@ -1,0 +1,35 @@
+"""pytest fixtures for the virtual boards of `testlab.boards` (QEMU on TCG).
+
+``boards`` is a factory: ``boards("linux", console="telnet")`` starts a board (frozen
+until ``power_on``; ``on=True`` switches it on at once) that is killed when the test
+ends, whatever happened. Boards start lazily, per test, at most `MAX_BOARDS` at a time
+on the machine; a test that cannot get a slot waits for one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from testlab.boards import Board
+
+
+@pytest.fixture
+def boards() -> Iterator[Callable[..., Board]]:
+    """Start boards for this test: ``boards(kind="linux", console="telnet", on=True)``."""
+    started: list[Board] = []
+
+    def start(kind: str = "linux", console: str = "telnet", on: bool = True, **options: object) -> Board:
+        board = Board(kind, console=console, **options)  # type: ignore[arg-type]
+        started.append(board)
+        board.start()
+        if on:
+            board.power_on()
+        return board
+
+    try:
+        yield start
+    finally:
+        for board in started:
+            board.remove()
