@@ -304,22 +304,33 @@ class Bootloader:
         """Blocking twin of `run`."""
         return loop.wait(self._run(command, timeout))
 
+    async def _send(self, text: str) -> None:
+        self._check_usable()
+        await self._write(text)
+
     async def send(self, text: str) -> None:
         """Type ``text`` exactly as given (``\\r`` is Enter)."""
-        self._check_usable()
-        await loop.call(self._write(text))
+        await loop.call(self._send(text))
+
+    def send_sync(self, text: str) -> None:
+        """Blocking twin of `send`."""
+        loop.wait(self._send(text))
 
     async def expect(self, pattern: str | re.Pattern[str], timeout: float | object = DEFAULT) -> str:
         """Read until ``pattern`` matches (terminal codes, CR and backspaces removed)."""
         budget = resolve_timeout(timeout, self.host.command_timeout)
         return await loop.call(self._expect(pattern, budget))
 
+    def expect_sync(self, pattern: str | re.Pattern[str], timeout: float | object = DEFAULT) -> str:
+        """Blocking twin of `expect`."""
+        return loop.wait(self._expect(pattern, resolve_timeout(timeout, self.host.command_timeout)))
+
     def _check_usable(self) -> None:
         if self._booted:
             raise BootloaderError(f"{self.host.id}: the bootloader has booted the OS; use the host now")
 
     async def _boot(self, timeout: object) -> None:
-        budget = resolve_timeout(timeout, self.host.command_timeout * 2)
+        budget = resolve_timeout(timeout, self.host.boot_timeout)
         self._check_usable()
         self._check_length(self.config.boot, self.config.boot)
         started, t0 = time.time(), time.monotonic()
@@ -334,8 +345,15 @@ class Bootloader:
         self.host._record("bootloader", "bootloader", status, started, time.monotonic() - t0)
 
     async def boot(self, timeout: float | object = DEFAULT) -> None:
-        """Boot the OS with the ``boot`` command; return once the host's shell answers."""
+        """Boot the OS with the ``boot`` command; return once the host's shell answers.
+
+        ``timeout`` (default: the host's `boot_timeout`) bounds the boot and the login.
+        """
         await loop.call(self._boot(timeout))
+
+    def boot_sync(self, timeout: float | object = DEFAULT) -> None:
+        """Blocking twin of `boot`."""
+        loop.wait(self._boot(timeout))
 
     # -- entering and leaving --------------------------------------------------------------------
 

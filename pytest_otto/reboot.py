@@ -14,15 +14,19 @@ and its ``TimeoutError`` names what was awaited and the last attempt's error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from .errors import HostConnectionError, OttoError
 from .session import format_seconds
+from .transports.console import SHELL_PROMPT, strip_terminal_codes
 
 if TYPE_CHECKING:
     from .hosts.base import Host
+    from .hosts.console import ConsoleHost
+    from .transports.console import ConsoleTransport
 
 __all__ = ["RebootError", "boot_id", "reboot", "wait_until_down", "wait_until_up"]
 
@@ -33,6 +37,8 @@ BOOT_ID_COMMAND = "cat /proc/sys/kernel/random/boot_id 2>/dev/null || true"
 ATTEMPT_LIMIT = 20.0
 #: How long one "is it down?" attempt waits for a shell before calling the host down.
 DOWN_PROBE = 5.0
+#: A console quiet this long while we wait for its prompt gets a newline.
+PROMPT_QUIET = 1.0
 #: Pause between attempts that failed at once (connection refused).
 RETRY_PAUSE = 0.5
 #: How long the reboot command itself may take before its shell is left behind.
@@ -55,8 +61,71 @@ async def boot_id(host: Host, timeout: float) -> str | None:
     return text if status.ok and len(text) >= 32 else None
 
 
+def _console_text(data: bytes) -> str:
+    return strip_terminal_codes(data).decode("utf-8", "replace").replace("\r", "")
+
+
+class _Listener:
+    """What a console prints while we only listen (a `ByteSink`)."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.changed = asyncio.Event()
+        self.at = time.monotonic()
+        self.ended: str | None = None
+
+    def feed(self, data: bytes) -> None:
+        self.data += data
+        del self.data[:-4096]
+        self.at = time.monotonic()
+        self.changed.set()
+
+    def feed_eof(self, exit_status: int | None, reason: str = "") -> None:
+        self.ended = reason or "the console connection ended"
+        self.changed.set()
+
+
+async def _await_console_prompt(host: ConsoleHost, timeout: float) -> None:
+    """Listen to a console until it shows a prompt (login, or a shell's); bounded.
+
+    A booting board echoes what is typed at it and its getty flushes it: typing the
+    login's probes into a boot makes garbage of the first login. So the console is
+    only listened to, with a newline after each quiet second (a prompt printed before
+    we attached is printed again), until a prompt sits at the end of its output.
+    """
+    listener = _Listener()
+    transport = cast("ConsoleTransport", host._make_shell_transport())
+    deadline = time.monotonic() + timeout
+    try:
+        await asyncio.wait_for(transport.open_raw(listener), max(0.1, deadline - time.monotonic()))
+        poked = 0.0
+        while True:
+            tail = _console_text(bytes(listener.data))[-200:]
+            if host.login_prompt_regex.search(tail) or SHELL_PROMPT.search(tail):
+                return
+            if listener.ended is not None:
+                raise HostConnectionError(host.id, listener.ended)
+            now = time.monotonic()
+            if now >= deadline:
+                raise TimeoutError(f"no prompt on {host._where_up()}; last output: {tail[-100:]!r}")
+            if now - max(listener.at, poked) >= PROMPT_QUIET:
+                await transport.write(transport.newline)
+                poked = time.monotonic()
+            listener.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(listener.changed.wait(), min(PROMPT_QUIET, max(0.0, deadline - now)))
+    finally:
+        await transport.close()
+
+
 async def _attempt_up(host: Host, timeout: float, not_boot: str | None) -> None:
     """Open the default shell and ask it one command (raises when not up)."""
+    from .hosts.console import ConsoleHost
+
+    started = time.monotonic()
+    if isinstance(host, ConsoleHost) and not host.default_session.is_open:
+        await _await_console_prompt(host, timeout)
+    timeout = max(0.1, timeout - (time.monotonic() - started))
     current = await asyncio.wait_for(boot_id(host, timeout), timeout)
     if not_boot is not None and current == not_boot:
         raise HostConnectionError(host.id, "the shell that answered is still the one of the old boot")

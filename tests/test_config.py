@@ -283,7 +283,7 @@ def test_unknown_transport_lists_the_transports() -> None:
     err = host_error('transport = "snmp"\naddress = "x"')
     assert err.key == "transport" and err.host_id == "h1"
     assert "unknown transport 'snmp'" in str(err)
-    assert "ssh, telnet, serial, local" in str(err)
+    assert "ssh, telnet, serial, tcp, local" in str(err)
 
 
 @pytest.mark.parametrize(

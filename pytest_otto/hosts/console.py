@@ -24,6 +24,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -118,6 +119,11 @@ class ConsoleHost(Host):
 
     def _where_up(self) -> str:
         return self._where()
+
+    @property
+    def login_prompt_regex(self) -> re.Pattern[str]:
+        """`login_prompt` compiled."""
+        return re.compile(self.login_prompt)
 
     # -- credentials -------------------------------------------------------------------------
 
