@@ -37,8 +37,10 @@ BOOT_ID_COMMAND = "cat /proc/sys/kernel/random/boot_id 2>/dev/null || true"
 ATTEMPT_LIMIT = 20.0
 #: How long one "is it down?" attempt waits for a shell before calling the host down.
 DOWN_PROBE = 5.0
-#: A console quiet this long while we wait for its prompt gets a newline.
+#: A console quiet this long while we wait for its prompt gets a newline...
 PROMPT_QUIET = 1.0
+#: ... at most this often.
+POKE_INTERVAL = 3.0
 #: Pause between attempts that failed at once (connection refused).
 RETRY_PAUSE = 0.5
 #: How long the reboot command itself may take before its shell is left behind.
@@ -107,8 +109,9 @@ async def _await_console_prompt(host: ConsoleHost, timeout: float) -> None:
                 raise HostConnectionError(host.id, listener.ended)
             now = time.monotonic()
             if now >= deadline:
-                raise TimeoutError(f"no prompt on {host._where_up()}; last output: {tail[-100:]!r}")
-            if now - max(listener.at, poked) >= PROMPT_QUIET:
+                said = [line for line in _console_text(bytes(listener.data)).splitlines() if line.strip()]
+                raise TimeoutError(f"no prompt on {host._where_up()}; its last lines: {said[-3:]!r}")
+            if now - listener.at >= PROMPT_QUIET and now - poked >= POKE_INTERVAL:
                 await transport.write(transport.newline)
                 poked = time.monotonic()
             listener.changed.clear()
