@@ -25,7 +25,6 @@ kernels (``../shared/boards/qemu-recipe.md``). At most `MAX_BOARDS` (env
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import json
 import os
@@ -38,11 +37,10 @@ from typing import Any, Self
 
 from testlab._util import (
     LabError,
+    ServerProcess,
     free_port,
-    kill_tree,
     make_tempdir,
     register_for_cleanup,
-    remove_tree,
     spawn,
     wait_listening,
 )
@@ -104,8 +102,14 @@ class _Slot:
             handle.close()
 
 
-class Board:
-    """One QEMU board, frozen until switched on. See the module's docstring."""
+class Board(ServerProcess):
+    """One QEMU board, frozen until switched on. See the module's docstring.
+
+    `stop` (SIGTERM, then SIGKILL), `kill`, `remove`, ``with Board(...) as board:``,
+    `running`, `pid`, `log` come from `ServerProcess`.
+    """
+
+    log_name = "qemu.log"
 
     def __init__(
         self,
@@ -151,21 +155,11 @@ class Board:
         return self._workdir / "testlab.qmp"
 
     @property
-    def log_path(self) -> Path:
-        """QEMU's stdout/stderr."""
-        return self._workdir / "qemu.log"
-
-    @property
     def device(self) -> Path:
         """The pty of a ``console="pty"`` board (a stable symlink in the work dir)."""
         if self._device is None:
             raise LabError(f"{self!r} has no pty console")
         return self._device
-
-    @property
-    def running(self) -> bool:
-        """True while the QEMU process lives (switched on or not)."""
-        return self._proc is not None and self._proc.poll() is None
 
     @property
     def user(self) -> str:
@@ -252,24 +246,9 @@ class Board:
         except OSError:
             return ""
 
-    def stop(self) -> None:
-        """Kill QEMU (whatever state it is in) and give its slot back; idempotent."""
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            with contextlib.suppress(Exception):
-                kill_tree(proc, graceful=False, timeout=5.0)
+    def _gone(self) -> None:
+        """QEMU is gone (`stop`, `kill`): give its slot back."""
         self._slot.release()
-
-    def remove(self) -> None:
-        """Stop and delete the work dir."""
-        self.stop()
-        remove_tree(self._workdir)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.remove()
 
     # -- QMP: the board's buttons ------------------------------------------------------------
 
