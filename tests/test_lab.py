@@ -555,7 +555,7 @@ def test_transport_not_registered(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_example_file_builds_a_lab(fake_transports: dict[str, list[HostConfig]]) -> None:
     lab = load_lab(ROOT / "lab.toml.example")
-    assert lab.ids == ["router1", "jumpbox", "dut1", "switch-a", "me"]
+    assert lab.ids == ["router1", "jumpbox", "dut1", "qemu-board", "switch-a", "me"]
     assert isinstance(lab["me"], LocalHost)
     assert lab["router1"].vars["mgmt_vlan"] == 10
     lab.close_sync()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -52,13 +53,22 @@ class LoopHost(LocalHost):
         return host
 
 
-@pytest.fixture
-def power_section() -> Iterator[registry.SectionEntry]:
-    entry = registry.register_section("power", parser=f"{__name__}:parse_power")
+@contextlib.contextmanager
+def _section_replaced(**options: Any) -> Iterator[registry.SectionEntry]:
+    """A test's own "power" section in place of the real one, which comes back after."""
+    real = registry._sections.get("power")
     try:
-        yield entry
+        yield registry.register_section("power", parser=f"{__name__}:parse_power", **options)
     finally:
         registry._sections.pop("power")
+        if real is not None:
+            registry._sections["power"] = real
+
+
+@pytest.fixture
+def power_section() -> Iterator[registry.SectionEntry]:
+    with _section_replaced() as entry:
+        yield entry
 
 
 @pytest.fixture
@@ -74,12 +84,12 @@ def loop_transport() -> Iterator[registry.TransportEntry]:
 
 
 def test_builtin_transports_in_documentation_order() -> None:
-    assert [e.name for e in registry.transports()] == ["ssh", "telnet", "serial", "local"]
+    assert [e.name for e in registry.transports()] == ["ssh", "telnet", "serial", "tcp", "local"]
     ssh = registry.transport("ssh")
     assert ssh is not None and ssh.config_class() is SshConfig
     assert ssh.defaults()["port"] == 22 and ssh.defaults()["host_key_check"] == "accept-new"
     assert "address" not in ssh.defaults()  # required: no default
-    assert registry.transport("tcp") is None
+    assert registry.transport("snmp") is None
 
 
 def test_lazy_host_classes_come_from_the_registry() -> None:
@@ -128,8 +138,7 @@ def test_a_section_is_one_registration(power_section: registry.SectionEntry, tmp
 
 
 def test_a_section_only_some_transports_have(tmp_path: Path) -> None:
-    registry.register_section("power", parser=f"{__name__}:parse_power", transports=("serial",))
-    try:
+    with _section_replaced(transports=("serial",)):
         with pytest.raises(
             LabError, match="key 'power': not valid for transport 'ssh' \\(only for serial\\)"
         ):
@@ -138,8 +147,6 @@ def test_a_section_only_some_transports_have(tmp_path: Path) -> None:
         text += '[hosts.s]\ntransport = "serial"\ndevice = "/dev/ttyS0"\n'
         a, s = parse_lab(text).hosts
         assert a.sections == {} and s.sections == {"power": Power(3)}
-    finally:
-        registry._sections.pop("power")
 
 
 def test_the_registry_imports_no_transport_code() -> None:

@@ -168,7 +168,8 @@ def configure_board(host: Host, config: HostConfig, lab: Lab) -> None:
         except ValueError as exc:
             raise LabError(str(exc), path=lab.path, host_id=config.id, key="power") from None
         via = table.get("via", "local")
-        if "qmp" not in table and via not in lab and via != "local":
+        known = lab.config.ids if lab.config is not None else lab.ids  # hosts not built yet count
+        if "qmp" not in table and via not in known and via != "local":
             raise LabError(
                 f"power.via: no host {via!r} in this lab", path=lab.path, host_id=config.id, key="power"
             )
