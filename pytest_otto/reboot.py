@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, cast
 
 from .errors import HostConnectionError, OttoError
 from .session import format_seconds
-from .transports.console import SHELL_PROMPT, strip_terminal_codes
+from .transports.login import SHELL_PROMPT, console_text
 
 if TYPE_CHECKING:
     from .hosts.base import Host
@@ -63,10 +63,6 @@ async def boot_id(host: Host, timeout: float) -> str | None:
     return text if status.ok and len(text) >= 32 else None
 
 
-def _console_text(data: bytes) -> str:
-    return strip_terminal_codes(data).decode("utf-8", "replace").replace("\r", "")
-
-
 class _Listener:
     """What a console prints while we only listen (a `ByteSink`)."""
 
@@ -102,14 +98,14 @@ async def _await_console_prompt(host: ConsoleHost, timeout: float) -> None:
         await asyncio.wait_for(transport.open_raw(listener), max(0.1, deadline - time.monotonic()))
         poked = 0.0
         while True:
-            tail = _console_text(bytes(listener.data))[-200:]
+            tail = console_text(bytes(listener.data))[-200:]
             if host.login_prompt_regex.search(tail) or SHELL_PROMPT.search(tail):
                 return
             if listener.ended is not None:
                 raise HostConnectionError(host.id, listener.ended)
             now = time.monotonic()
             if now >= deadline:
-                said = [line for line in _console_text(bytes(listener.data)).splitlines() if line.strip()]
+                said = [line for line in console_text(bytes(listener.data)).splitlines() if line.strip()]
                 raise TimeoutError(f"no prompt on {host._where_up()}; its last lines: {said[-3:]!r}")
             if now - listener.at >= PROMPT_QUIET and now - poked >= POKE_INTERVAL:
                 await transport.write(transport.newline)
