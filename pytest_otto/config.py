@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 from . import lab_values, registry
 from .errors import LabError
 from .lab_values import BadValue, Place, Validator, WrongType, resolve_path, type_name
-from .transcript import MASK
+from .masking import Revealed
 
 __all__ = [
     "DEFAULT_TRANSPORT",
@@ -65,20 +65,6 @@ _SECRET_KEYS = ("env",)
 def _hint(word: str, choices: object) -> str:
     close = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)  # type: ignore[attr-defined]
     return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-class Revealed(str):
-    """A revealed secret: the plain value for every use, but masked by ``repr``.
-
-    Tracebacks shown with ``pytest -l`` (and written to JUnit XML) print each
-    frame's locals with ``repr``; a password held in a local or in a dict of
-    connect options then shows as a mask instead of its value.
-    """
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return repr(MASK)
 
 
 class Secret:

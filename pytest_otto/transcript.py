@@ -8,51 +8,23 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
 
+from .masking import MASK, SecretText, mask_secrets, shown_masked
 from .result import Status
 
-__all__ = ["Transcript", "TranscriptEntry", "TranscriptWatch", "mask_secrets"]
-
-MASK = "********"
-
-
-def mask_secrets(text: str, secrets: Iterable[str]) -> str:
-    """Replace every secret value in ``text`` with a mask (``text`` itself if none occurs)."""
-    for secret in secrets:
-        if secret and secret in text:
-            text = text.replace(secret, MASK)
-    return text
-
-
-class SecretText(str):
-    """A command or output that contains a host's secret, as the test gets it.
-
-    The value is intact (a test may compare it), but its ``repr``, which is what
-    an assertion message, ``pytest -l`` and a result's own repr print, masks it.
-    """
-
-    _masked: str
-
-    def __new__(cls, text: str, masked: str) -> SecretText:
-        obj = super().__new__(cls, text)
-        obj._masked = masked
-        return obj
-
-    def __repr__(self) -> str:
-        return repr(self._masked)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (SecretText, (str(self), self._masked))
-
-
-def shown_masked(text: str, masked: str) -> str:
-    """``text``, or a `SecretText` of it when masking changed it (``masked`` from `mask_secrets`)."""
-    return text if masked is text else SecretText(text, masked)
-
+#: The masking lives in `pytest_otto.masking`; these names stay importable from here.
+__all__ = [
+    "MASK",
+    "SecretText",
+    "Transcript",
+    "TranscriptEntry",
+    "TranscriptWatch",
+    "mask_secrets",
+    "shown_masked",
+]
 
 @dataclass(frozen=True)
 class TranscriptEntry:

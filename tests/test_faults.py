@@ -10,16 +10,18 @@ targets (speed is measured in benchmarks/).
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import warnings
+import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+import tomli_w
 from test_behaviour import PATIENCE, unique, wait_until
 
 from pytest_otto import RemoteHost, ShellResetWarning, Status
-from testlab import PASSWORD_USER
+from testlab import PASSWORD, PASSWORD_USER
+from testlab.labfile import lab_dict
 from testlab.sshd import SshServer
 
 pytestmark = [pytest.mark.faults, pytest.mark.filterwarnings("ignore::pytest_otto.ShellResetWarning")]
@@ -27,6 +29,9 @@ pytestmark = [pytest.mark.faults, pytest.mark.filterwarnings("ignore::pytest_ott
 #: Loopback addresses of this module's own servers (one per test, so a killed or
 #: paused server never meets another test; ports are free ones, so xdist workers
 #: may share an address).
+#: Options of the inner pytest runs: none of the slow-loading plugins of this machine.
+INNER_ARGS = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:benchmark")
+
 _addresses = (f"127.0.0.{n}" for n in itertools.cycle(range(150, 200)))
 
 
@@ -95,4 +100,83 @@ async def test_an_abandoned_shell_that_ends_later_leaves_its_replacement_alone(h
     await host.oneshot(f"rm -f {flag}")
 
 
-_unused = (asyncio, PATIENCE)
+
+# -- 20.2: no secret in any output of a failing run ------------------------------------------
+
+#: Tests that fail with a device's output holding the lab password, by every way a
+#: test can put text in a report: an assertion's diff (of a result's value and of a
+#: plain ``str`` copy), an f-string message, locals (``-l``), printed output, a log
+#: record, a JUnit property, an exception's message.
+LEAKY_TESTS = """
+import logging
+import os
+import sys
+
+log = logging.getLogger("device")
+
+def said(lab):
+    password = os.environ["OTTO_FAULTS_PW"]
+    return lab["pw"].run_sync(f"echo the password is {password}").only.output
+
+def test_assert_diff(lab):
+    assert said(lab) == "the password is not shown"
+
+def test_plain_copy_diff(lab):
+    copy = str(said(lab))  # a plain str: its repr is no longer masked
+    assert copy.split() == ["no", "secret"]
+
+def test_fstring_message(lab):
+    assert False, f"got {said(lab)}"
+
+def test_print_log_property_raise(lab, record_property):
+    text = str(said(lab))
+    print("stdout:", text)
+    print("stderr:", text, file=sys.stderr)
+    log.warning("device said %s", text)
+    record_property("device_output", text)
+    raise RuntimeError(f"device said {text}")
+"""
+
+
+def test_no_secret_in_any_output_of_a_failing_run(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, own_sshd: SshServer
+) -> None:
+    """The password of a lab host, printed by the device, is searched in everything the
+    run writes: the terminal (``-l -vv -rA``, live logs), stderr, the log file and JUnit.
+    The masks show that each path did carry the text."""
+    monkeypatch.setenv("OTTO_FAULTS_PW", PASSWORD)
+    data = lab_dict(
+        {"pw": own_sshd},
+        name="faults",
+        user=lambda host_id, _: PASSWORD_USER,
+        password=lambda host_id, _: {"env": "OTTO_FAULTS_PW"},
+    )
+    del data["hosts"]["pw"]["key"]
+    data["hosts"]["pw"]["agent"] = False
+    (pytester.path / "lab.toml").write_text(tomli_w.dumps(data))
+    pytester.makepyfile(test_leaky=LEAKY_TESTS)
+    result = pytester.runpytest_subprocess(
+        *INNER_ARGS,
+        "--lab=lab.toml",
+        "-l",
+        "-vv",
+        "-rA",
+        "--log-level=DEBUG",
+        "--log-cli-level=INFO",
+        "--log-file=run.log",
+        "--junitxml=out.xml",
+        timeout=PATIENCE,
+    )
+    result.assert_outcomes(failed=4)
+    outputs = {
+        "stdout": result.stdout.str(),
+        "stderr": result.stderr.str(),
+        "log file": (pytester.path / "run.log").read_text(),
+        "junit": (pytester.path / "out.xml").read_text(),
+    }
+    for where, text in outputs.items():
+        assert PASSWORD not in text, f"the password is in the {where}"
+    assert "the password is ********" in outputs["stdout"] and "the password is ********" in outputs["junit"]
+    junit = ET.fromstring(outputs["junit"])
+    props = [p.get("value") for p in junit.iter("property") if p.get("name") == "device_output"]
+    assert props == ["the password is ********"]

@@ -14,6 +14,7 @@ its JUnit writer, and pytest-xdist its ``DSession``):
 - `transcripts`: what each host ran, as sections of the test's report;
 - `pytest_otto.reports.pytest_hooks`: the matrix, host logs, HTML report, JUnit transcripts;
 - `recover`: a host with ``recover = "power-cycle"`` that hangs is power-cycled;
+- `masking`: secrets masked in every report and log record pytest writes;
 - `_compat`: every use of private pytest / pytest-asyncio API, in one place.
 
 The entry point (``pytest11``: ``otto = pytest_otto.plugin``) is this module.
@@ -26,7 +27,7 @@ from types import ModuleType
 import pytest
 
 from ..reports import pytest_hooks as reports
-from . import async_tests, fixtures, host_fixture, recover, session, transcripts
+from . import async_tests, fixtures, host_fixture, masking, recover, session, transcripts
 from .session import OTTO_LAB_ENV
 
 __all__ = ["OTTO_LAB_ENV"]
@@ -47,6 +48,7 @@ def _parts(config: pytest.Config) -> dict[str, ModuleType]:
         "otto-transcripts": transcripts,
         "otto-reports": reports,
         "otto-recover": recover,
+        "otto-masking": masking,
     }
     if session.owns_host_fixture(config):
         parts["otto-host-fixture"] = host_fixture
