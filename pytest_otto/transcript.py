@@ -2,6 +2,13 @@
 
 The pytest plugin shows these in reports, but they are a library feature: a
 script can read ``host.transcript`` too.
+
+A transcript is for reading what happened, not for keeping output: the caller
+has each result's full output. So its memory is bounded whatever the volume:
+each entry keeps the head and the tail of its command and output (`KEEP_HEAD`,
+`KEEP_TAIL`: where a command says what it does and how it failed), and a host's
+transcript keeps at most `DEFAULT_BUDGET` characters of them, forgetting its
+oldest entries first.
 """
 
 from __future__ import annotations
@@ -9,7 +16,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 
 from .masking import MASK, SecretText, mask_secrets, shown_masked
@@ -25,6 +32,22 @@ __all__ = [
     "mask_secrets",
     "shown_masked",
 ]
+
+#: Characters a transcript keeps of the start and of the end of each output (and command).
+KEEP_HEAD = 4096
+KEEP_TAIL = 4096
+#: Characters of commands and outputs one transcript keeps in all (about 2 MiB to 8 MiB).
+DEFAULT_BUDGET = 2 * 1024 * 1024
+
+
+def clip(text: str, head: int = KEEP_HEAD, tail: int = KEEP_TAIL) -> str:
+    """``text``, or its first ``head`` and last ``tail`` characters around a note of what went."""
+    if len(text) <= head + tail:
+        return text
+    left = text[:head]
+    right = text[len(text) - tail :] if tail else ""
+    return f"{left}\n[... {len(text) - head - tail} characters not kept ...]\n{right}"
+
 
 @dataclass(frozen=True)
 class TranscriptEntry:
@@ -44,10 +67,9 @@ class TranscriptEntry:
     finished: bool = True
 
     def format(self, max_output: int = 4000) -> str:
-        """Human-readable block for reports."""
-        output = self.output
-        if len(output) > max_output:
-            output = output[:max_output] + f"\n[... {len(self.output) - max_output} more characters]"
+        """Human-readable block for reports: at most ``max_output`` characters of the
+        output, half from its start and half from its end."""
+        output = clip(self.output, max_output // 2, max_output - max_output // 2)
         if self.finished:
             end = f"{self.status.name} (exit {self.retcode}, {self.duration:.3f}s)"
         else:
@@ -57,18 +79,33 @@ class TranscriptEntry:
 
 
 class Transcript:
-    """A bounded, thread-safe log of a host's commands."""
+    """A bounded, thread-safe log of a host's commands.
 
-    def __init__(self, max_entries: int = 10000) -> None:
-        self._entries: deque[TranscriptEntry] = deque(maxlen=max_entries)
+    At most ``max_entries`` entries and ``budget`` characters of their commands and
+    outputs (each clipped to its head and tail, see `clip`); the oldest go first.
+    """
+
+    def __init__(self, max_entries: int = 10000, budget: int = DEFAULT_BUDGET) -> None:
+        self._entries: deque[TranscriptEntry] = deque()
+        self._max_entries = max_entries
+        self._budget = budget
+        self._chars = 0  # of the kept entries' commands and outputs
         self._count = 0
         self._lock = threading.Lock()
 
     def append(self, entry: TranscriptEntry) -> None:
-        """Record ``entry`` (and tell every open `TranscriptWatch` this transcript moved)."""
+        """Record ``entry``, clipped (and tell every open `TranscriptWatch` this transcript moved)."""
+        command, output = clip(entry.command), clip(entry.output)
+        if command is not entry.command or output is not entry.output:
+            entry = replace(entry, command=command, output=output)
         with self._lock:
             before = self._count
             self._entries.append(entry)
+            self._chars += _size(entry)
+            while len(self._entries) > 1 and (
+                self._chars > self._budget or len(self._entries) > self._max_entries
+            ):
+                self._chars -= _size(self._entries.popleft())
             self._count += 1
             # Inside the lock: two appends racing from different threads must reach a
             # watch in count order, or it would remember the later mark and lose an entry.
@@ -101,6 +138,11 @@ class Transcript:
         """Forget every entry."""
         with self._lock:
             self._entries.clear()
+            self._chars = 0
+
+
+def _size(entry: TranscriptEntry) -> int:
+    return len(entry.command) + len(entry.output)
 
 
 #: Open watches; replaced (never mutated) so `Transcript.append` reads it without a lock.

@@ -10,6 +10,7 @@ targets (speed is measured in benchmarks/).
 
 from __future__ import annotations
 
+import gc
 import itertools
 import warnings
 import xml.etree.ElementTree as ET
@@ -180,3 +181,49 @@ def test_no_secret_in_any_output_of_a_failing_run(
     junit = ET.fromstring(outputs["junit"])
     props = [p.get("value") for p in junit.iter("property") if p.get("name") == "device_output"]
     assert props == ["the password is ********"]
+
+
+# -- 20.3: memory stays flat whatever the output volume --------------------------------------
+
+#: What the process may still grow by after the first floods: below one flood's own
+#: size as text (an 8 MB binary flood is about 16 MB of str), so a kept output shows.
+FLOOD_GROWTH_ALLOWANCE_MB = 12
+FLOOD_BYTES = 8_000_000
+
+
+def rss_mb() -> float:
+    """This process's resident memory (Linux), in MB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise LookupError("no VmRSS in /proc/self/status")
+
+
+async def flood_sizes(host: RemoteHost) -> tuple[int, int]:
+    """Characters of a binary flood's output through the shell, and through a oneshot."""
+    flood = f"head -c {FLOOD_BYTES} /dev/urandom"
+    shell = len((await host.run(flood)).only.output)
+    oneshot = len((await host.oneshot(flood)).output)
+    return shell, oneshot
+
+
+async def test_binary_floods_leave_memory_flat(own_sshd: SshServer) -> None:
+    """Floods of binary output through the shell and through oneshots: each result is
+    complete, and once the first floods have set the allocator's working size, more
+    floods do not grow the process (the transcript keeps heads and tails only)."""
+    host = ssh_host(own_sshd, command_timeout=PATIENCE)
+    complete = FLOOD_BYTES * 0.9  # decoded with replacement: a few bytes less or more
+    try:
+        assert min(await flood_sizes(host)) > complete
+        gc.collect()
+        after_first = rss_mb()
+        for _ in range(3):
+            assert min(await flood_sizes(host)) > complete
+        gc.collect()
+        growth = rss_mb() - after_first
+        assert growth < FLOOD_GROWTH_ALLOWANCE_MB, f"grew {growth:.0f} MB over 6 more floods"
+        kept = [len(e.output) for e in host.transcript]
+        assert len(kept) == 8 and max(kept) < 10_000
+    finally:
+        await host.close()

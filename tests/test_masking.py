@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
 
+import pytest
+
+from pytest_otto import masking
 from pytest_otto.masking import (
     MASK,
     MaskingFilter,
@@ -17,6 +21,14 @@ from pytest_otto.masking import (
     mask_report,
     mask_secrets,
 )
+
+
+@pytest.fixture(autouse=True)
+def own_secrets(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The secrets these tests reveal are forgotten after each: remembered for the whole
+    process, short ones would mask words in every later report of this worker."""
+    monkeypatch.setattr(masking, "_known", ())
+    yield
 
 
 def test_a_revealed_value_is_masked_everywhere_from_then_on() -> None:
