@@ -63,7 +63,15 @@ from .reports.events import emit as emit_event
 from .result import CommandStatus, Status
 from .transports.base import Transport
 
-__all__ = ["DEFAULT", "ExpectTimeout", "ShellSession", "resolve_timeout", "shell_quote", "wait_bounded"]
+__all__ = [
+    "DEFAULT",
+    "RECOVERY_ALLOWANCE",
+    "ExpectTimeout",
+    "ShellSession",
+    "resolve_timeout",
+    "shell_quote",
+    "wait_bounded",
+]
 
 log = logging.getLogger("pytest_otto")
 
@@ -89,6 +97,14 @@ DEFAULT: Final = _Default()
 
 #: Bound on proving a shell alive after an interrupt, per escalation step.
 RECOVERY_STEP_TIMEOUT = 2.0
+#: What a command that times out may take beyond its ``timeout``: Ctrl-C, then a
+#: hard kill, each proven by a probe within `RECOVERY_STEP_TIMEOUT`. A shell that
+#: answers neither (a frozen host, a command that ignores INT and QUIT) is given up
+#: then: its hang-up happens in the background, and the next call opens a fresh shell.
+#: ``run(..., timeout=T)`` returns within ``T + RECOVERY_ALLOWANCE`` (docs/faults.md).
+RECOVERY_ALLOWANCE = 2 * RECOVERY_STEP_TIMEOUT
+#: Bound on hanging up a transport.
+CLOSE_TIMEOUT = 5.0
 #: How often an unanswered probe is typed again (login may flush type-ahead).
 PROBE_RESEND_INTERVAL = 1.0
 #: After this many early reads in a row found nothing, only one write in this many
@@ -362,6 +378,10 @@ class ShellSession:
         self._recovery: asyncio.Task[None] | None = None
         #: What the last command cancelled while running had printed (for its transcript).
         self.unfinished_output = ""
+        # Hang-ups of shells given up, running in the background (`close` awaits them).
+        self._hangups: set[asyncio.Task[None]] = set()
+        # The last shell was given up because it did not answer (not because it ended).
+        self._unanswered = False
 
     # -- ByteSink ---------------------------------------------------------------
 
@@ -387,6 +407,11 @@ class ShellSession:
     def _describe_end(self) -> str:
         if self._closing:
             return f"shell session '{self.name}' on {self.host_id} was closed (close() was called)"
+        if self._unanswered:
+            return (
+                f"shell session '{self.name}' on {self.host_id} is not answering"
+                f" (no answer to Ctrl-C or a kill within {format_seconds(RECOVERY_ALLOWANCE)}s)"
+            )
         what = f"shell session '{self.name}' on {self.host_id} ended"
         if self._exit_status is not None:
             what += f" (exit code {self._exit_status})"
@@ -396,19 +421,32 @@ class ShellSession:
             what += " (exit code unknown)"
         return what
 
-    async def _discard_transport(self, *, reset: bool) -> None:
+    async def _discard_transport(self, *, reset: bool, wait: bool = True) -> None:
+        """Let the transport go (nothing it does reaches this session again) and hang it up.
+
+        ``wait=False``: hang up in the background. A shell given up for not answering
+        may take its whole close bound to hang up (a frozen host); the call that gave
+        it up returns within its own bound instead.
+        """
         transport, self._transport, self._io = self._transport, None, None
         self._needs_recovery = None
         self._busy_since = None
         if reset and self._ever_opened:
             self._reset_pending = True
-        if transport is not None:
-            try:
-                await asyncio.wait_for(transport.close(), 5)
-            except Exception:  # closing must never turn into the caller's error
-                log.debug(
-                    "%s: closing transport of session %r failed", self.host_id, self.name, exc_info=True
-                )
+        if transport is None:
+            return
+        if wait:
+            await self._hang_up(transport)
+            return
+        task = asyncio.get_running_loop().create_task(self._hang_up(transport))
+        self._hangups.add(task)
+        task.add_done_callback(self._hangups.discard)
+
+    async def _hang_up(self, transport: Transport) -> None:
+        try:
+            await asyncio.wait_for(transport.close(), CLOSE_TIMEOUT)
+        except Exception:  # closing must never turn into the caller's error
+            log.debug("%s: closing transport of session %r failed", self.host_id, self.name, exc_info=True)
 
     @property
     def _at_clean_prompt(self) -> bool:
@@ -442,6 +480,7 @@ class ShellSession:
         self._eof = False
         self._exit_status = None
         self._eof_reason = ""
+        self._unanswered = False
         self._busy_since = None
         self._io = transport
         try:
@@ -449,12 +488,12 @@ class ShellSession:
                 await wait_bounded(transport.open(_TransportSink(self, transport)), timeout)
                 await self._probe(deadline, setup=True)
             except _Deadline:
-                raise HostConnectionError(
+                raise _timed_out(
                     self.host_id,
                     f"no shell answered within connect_timeout={format_seconds(timeout)}s{self._tail_hint()}",
                 ) from None
             except TimeoutError:
-                raise HostConnectionError(
+                raise _timed_out(
                     self.host_id,
                     f"connect timed out after {format_seconds(timeout)}s{self._mask(transport.stall_hint())}",
                 ) from None
@@ -466,10 +505,7 @@ class ShellSession:
             self._io = None
             spent = time.monotonic() - began
             emit_event(self.host_id, "connect-failed", f"session {self.name}", duration=spent)
-            try:
-                await asyncio.wait_for(transport.close(), 5)
-            except Exception:
-                pass
+            await self._hang_up(transport)
             if self._closing and isinstance(exc, Exception):  # close() hung up on this login
                 raise HostConnectionError(self.host_id, self._describe_end()) from None
             if isinstance(exc, HostConnectionError) or not isinstance(exc, (OSError, EOFError)):
@@ -632,7 +668,12 @@ class ShellSession:
         self._busy_since = None
 
     async def _recover(self, *, interrupt_first: bool) -> bool:
-        """Bring the shell back to a clean prompt; False if it could not be proven alive."""
+        """Bring the shell back to a clean prompt; False if it could not be proven alive.
+
+        Each step (its action and the probe that proves it) has `RECOVERY_STEP_TIMEOUT`
+        at most, so a recovery after a timeout (two steps) stays within
+        `RECOVERY_ALLOWANCE`. A shell given up is hung up in the background.
+        """
         assert self._transport is not None
         steps: list[str] = ["interrupt", "kill"] if interrupt_first else ["probe", "interrupt", "kill"]
         for step in steps:
@@ -641,7 +682,7 @@ class ShellSession:
                 # Bounded: typing Ctrl-C waits behind whatever fills the shell's input
                 # buffers (a send() it never read).
                 await wait_bounded(self._recovery_action(step), RECOVERY_STEP_TIMEOUT)
-                await self._probe(max(deadline, time.monotonic() + 0.5))
+                await self._probe(deadline)
             except (_Deadline, TimeoutError):
                 log.debug("%s: session %r did not answer after %s", self.host_id, self.name, step)
                 continue
@@ -649,10 +690,9 @@ class ShellSession:
                 break
             self._needs_recovery = None
             return True
-        log.warning(
-            "%s: shell session '%s' could not be recovered; it will be replaced", self.host_id, self.name
-        )
-        await self._discard_transport(reset=True)
+        self._unanswered = not self._eof
+        log.warning("%s: %s; it will be replaced", self.host_id, self._describe_end())
+        await self._discard_transport(reset=True, wait=False)
         return False
 
     async def _recovery_action(self, step: str) -> None:
@@ -737,7 +777,7 @@ class ShellSession:
                 recovered = await self._recover(interrupt_first=True)
                 text = f"Command timed out after {format_seconds(timeout)}s"
                 if not recovered:
-                    text += f"; {self._describe_end()} and will be replaced by a fresh shell"
+                    text += f"; {self._describe_end()}; it will be replaced by a fresh shell"
                 if partial:
                     text += f"; output before the timeout:\n{partial}"
                 log.info(
@@ -905,6 +945,24 @@ class ShellSession:
         async with self._lock:
             await self._ensure_ready()
 
+    async def open_for_commands(self) -> str | None:
+        """Open the shell before commands run; what to answer them with if none answered.
+
+        The first shell of a session that does not answer within ``connect_timeout``
+        raises `HostConnectionError` (the host is unreachable). A *replacement* for a
+        shell that was lost or given up is part of the call that needs it: when it
+        does not answer in time either, its commands get an `Error` result saying so,
+        as a command that timed out does. A refused connection still raises.
+        """
+        replacing = self._ever_opened
+        try:
+            await self.open()
+        except HostConnectionError as exc:
+            if not (replacing and getattr(exc, "timed_out", False)):
+                raise
+            return f"No fresh shell answered: {self.host_id} is not answering ({exc.cause})"
+        return None
+
     async def close(self) -> None:
         """Close the shell; a later command opens a fresh one (without a warning).
 
@@ -918,10 +976,7 @@ class ShellSession:
             await asyncio.wait([recovery])  # its CancelledError stays in it; ours still raises
         if self._lock.locked() and self._io is not None:
             self._closing = True
-            try:
-                await asyncio.wait_for(self._io.close(), 5)
-            except Exception:  # closing must never turn into the caller's error
-                log.debug("%s: hanging up session %r failed", self.host_id, self.name, exc_info=True)
+            await self._hang_up(self._io)
             if not self._eof:  # a transport that hangs up quietly: end the wait ourselves
                 self.feed_eof(None, "closed")
         try:
@@ -929,8 +984,11 @@ class ShellSession:
                 await self._discard_transport(reset=False)
                 self._ever_opened = False
                 self._reset_pending = False
+                self._unanswered = False
         finally:
             self._closing = False
+        if self._hangups:  # shells given up earlier: their processes end before close() returns
+            await asyncio.wait(set(self._hangups))
 
 
 def _caller_outside_the_library() -> tuple[str, int, str]:
@@ -944,6 +1002,13 @@ def _caller_outside_the_library() -> tuple[str, int, str]:
     if frame is None:
         return __file__, 0, __name__
     return frame.f_code.co_filename, frame.f_lineno, frame.f_globals.get("__name__", "")
+
+
+def _timed_out(host_id: str, cause: str) -> HostConnectionError:
+    """The error of a shell that did not answer in time (`ShellSession.open_for_commands`)."""
+    error = HostConnectionError(host_id, cause)
+    error.timed_out = True  # type: ignore[attr-defined]
+    return error
 
 
 def _sentence(text: str) -> str:

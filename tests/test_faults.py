@@ -10,20 +10,26 @@ targets (speed is measured in benchmarks/).
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import itertools
+import time
 import warnings
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from typing import TypeVar
 
 import pytest
 import tomli_w
-from test_behaviour import PATIENCE, unique, wait_until
+from test_behaviour import PATIENCE, gone, sleeping, unique, unique_sleep, wait_until
 
 from pytest_otto import RemoteHost, ShellResetWarning, Status
+from pytest_otto.session import RECOVERY_ALLOWANCE
 from testlab import PASSWORD, PASSWORD_USER
 from testlab.labfile import lab_dict
 from testlab.sshd import SshServer
+
+T = TypeVar("T")
 
 pytestmark = [pytest.mark.faults, pytest.mark.filterwarnings("ignore::pytest_otto.ShellResetWarning")]
 
@@ -225,5 +231,81 @@ async def test_binary_floods_leave_memory_flat(own_sshd: SshServer) -> None:
         assert growth < FLOOD_GROWTH_ALLOWANCE_MB, f"grew {growth:.0f} MB over 6 more floods"
         kept = [len(e.output) for e in host.transcript]
         assert len(kept) == 8 and max(kept) < 10_000
+    finally:
+        await host.close()
+
+
+# -- 20.4: timeout= is a bound on every call: T plus the recovery allowance --------------------
+
+#: Scheduling on a loaded machine, beyond the documented bound (timers, not work, make
+#: up the bound: the recovery's steps wait for answers that never come).
+SLACK = 1.0
+
+
+async def elapsed(call: Awaitable[T]) -> tuple[T, float]:
+    """What ``call`` returned, and the seconds it took."""
+    start = time.monotonic()
+    value = await call
+    return value, time.monotonic() - start
+
+
+@pytest.mark.parametrize(
+    ("ignores", "recovered"), [("", True), ("trap '' INT;", True), ("trap '' INT QUIT;", False)]
+)
+async def test_commands_ignoring_int_and_quit_end_within_the_bound(
+    host: RemoteHost, ignores: str, recovered: bool
+) -> None:
+    """A command ignoring Ctrl-C gets a hard kill; one ignoring both is given up, its shell
+    replaced: each run returns within ``timeout + RECOVERY_ALLOWANCE``, and no process of
+    the command is left (the given-up shell is hung up, HUP ending what ignored the rest)."""
+    await host.run("cd /tmp")
+    duration = unique_sleep()
+    result, took = await elapsed(host.run(f"{ignores} sleep {duration}", timeout=1))
+    entry = result.only
+    assert (entry.status, entry.retcode) == (Status.Error, -1)
+    assert entry.output.startswith("Command timed out after 1s")
+    assert took < 1 + RECOVERY_ALLOWANCE + SLACK
+    assert ("is not answering" in entry.output) is not recovered
+    assert (await host.run("pwd")).only.output == ("/tmp" if recovered else f"/home/{PASSWORD_USER}")
+    assert await gone(host, duration)
+
+
+async def test_a_host_frozen_mid_command_is_not_answering_within_the_bound(own_sshd: SshServer) -> None:
+    """The server freezes (SIGSTOP) while a command runs: the run ends within its bound
+    saying the shell is not answering; while the host stays frozen the next run is an
+    Error result within connect_timeout; once it thaws the host works again."""
+    host = ssh_host(own_sshd, connect_timeout=2)
+    try:
+        await host.run("true")
+        duration = unique_sleep()
+        running = asyncio.ensure_future(elapsed(host.run(f"sleep {duration}", timeout=3)))
+        assert await wait_until(lambda: sleeping(host, duration))
+        own_sshd.pause()
+        result, took = await running
+        assert result.only.status is Status.Error and took < 3 + RECOVERY_ALLOWANCE + SLACK
+        assert "is not answering" in result.only.output and "ended" not in result.only.output
+        result, took = await elapsed(host.run(["echo frozen", "echo still"], timeout=1))
+        assert [e.status for e in result.statuses] == [Status.Error, Status.Error]
+        assert result.statuses[0].output.startswith("No fresh shell answered: faulty is not answering")
+        assert took < 2 + SLACK
+        shot, took = await elapsed(host.oneshot("true", timeout=1))
+        assert shot.status is Status.Error and took < 1 + RECOVERY_ALLOWANCE + SLACK
+        own_sshd.resume()
+        assert (await host.run("echo back")).only.output == "back"
+    finally:
+        own_sshd.resume()
+        await host.close()
+
+
+async def test_a_host_killed_mid_command_is_an_error_within_the_bound(own_sshd: SshServer) -> None:
+    host = ssh_host(own_sshd)
+    try:
+        duration = unique_sleep()
+        running = asyncio.ensure_future(elapsed(host.run(f"sleep {duration}", timeout=3)))
+        assert await wait_until(lambda: sleeping(host, duration))
+        own_sshd.kill()
+        result, took = await running
+        assert result.only.status is Status.Error and "connection lost" in result.only.output
+        assert took < 3 + RECOVERY_ALLOWANCE + SLACK
     finally:
         await host.close()

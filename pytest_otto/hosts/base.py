@@ -151,7 +151,9 @@ class Session:
             if not self._shell.is_open:
                 # connecting (a console login can take seconds) is bounded by connect_timeout,
                 # not charged to the commands' budget
-                await self._shell.open()
+                unanswered = await self._shell.open_for_commands()
+                if unanswered is not None:
+                    return self._not_run(commands, unanswered)
             deadline = time.monotonic() + budget
             statuses: list[CommandStatus] = []
             for command in commands:
@@ -176,6 +178,12 @@ class Session:
             partial = CommandStatus(command, self._shell.unfinished_output, Status.Error, -1)
             self.host._record(self.name, "run", partial, started, time.monotonic() - t0, finished=False)
             raise
+
+    def _not_run(self, commands: list[str], why: str) -> RunResult:
+        """Each command an `Error` saying ``why``: no shell answered to run them."""
+        started = time.time()
+        statuses = [CommandStatus(command, why, Status.Error, -1) for command in commands]
+        return RunResult([self.host._record(self.name, "run", s, started, 0.0) for s in statuses])
 
     async def run(self, commands: str | Sequence[str], timeout: float | object = DEFAULT) -> RunResult:
         """Run one command or a list, in order, in this session's shell.
