@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import posixpath
 import signal
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from ..errors import HostConnectionError
 from ..output import OutputBuffer
 from ..result import CommandStatus, Status
 from ..session import DEFAULT, format_seconds
+from ..transports import sftp as sftp_transfer
 from ..transports._asyncssh import asyncssh
 from ..transports.ssh import (
     DEFAULT_MAX_SESSIONS,
@@ -309,19 +309,13 @@ class RemoteHost(Host):
         if not src.is_file():
             raise FileNotFoundError(f"no such local file: {src}")
         remote_dir = _sftp_path(dest_dir)
-        await self._with_sftp(
-            lambda sftp: _sftp_put(sftp, str(src), remote_dir, posixpath.join(remote_dir, src.name))
-        )
+        await self._with_sftp(lambda sftp: sftp_transfer.put_file(sftp, src, remote_dir))
 
     async def _get_file(self, src: str, dest_dir: Path) -> None:
         dest_dir = dest_dir.expanduser()
         dest_dir.mkdir(parents=True, exist_ok=True)
         remote = _sftp_path(src)
-        await self._with_sftp(
-            lambda sftp: sftp.get(
-                remote, str(dest_dir / posixpath.basename(src)), preserve=True, follow_symlinks=True
-            )
-        )
+        await self._with_sftp(lambda sftp: sftp_transfer.get_file(sftp, remote, dest_dir))
 
     async def _with_sftp(self, action: Any) -> None:
         conn, slot = await self._ssh.channel_slot()
@@ -345,12 +339,6 @@ class RemoteHost(Host):
 
     async def _disconnect(self) -> None:
         await self._ssh.close()
-
-
-async def _sftp_put(sftp: asyncssh.SFTPClient, src: str, remote_dir: str, dest: str) -> None:
-    if remote_dir not in ("", "."):
-        await sftp.makedirs(remote_dir, exist_ok=True)
-    await sftp.put(src, dest, preserve=True, follow_symlinks=True)  # a link's content, as cp does
 
 
 def _kill(channel: Channel) -> None:
