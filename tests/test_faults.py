@@ -496,3 +496,43 @@ async def test_a_repl_left_running_by_send_is_left_behind_by_the_next_run(host: 
     entry, took = await elapsed(host.run("echo back; pwd", timeout=5))
     assert (entry.only.status, entry.only.output) == (Status.Success, "back\n/tmp")
     assert took < 5 + RECOVERY_ALLOWANCE + RECOVERY_STEP_TIMEOUT + SLACK
+
+
+# -- 20.6: channel refusals name their likely cause ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("config", "pty", "cause"),
+    [
+        ("MaxSessions 0", False, "(MaxSessions 0?)"),
+        ("PermitTTY no", True, "sshd refused a terminal (PermitTTY no?); use pty = false here"),
+    ],
+)
+async def test_a_refused_channel_names_the_setting_that_refused_it(
+    config: str, pty: bool, cause: str
+) -> None:
+    server = SshServer(next(_addresses), extra_config=[config]).start()
+    host = ssh_host(server, pty=pty)
+    try:
+        with pytest.raises(HostConnectionError, match=r"^faulty: .*cannot open a channel: ") as caught:
+            await host.run("true")
+        assert cause in str(caught.value)
+    finally:
+        await host.close()
+        server.remove()
+
+
+async def test_a_hop_that_does_not_forward_is_named(three_sshd: list[SshServer]) -> None:
+    target, _, _ = three_sshd
+    hop_server = SshServer(next(_addresses), extra_config=["DisableForwarding yes"]).start()
+    hop = ssh_host(hop_server, "hop")
+    host = ssh_host(target, hop=hop)
+    try:
+        with pytest.raises(HostConnectionError) as caught:
+            await host.run("true")
+        assert "through hop 'hop': the hop refused to forward it" in str(caught.value)
+        assert "DisableForwarding" in str(caught.value)
+    finally:
+        await host.close()
+        await hop.close()
+        hop_server.remove()

@@ -142,6 +142,33 @@ def describe_ssh_error(exc: BaseException) -> str:
     return text if type(exc).__name__ in text else f"{type(exc).__name__}: {text}"
 
 
+#: What a channel refusal means, by its code: sshd answers only "open failed".
+_REFUSAL_CAUSES = {
+    # OpenSSH refuses a session beyond MaxSessions this way; raised only with none of ours open
+    asyncssh.OPEN_CONNECT_FAILED: "sshd refused it while no other channel of ours was open (MaxSessions 0?)",
+    asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED: "sshd refused it (administratively prohibited: MaxSessions 0, "
+    "or a Match block that forbids it?)",
+    asyncssh.OPEN_REQUEST_PTY_FAILED: "sshd refused a terminal (PermitTTY no?); use pty = false here",
+    asyncssh.OPEN_REQUEST_SESSION_FAILED: "sshd refused to start the shell or command (ForceCommand, "
+    "a restricted shell?)",
+    asyncssh.OPEN_RESOURCE_SHORTAGE: "the server is short of resources",
+}
+
+#: ... and when a hop refuses to forward our connection.
+_HOP_REFUSAL_CAUSES = {
+    asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED: "the hop refused to forward it (administratively prohibited: "
+    "DisableForwarding or AllowTcpForwarding no in its sshd_config?)",
+    asyncssh.OPEN_CONNECT_FAILED: "the hop could not connect to it",
+}
+
+
+def describe_channel_refusal(exc: asyncssh.ChannelOpenError, *, via_hop: bool = False) -> str:
+    """Why the server (or a hop) refused a channel, with the setting that usually causes it."""
+    causes = _HOP_REFUSAL_CAUSES if via_hop else _REFUSAL_CAUSES
+    cause = causes.get(exc.code)
+    return f"{cause} [{exc.reason}]" if cause else exc.reason
+
+
 def _known_hosts_pattern(address: str, port: int) -> str:
     return address if port == 22 else f"[{address}]:{port}"
 
@@ -481,7 +508,7 @@ class SshConnection:
                     retried_dead = True
                     continue
                 raise HostConnectionError(
-                    self.host_id, f"{self.where}: cannot open a channel: {exc.reason}"
+                    self.host_id, f"{self.where}: cannot open a channel: {describe_channel_refusal(exc)}"
                 ) from None
             except BaseException as exc:
                 live.budget.release(lasting)
@@ -725,7 +752,8 @@ class SshConnection:
             raise
         except asyncssh.ChannelOpenError as exc:  # the hop could not reach us
             raise HostConnectionError(
-                self.host_id, f"cannot reach {self.where} through {hop}: {exc.reason}"
+                self.host_id,
+                f"cannot reach {self.where} through {hop}: {describe_channel_refusal(exc, via_hop=True)}",
             ) from None
         except ConnectionRefusedError:
             raise HostConnectionError(self.host_id, f"connection to {self.where} refused") from None
