@@ -536,3 +536,20 @@ async def test_a_hop_that_does_not_forward_is_named(three_sshd: list[SshServer])
         await host.close()
         await hop.close()
         hop_server.remove()
+
+
+# -- 20.6: close() racing a host's first call -------------------------------------------------------
+
+
+async def test_close_during_a_first_oneshot_leaves_no_connection(own_sshd: SshServer) -> None:
+    """close() while a oneshot's connection is being made: the oneshot ends with an error
+    saying the host was closed, and no connection is opened after close() returned."""
+    host = ssh_host(own_sshd)
+    shot = asyncio.ensure_future(host.oneshot("echo hi"))
+    await asyncio.sleep(0)  # the oneshot starts connecting
+    await host.close()
+    with pytest.raises(HostConnectionError, match=r"was closed \(close\(\) was called\)"):
+        await shot
+    assert not host.is_connected
+    assert await wait_until(lambda: own_sshd.connection_pids() == [])
+    await host.close()

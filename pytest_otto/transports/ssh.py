@@ -392,6 +392,7 @@ class SshConnection:
         self._live: _Live | None = None
         self._lock = asyncio.Lock()
         self._attempts_ended = 0  # counted when an attempt ends: see _get_live
+        self._closes = 0  # close() calls: a channel opening across one does not reconnect
         self._last_error: HostConnectionError | None = None
 
     @property
@@ -476,7 +477,14 @@ class SshConnection:
         """
         retried_dead = False
         refusals = 0
+        closes = self._closes
         while True:
+            if closes != self._closes:
+                # close() ran while this call waited (for the connect, say): reconnecting
+                # would leave a connection open after close() returned
+                raise HostConnectionError(
+                    self.host_id, f"connection to {self.where} was closed (close() was called)"
+                )
             live = await self._get_live()
             await self._acquire(live.budget, deadline, lasting)
             try:
@@ -773,6 +781,7 @@ class SshConnection:
 
     async def close(self) -> None:
         """Close the connection (bounded, never raises); the next `get` reconnects."""
+        self._closes += 1
         async with self._lock:
             live, self._live = self._live, None
             self._last_error = None
