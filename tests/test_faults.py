@@ -28,7 +28,7 @@ import pytest
 import tomli_w
 from test_behaviour import PATIENCE, gone, sleeping, unique, unique_sleep, wait_until
 
-from pytest_otto import HostConnectionError, RemoteHost, ShellResetWarning, Status
+from pytest_otto import HostConnectionError, LocalHost, RemoteHost, ShellResetWarning, Status
 from pytest_otto.lab import Lab
 from pytest_otto.session import RECOVERY_ALLOWANCE, RECOVERY_STEP_TIMEOUT
 from testlab import PASSWORD, PASSWORD_USER
@@ -274,6 +274,23 @@ async def test_commands_ignoring_int_and_quit_end_within_the_bound(
     assert ("is not answering" in entry.output) is not recovered
     assert (await host.run("pwd")).only.output == ("/tmp" if recovered else f"/home/{PASSWORD_USER}")
     assert await gone(host, duration)
+
+
+@pytest.mark.parametrize("pty", [False, True], ids=["pipes", "pty"])
+async def test_the_bound_holds_on_a_local_host_too(pty: bool) -> None:
+    """The session's recovery is the same code on every transport; a local host kills a
+    command that ignores INT and QUIT hard, so its shell and state survive."""
+    host = LocalHost(pty=pty)
+    try:
+        await host.run("cd /tmp")
+        duration = unique_sleep()
+        result, took = await elapsed(host.run(f"trap '' INT QUIT; sleep {duration}", timeout=1))
+        assert result.only.output.startswith("Command timed out after 1s")
+        assert took < 1 + RECOVERY_ALLOWANCE + SLACK
+        assert (await host.run("pwd")).only.output == "/tmp"
+        assert await gone(host, duration)
+    finally:
+        await host.close()
 
 
 async def test_a_host_frozen_mid_command_is_not_answering_within_the_bound(own_sshd: SshServer) -> None:
