@@ -475,6 +475,10 @@ class ShellSession:
         timeout = self._connect_timeout()
         began = time.monotonic()
         deadline = began + timeout
+        if self._hangups:
+            # A console carries one shell: the given-up one must let go of the line
+            # before a fresh one can log in (within this open's own bound).
+            await asyncio.wait(set(self._hangups), timeout=timeout)
         transport = self._transport_factory()
         self._buffer.clear()
         self._eof = False
@@ -485,7 +489,8 @@ class ShellSession:
         self._io = transport
         try:
             try:
-                await wait_bounded(transport.open(_TransportSink(self, transport)), timeout)
+                remaining = deadline - time.monotonic()
+                await wait_bounded(transport.open(_TransportSink(self, transport)), remaining)
                 await self._probe(deadline, setup=True)
             except _Deadline:
                 raise _timed_out(
