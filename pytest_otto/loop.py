@@ -16,11 +16,12 @@ import asyncio
 import atexit
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import Any, TypeVar
 
-__all__ = ["call", "get_loop", "in_loop_thread", "wait"]
+__all__ = ["call", "get_loop", "in_loop_thread", "refuse_blocking", "wait"]
 
 T = TypeVar("T")
 
@@ -164,13 +165,34 @@ async def call(coro: Coroutine[Any, Any, T]) -> T:
         raise
 
 
+_ON_OTTO_LOOP = "a blocking pytest-otto call was made on the otto loop itself; await the async method instead"
+
+#: Per thread: why blocking twins are refused there now (`refuse_blocking`), if they are.
+_refusal = threading.local()
+
+
+@contextmanager
+def refuse_blocking(reason: str) -> Iterator[None]:
+    """Make the blocking twins raise ``RuntimeError(reason)`` in this thread while the block runs.
+
+    For a caller that runs async code on its own loop in this thread (the pytest plugin,
+    around an async test that pytest-asyncio runs): a blocking twin there would stall
+    that loop, and on the otto loop it cannot work at all, so both refuse the same way.
+    """
+    before = getattr(_refusal, "reason", None)
+    _refusal.reason = reason
+    try:
+        yield
+    finally:
+        _refusal.reason = before
+
+
 def wait(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` on the otto loop and block until it is done (sync twins)."""
-    if in_loop_thread():
+    refused = getattr(_refusal, "reason", None)
+    if refused is not None or in_loop_thread():
         coro.close()
-        raise RuntimeError(
-            "a blocking pytest-otto call was made on the otto loop itself; await the async method instead"
-        )
+        raise RuntimeError(refused or _ON_OTTO_LOOP)
     otto = get_loop()
     finished = threading.Event()
     job = _Call(coro, lambda task: finished.set(), sys._getframe(1))

@@ -39,6 +39,9 @@ BASE_ARGS = (
 
 ROOT = Path(__file__).resolve().parent.parent
 
+#: Options of an inner run that loads every installed plugin, as a user's run does.
+ALL_PLUGINS = ("-p", "no:cacheprovider")
+
 
 def run(pytester: pytest.Pytester, *args: str, base: tuple[str, ...] = BASE_ARGS) -> pytest.RunResult:
     """Run pytest on the pytester directory in a subprocess, bounded."""

@@ -12,14 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_plugin import run, ssh_lab_file
+from test_plugin import ALL_PLUGINS, run, ssh_lab_file
 
 from testlab.sshd import SshLab
 
 pytest.importorskip("testinfra", reason="pytest-testinfra is in the test extra")
 
-#: Every installed plugin loads, testinfra's included.
-ALL_PLUGINS = ("-p", "no:cacheprovider")
 
 TESTINFRA_TESTS = """
 def test_os_release(host):

@@ -11,12 +11,9 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from test_plugin import ROOT, run, ssh_lab_file
+from test_plugin import ALL_PLUGINS, ROOT, run, ssh_lab_file
 
 from testlab.sshd import SshLab
-
-#: Every installed plugin loads (pytest-asyncio, pytest-xdist, testinfra, ...), as for a user.
-ALL_PLUGINS = ("-p", "no:cacheprovider")
 
 
 def test_examples_run_clean_under_w_error(pytester: pytest.Pytester) -> None:
@@ -29,6 +26,13 @@ def test_examples_run_clean_under_w_error(pytester: pytest.Pytester) -> None:
     relaxed = run(pytester, "-v", base=ALL_PLUGINS)
     relaxed.assert_outcomes(passed=3, warnings=0)
     assert "Warning" not in relaxed.stdout.str() + relaxed.stderr.str()
+    usage = run(pytester, "--host-pattern", "(", base=ALL_PLUGINS)  # a usage error says only that
+    assert usage.ret == pytest.ExitCode.USAGE_ERROR
+    assert usage.stderr.lines == [
+        "ERROR: pytest-otto: --host-pattern '(' is not a valid regular expression (missing ), "
+        "unterminated subpattern at position 0); the hosts of lab 'local' are: local",
+        "",
+    ]
 
 
 SSH_TEST = """

@@ -14,13 +14,15 @@ from typing import Any
 
 import pytest
 
-__all__ = ["fixture_defs", "fixture_loop_scope", "ini_is_set", "item_fixture_defs", "scope_scheduling"]
+__all__ = ["fixture_loop_scope", "ini_is_set", "item_fixture_defs", "scope_scheduling"]
 
 
 def ini_is_set(config: pytest.Config, name: str) -> bool:
     """The user gave ini option ``name`` (in a config file or with ``-o``).
 
-    pytest has no public way to tell a value the user set from the default.
+    pytest has no public way to tell a value the user set from the default, and
+    pytest-asyncio's ``asyncio_default_test_loop_scope`` defaults to a real value
+    (``function``), so ``getini`` cannot tell either.
     """
     inicfg = getattr(config, "_inicfg", None)  # pytest >= 9: file values and -o overrides
     if inicfg is None:  # pytest 8
@@ -32,18 +34,22 @@ def ini_is_set(config: pytest.Config, name: str) -> bool:
 
 
 def item_fixture_defs(item: pytest.Item) -> Mapping[str, Sequence[Any]]:
-    """Fixture name -> its definitions (the one in effect last) for a collected test item."""
-    info = getattr(item, "_fixtureinfo", None)
-    return getattr(info, "name2fixturedefs", {})
+    """Fixture name -> its definitions (the one in effect last) for a collected test function.
 
-
-def fixture_defs(metafunc: pytest.Metafunc, name: str) -> Sequence[Any]:
-    """The definitions of fixture ``name`` visible to the test being parametrized."""
-    return getattr(metafunc, "_arg2fixturedefs", {}).get(name) or ()
+    pytest keeps them private (``Function._fixtureinfo``); the plugin needs the fixture
+    functions to tell async fixtures and their loop scopes. Empty for other items.
+    """
+    if not isinstance(item, pytest.Function):
+        return {}
+    defs: Mapping[str, Sequence[Any]] = item._fixtureinfo.name2fixturedefs
+    return defs
 
 
 def fixture_loop_scope(func: object) -> str | None:
-    """The ``loop_scope`` pytest-asyncio recorded on an async fixture function, if any."""
+    """The ``loop_scope`` pytest-asyncio recorded on an async fixture function, if any.
+
+    ``@pytest_asyncio.fixture(loop_scope=...)`` stores it as ``func._loop_scope``.
+    """
     scope = getattr(func, "_loop_scope", None)
     return None if scope is None else str(scope)
 

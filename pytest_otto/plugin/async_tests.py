@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import sys
 import warnings
+from collections.abc import Generator
 from typing import Any
 
 import pytest
@@ -111,6 +112,35 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         return None
     loop.wait(pyfuncitem.obj(**_call_arguments(pyfuncitem)))
     return True
+
+
+#: Why a blocking twin raises inside an async host test that pytest-asyncio runs.
+BLOCKING_IN_ASYNC_TEST = (
+    "a blocking pytest-otto call was made inside an async host test; await the async method instead"
+)
+
+
+# A second pytest_pyfunc_call in this module: its own name, the hook's by specname
+# (pytest only reads names that start with "pytest_").
+@pytest.hookimpl(wrapper=True, specname="pytest_pyfunc_call")
+def pytest_pyfunc_call_refusing_blocking(pyfuncitem: pytest.Function) -> Generator[None, object, object]:
+    """Refuse the blocking twins inside every async host test, whoever runs it.
+
+    An async host test (it uses ``host``, ``hosts``, ``lab`` or ``local_host``) runs on
+    the otto loop in strict mode, where a blocking twin cannot work (the loop would wait
+    for itself: `loop.wait` raises); with an async fixture, in auto mode or with a test
+    loop scope pytest-asyncio runs it, where a blocking twin would work but stall that
+    loop. One behaviour for all: ``RuntimeError``, saying to ``await``. Other async
+    tests keep the library's rule (a blocking twin works from the caller's own loop),
+    and a thread the test starts (``asyncio.to_thread``) may still block.
+    """
+    # pytest-asyncio swaps in a sync wrapper (functools.wraps) for the call: look beneath it
+    is_async = inspect.iscoroutinefunction(inspect.unwrap(pyfuncitem.obj))
+    uses_otto = not OTTO_FIXTURES.isdisjoint(pyfuncitem.fixturenames)
+    if not (is_async and uses_otto) or pyfuncitem.stash.get(_ON_OTTO_LOOP, False):
+        return (yield)
+    with loop.refuse_blocking(BLOCKING_IN_ASYNC_TEST):
+        return (yield)
 
 
 def _call_arguments(pyfuncitem: pytest.Function) -> dict[str, Any]:
