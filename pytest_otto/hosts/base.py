@@ -27,6 +27,8 @@ from ..errors import HostConnectionError
 from ..output import DEFAULT_MAX_OUTPUT
 from ..result import CommandStatus, RunResult, Status, TransferResult
 from ..session import DEFAULT, ShellSession, format_seconds, resolve_timeout, wait_bounded
+from ..sudo import shown_command as shown_sudo_command
+from ..sudo import wrap as wrap_in_sudo
 from ..transcript import Transcript, TranscriptEntry, mask_secrets, shown_masked
 from ..transports.base import TTY_LINE_LIMIT, Transport
 from .board import BoardControl
@@ -141,7 +143,7 @@ class Session:
         """True while this session has a live shell (it opens again on use)."""
         return self._shell.is_open
 
-    async def _run(self, commands: str | Sequence[str], timeout: object) -> RunResult:
+    async def _run(self, commands: str | Sequence[str], timeout: object, sudo: bool = False) -> RunResult:
         host = self.host
         commands = _as_commands(commands)
         budget = resolve_timeout(timeout, host.command_timeout)
@@ -163,21 +165,24 @@ class Session:
                 else:
                     if log.isEnabledFor(logging.DEBUG):
                         log.debug("%s[%s]: run %s", host.id, self.name, host._mask(command))
-                    status = await self._run_one(command, deadline, budget, started, t0)
+                    status = await self._run_one(command, deadline, budget, started, t0, sudo)
                 statuses.append(host._record(self.name, "run", status, started, time.monotonic() - t0))
         return RunResult(statuses)
 
     async def _run_one(
-        self, command: str, deadline: float, budget: float, started: float, t0: float
+        self, command: str, deadline: float, budget: float, started: float, t0: float, sudo: bool
     ) -> CommandStatus:
+        call = wrap_in_sudo(command, self.host._reveal_password()) if sudo else None
         try:
-            return await self._shell.run_command(command, deadline, budget)
+            status = await self._shell.run_command(call.line if call else command, deadline, budget)
         except asyncio.CancelledError:
             # The caller was stopped (pytest-timeout, Ctrl-C): the transcript keeps the
             # command that hung, marked unfinished, with what it printed so far.
-            partial = CommandStatus(command, self._shell.unfinished_output, Status.Error, -1)
+            shown = shown_sudo_command(command) if call else command
+            partial = CommandStatus(shown, self._shell.unfinished_output, Status.Error, -1)
             self.host._record(self.name, "run", partial, started, time.monotonic() - t0, finished=False)
             raise
+        return call.settle(status, self.host.id, getattr(self.host, "user", None)) if call else status
 
     def _not_run(self, commands: list[str], why: str) -> RunResult:
         """Each command an `Error` saying ``why``: no shell answered to run them."""
@@ -185,17 +190,22 @@ class Session:
         statuses = [CommandStatus(command, why, Status.Error, -1) for command in commands]
         return RunResult([self.host._record(self.name, "run", s, started, 0.0) for s in statuses])
 
-    async def run(self, commands: str | Sequence[str], timeout: float | object = DEFAULT) -> RunResult:
+    async def run(
+        self, commands: str | Sequence[str], timeout: float | object = DEFAULT, *, sudo: bool = False
+    ) -> RunResult:
         """Run one command or a list, in order, in this session's shell.
 
         Every command runs even after a failure. ``timeout`` bounds the whole call
         (default: the host's ``command_timeout``; ``float("inf")`` for none).
+        ``sudo=True`` runs each command as root (see `pytest_otto.sudo`).
         """
-        return await loop.call(self._run(commands, timeout))
+        return await loop.call(self._run(commands, timeout, sudo))
 
-    def run_sync(self, commands: str | Sequence[str], timeout: float | object = DEFAULT) -> RunResult:
+    def run_sync(
+        self, commands: str | Sequence[str], timeout: float | object = DEFAULT, *, sudo: bool = False
+    ) -> RunResult:
         """Blocking twin of `run`."""
-        return loop.wait(self._run(commands, timeout))
+        return loop.wait(self._run(commands, timeout, sudo))
 
     async def _expect(self, pattern: str | re.Pattern[str], timeout: object) -> str:
         return await self._shell.expect(pattern, resolve_timeout(timeout, self.host.command_timeout))
@@ -324,6 +334,10 @@ class Host(BoardControl, ABC):
         """Revealed secrets of this host, masked in transcripts and logs."""
         return []
 
+    def _reveal_password(self) -> str | None:
+        """The lab's password of this host's user (read now), or None: what sudo is fed."""
+        return None
+
     # -- helpers for subclasses --------------------------------------------------------
 
     def _mask(self, text: str) -> str:
@@ -382,17 +396,23 @@ class Host(BoardControl, ABC):
 
     # -- run / oneshot ---------------------------------------------------------------
 
-    async def run(self, commands: str | Sequence[str], timeout: float | object = DEFAULT) -> RunResult:
+    async def run(
+        self, commands: str | Sequence[str], timeout: float | object = DEFAULT, *, sudo: bool = False
+    ) -> RunResult:
         """Run one command or a list on the host's persistent shell.
 
         State (cwd, variables) carries over between calls. Commands run in order
         and all run even after a failure; ``timeout`` bounds the whole call.
+        ``sudo=True`` runs each command as root with ``sudo``, fed the lab's
+        ``password`` when sudo asks (see `pytest_otto.sudo`).
         """
-        return await loop.call(self.default_session._run(commands, timeout))
+        return await loop.call(self.default_session._run(commands, timeout, sudo))
 
-    def run_sync(self, commands: str | Sequence[str], timeout: float | object = DEFAULT) -> RunResult:
+    def run_sync(
+        self, commands: str | Sequence[str], timeout: float | object = DEFAULT, *, sudo: bool = False
+    ) -> RunResult:
         """Blocking twin of `run`."""
-        return loop.wait(self.default_session._run(commands, timeout))
+        return loop.wait(self.default_session._run(commands, timeout, sudo))
 
     async def _oneshot_checked(self, command: str, timeout: object) -> CommandStatus:
         if not isinstance(command, str):

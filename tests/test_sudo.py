@@ -1,0 +1,112 @@
+"""``run(cmd, sudo=True)`` against a real sshd and a real sudo, as the password test user.
+
+scripts/install-system-deps installs sudo and lets the test user run anything with
+its password, asked on every call (``timestamp_timeout=0``); root is never asked.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from pytest_otto import RemoteHost, Status, TelnetHost
+from pytest_otto.config import Secret
+from testlab import PASSWORD, PASSWORD_USER
+from testlab.sshd import SshLab
+from testlab.telnetd import TelnetServer
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("sudo") is None, reason="sudo is not installed: run scripts/install-system-deps"
+)
+
+HostMaker = Callable[..., RemoteHost]
+
+
+@pytest.fixture
+async def make_host(ssh_lab: SshLab, password_user: tuple[str, str]) -> AsyncIterator[HostMaker]:
+    """Hosts on the lab's first sshd, logged in with the client key, closed after the test."""
+    made: list[RemoteHost] = []
+
+    def make(**options: object) -> RemoteHost:
+        server = ssh_lab[0]
+        settings: dict[str, object] = {
+            "port": server.port,
+            "user": PASSWORD_USER,
+            "key": server.client_key_path,
+            "agent": False,
+            "host_key_check": "off",
+            "command_timeout": 30,
+            "connect_timeout": 10,
+        }
+        settings.update(options)
+        made.append(RemoteHost("box", server.address, **settings))  # type: ignore[arg-type]
+        return made[-1]
+
+    yield make
+    for host in made:
+        await host.close()
+
+
+@pytest.mark.parametrize("pty", [False, True], ids=["pipes", "pty"])
+async def test_sudo_runs_as_root_with_the_labs_password_never_shown(
+    make_host: HostMaker, pty: bool, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("OTTO_SUDO_TEST_PASSWORD", PASSWORD)
+    caplog.set_level(logging.DEBUG, logger="pytest_otto")
+    host = make_host(password=Secret.from_env("OTTO_SUDO_TEST_PASSWORD"), pty=pty)
+    await host.run("cd /tmp")
+    result = await host.run(["id -un", "pwd", "cat; echo stdin-read=$?", "exit 3"], sudo=True)
+    assert [s.output for s in result] == ["root", "/tmp", "stdin-read=0", ""]
+    assert [s.retcode for s in result] == [0, 0, 0, 3]
+    assert result.statuses[3].status == Status.Failed  # the command's own exit code, not sudo's
+    assert result.statuses[0].command == "sudo sh -c 'id -un'"
+    assert (await host.run("id -un")).only.output == PASSWORD_USER  # the session itself is not root
+    shown = [repr(result), caplog.text, *(e.command + e.output for e in host.transcript)]
+    assert all(PASSWORD not in text for text in shown)
+    assert any("sudo sh -c 'id -un'" in e.command for e in host.transcript)
+
+
+async def test_a_wrong_password_is_an_error_that_says_so(make_host: HostMaker) -> None:
+    host = make_host(password="not-the-sudo-password")
+    status = (await host.run("id -u", sudo=True)).only
+    assert status.status == Status.Error
+    assert status.output.startswith("box: sudo refused the lab's password for user 'ottopw'")
+    assert "try again" not in status.output.split(";")[0]
+    assert all("not-the-sudo-password" not in e.command + e.output for e in host.transcript)
+
+
+async def test_sudo_asking_for_a_password_the_lab_lacks_is_a_clear_error(make_host: HostMaker) -> None:
+    host = make_host()  # key login, no password in the lab
+    result = await host.run(["id -u", "echo still-usable"], sudo=True)
+    first = result.statuses[0]
+    assert first.status == Status.Error and not result.ok
+    assert "box: sudo asked for the password of user 'ottopw', and the lab has no password" in first.output
+    assert "[hosts.box]" in first.output
+    assert (await host.run("echo after")).only.output == "after"  # the shell goes on
+
+
+async def test_sudo_that_asks_nothing_runs_the_command_as_is(make_host: HostMaker) -> None:
+    host = make_host(user="root")  # root: sudo never asks
+    result = await host.run(["id -u", "printf 'a\\nb\\n'"], sudo=True)
+    assert [s.output for s in result] == ["0", "a\nb"]
+
+
+async def test_a_named_session_runs_sudo_too(make_host: HostMaker) -> None:
+    host = make_host(password=PASSWORD)
+    async with await host.open_session("admin") as session:
+        assert (await session.run("id -u", sudo=True)).only.output == "0"
+
+
+async def test_a_telnet_console_feeds_its_login_password(telnet_login_server: TelnetServer) -> None:
+    server = telnet_login_server
+    host = TelnetHost("tn", server.address, port=server.port, user=server.user, password=server.password)
+    try:
+        result = await host.run(["id -u", "id -un"], sudo=True)
+        assert [s.output for s in result] == ["0", "root"]
+        assert (await host.run("id -un")).only.output == PASSWORD_USER
+        assert all(PASSWORD not in e.command + e.output for e in host.transcript)
+    finally:
+        await host.close()
