@@ -80,6 +80,7 @@ if TYPE_CHECKING:
     from .hosts.console import SerialHost, TcpHost, TelnetHost
     from .hosts.ssh import RemoteHost
 
+
 def __getattr__(name: str) -> Any:
     # Host classes whose modules pull in asyncssh or console code are imported on first
     # use (their modules are named in the transport registry), so loading the pytest

@@ -254,6 +254,8 @@ class SshConfig(HostConfig):
     )
     known_hosts: Path | None = field(default=None, metadata=lab_key(lab_values.path))
     agent: bool = field(default=True, metadata=lab_key(lab_values.boolean))
+    #: ~/.ssh/config (true), another file (a path) or none (false); the lab's keys win.
+    ssh_config: bool | Path = field(default=True, metadata=lab_key(lab_values.flag_or_path))
     hop: str | None = field(default=None, metadata=lab_key(lab_values.text))
     keepalive_interval: float = field(default=15.0, metadata=lab_key(lab_values.delay))
     pty: bool = field(default=False, metadata=lab_key(lab_values.boolean))

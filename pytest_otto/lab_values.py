@@ -25,6 +25,7 @@ __all__ = [
     "boolean",
     "choice",
     "delay",
+    "flag_or_path",
     "int_range",
     "line_limit",
     "path",
@@ -106,6 +107,15 @@ def boolean(value: object, place: Place) -> bool:
     if not isinstance(value, bool):
         raise WrongType(value, "true or false")
     return value
+
+
+def flag_or_path(value: object, place: Place) -> bool | Path:
+    """``true``, ``false``, or a path resolved as `path` does (a file that may stand in for a default)."""
+    if isinstance(value, bool):
+        return value
+    if not isinstance(value, str) or not value:
+        raise WrongType(value, "true, false or a path")
+    return path(value, place)
 
 
 def _integer(value: object, expected: str = "an integer") -> int:

@@ -632,6 +632,7 @@ per_transport: dict[str, dict[str, st.SearchStrategy[Any]]] = {
         "host_key_check": st.sampled_from(["strict", "accept-new", "off"]),
         "known_hosts": words,
         "agent": st.booleans(),
+        "ssh_config": st.booleans() | words,
         "keepalive_interval": st.floats(0, 1000),
     },
     "telnet": {"address": words, "port": st.integers(1, 65535), **login, **console},

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 __all__ = ["Host", "LocalHost", "RemoteHost", "SerialHost", "Session", "TcpHost", "TelnetHost"]
 
 
-
 def __getattr__(name: str) -> Any:
     module = registry.host_class_module(name)
     if module is None:

@@ -21,6 +21,9 @@ from ..errors import HostConnectionError
 from ..output import OutputBuffer
 from ..result import CommandStatus, Status
 from ..session import DEFAULT, format_seconds
+from ..ssh_config import config_path as ssh_config_path
+from ..ssh_config import lab_port as _lab_port
+from ..ssh_config import resolve as resolve_ssh_config
 from ..transports import sftp as sftp_transfer
 from ..transports._asyncssh import asyncssh
 from ..transports.ssh import (
@@ -122,13 +125,14 @@ class RemoteHost(Host):
         id: str,
         address: str,
         *,
-        port: int = 22,
+        port: int | None = None,
         user: str | None = None,
         password: Any = None,
         key: str | Path | None = None,
         host_key_check: str = "accept-new",
         known_hosts: str | Path | None = None,
         agent: bool = True,
+        ssh_config: bool | str | Path = True,
         hop: RemoteHost | None = None,
         keepalive_interval: float = 15.0,
         max_sessions: int = DEFAULT_MAX_SESSIONS,
@@ -146,9 +150,12 @@ class RemoteHost(Host):
             raise TypeError(f"{id}: hop must be a RemoteHost, not {type(hop).__name__}")
         if not isinstance(max_sessions, int) or max_sessions < 1:
             raise ValueError(f"{id}: max_sessions must be a positive int, not {max_sessions!r}")
-        self.address = address
-        self.port = int(port)
-        self.user = user
+        target = resolve_ssh_config(
+            id, ssh_config_path(ssh_config), address, port=int(port) if port else None, user=user
+        )
+        self.address = target.address
+        self.port = target.port
+        self.user = target.user
         self.key = Path(key).expanduser() if key is not None else None
         self.host_key_check = host_key_check
         self.known_hosts = Path(known_hosts).expanduser() if known_hosts is not None else None
@@ -163,15 +170,18 @@ class RemoteHost(Host):
         self._ssh = SshConnection(
             id,
             SshOptions(
-                address=address,
+                address=self.address,
                 port=self.port,
-                user=user,
+                user=self.user,
                 password=self._reveal_password,
                 key=self.key,
                 host_key_check=host_key_check,
                 known_hosts=self.known_hosts,
                 agent=agent,
                 keepalive_interval=keepalive_interval,
+                identity_files=target.identity_files,
+                proxy_jump=target.proxy_jump if hop is None else None,
+                ssh_config=target.config,
             ),
             connect_timeout=lambda: self.connect_timeout,
             tunnel=hop._ssh.get if hop is not None else None,
@@ -185,13 +195,14 @@ class RemoteHost(Host):
         return cls(
             config.id,
             config.address,
-            port=config.port,
+            port=_lab_port(config),
             user=config.user,
             password=config.password,
             key=config.key,
             host_key_check=config.host_key_check,
             known_hosts=config.known_hosts,
             agent=config.agent,
+            ssh_config=config.ssh_config,
             hop=_lab_host(lab, config.hop) if config.hop else None,
             pty=config.pty,
             tags=config.tags,

@@ -186,6 +186,10 @@ class SshOptions:
     known_hosts: Path | None = None
     agent: bool = True
     keepalive_interval: float = 15.0
+    #: From the user's ssh config, used when the lab names no ``key`` / no ``hop``.
+    identity_files: tuple[Path, ...] = ()
+    proxy_jump: str | None = None
+    ssh_config: Path | None = None  # the file the jump host of ``proxy_jump`` is read from
 
     def __repr__(self) -> str:  # no password callable, no secrets
         return (
@@ -723,6 +727,9 @@ class SshConnection:
             # file is skipped (its key may be in the agent) and named if login fails.
             kwargs["client_keys"] = [str(key), *(str(k) for k in _default_key_files() if k != key)]
             kwargs["ignore_encrypted"] = True
+        elif opts.identity_files:  # the ssh config's IdentityFile, as ssh uses it
+            kwargs["client_keys"] = [str(k) for k in opts.identity_files if k.is_file()]
+            kwargs["ignore_encrypted"] = True
         if not opts.agent:
             kwargs["agent_path"] = None
         hop = f"hop {self.hop_id!r}" if self.hop_id else "the hop"
@@ -732,6 +739,9 @@ class SshConnection:
                 kwargs["tunnel"] = await self._tunnel()
             except HostConnectionError as exc:
                 raise HostConnectionError(self.host_id, f"via hop {exc}") from None
+        elif opts.proxy_jump:  # the ssh config's ProxyJump: asyncssh connects it, reading
+            kwargs["tunnel"] = opts.proxy_jump  # the jump host's settings from the same file
+            kwargs["config"] = [str(opts.ssh_config)] if opts.ssh_config else None
         try:
             self._waiting_on = f"{self.where} (TCP connect, key exchange or login)"
             if self._tunnel is not None:  # the hop's connection may be the one that hangs
