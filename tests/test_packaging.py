@@ -237,34 +237,13 @@ def test_sdist_tests_run_against_the_wheel_in_a_fresh_venv(dists: Dists, tmp_pat
     )
     assert Path(where.strip()).is_relative_to(venv), f"pytest_otto came from {where}"
 
-    collected = subprocess.run(
-        [str(python), "-m", "pytest", "--collect-only", "-q", "-p", "no:xdist"],
-        cwd=tree,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert collected.returncode == 0, collected.stdout[-3000:] + collected.stderr[-3000:]
-    count = re.search(r"(\d+) tests? collected", collected.stdout)
-    assert count and int(count[1]) > 300, collected.stdout[-2000:]
-    ran = subprocess.run(
-        [
-            str(python),
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:xdist",
-            "examples/",
-            "tests/test_result.py",
-            "docs/local.md",
-        ],
-        cwd=tree,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
-    assert " passed" in ran.stdout.splitlines()[-1] and "failed" not in ran.stdout.splitlines()[-1]
+    def pytest(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [str(python), "-m", "pytest", "-q", "-p", "no:xdist", *args]
+        done = subprocess.run(argv, cwd=tree, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        return done
+
+    count = re.search(r"(\d+) tests? collected", pytest("--collect-only").stdout)
+    assert count and int(count[1]) > 300, count
+    summary = pytest("examples/", "tests/test_result.py", "docs/local.md").stdout.splitlines()[-1]
+    assert " passed" in summary and "failed" not in summary, summary
