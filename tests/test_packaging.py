@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tarfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,12 @@ SDIST_FILES = ("LICENSE", "README.md", "pyproject.toml", "conftest.py", "lab.tom
 #: Runtime dependencies the package needs without importing them, and why.
 UNIMPORTED_RUNTIME = {
     "pytest-asyncio": "the plugin hands async tests that are not on otto's loop to it",
+}
+
+#: What the package imports only inside the function that uses it, when it is installed.
+OPTIONAL_INTEGRATIONS = {
+    "pytest-xdist": "the plugin's scheduler, made only when pytest-xdist distributes a run",
+    "allure-python-commons": "reports attach each test's commands to Allure when allure-pytest is there",
 }
 
 #: Classifiers a user filters PyPI by; the Python versions are the ones requires-python admits.
@@ -128,17 +135,31 @@ def test_metadata_declares_spdx_license_classifiers_and_python(dists: Dists) -> 
     assert "MIT License" in (ROOT / "LICENSE").read_text()
 
 
-def _third_party_imports(paths: list[Path]) -> set[str]:
-    """Top-level names of the absolute imports in ``paths`` that are not the standard library's."""
+def _third_party_imports(paths: list[Path], *, lazy: bool | None = None) -> set[str]:
+    """Top-level names of the absolute imports in ``paths`` that are not the standard library's.
+
+    ``lazy`` False: only imports run when a module loads (its top level, an ``if``, a
+    ``try``); True: only those inside a function, run when it is called; None: both.
+    """
     names: set[str] = set()
     for path in paths:
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.Import):
-                names.update(alias.name.split(".")[0] for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names.add(node.module.split(".")[0])
+        tree = ast.parse(path.read_text(), str(path))
+        for node, in_function in _imports(tree, in_function=False):
+            if lazy is None or lazy == in_function:
+                if isinstance(node, ast.Import):
+                    names.update(alias.name.split(".")[0] for alias in node.names)
+                elif node.level == 0 and node.module:
+                    names.add(node.module.split(".")[0])
     local = {"pytest_otto", "testlab", "tests", "benchmarks", "conftest"}
     return {n for n in names if n not in sys.stdlib_module_names and n not in local}
+
+
+def _imports(node: ast.AST, *, in_function: bool) -> Iterator[tuple[ast.Import | ast.ImportFrom, bool]]:
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, (ast.Import, ast.ImportFrom)):
+            yield child, in_function
+        inner = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
+        yield from _imports(child, in_function=inner)
 
 
 def _distributions(modules: set[str]) -> set[str]:
@@ -162,12 +183,15 @@ def _requirements(meta: email.message.Message, extra: str | None) -> set[str]:
 
 
 def test_runtime_dependencies_are_what_the_package_imports(dists: Dists) -> None:
-    imported = _distributions(_third_party_imports(sorted((ROOT / "pytest_otto").rglob("*.py"))))
+    sources = sorted((ROOT / "pytest_otto").rglob("*.py"))
+    loaded = _distributions(_third_party_imports(sources, lazy=False))
     declared = _requirements(_wheel_metadata(dists.wheel), None)
-    assert declared == imported | set(UNIMPORTED_RUNTIME), (
-        f"declared {sorted(declared)}, imported {sorted(imported)} (+ {sorted(UNIMPORTED_RUNTIME)})"
+    assert declared == loaded | set(UNIMPORTED_RUNTIME), (
+        f"declared {sorted(declared)}, imported on load {sorted(loaded)} (+ {sorted(UNIMPORTED_RUNTIME)})"
     )
     assert "pexpect" not in declared, "pexpect is used by the tests only"
+    optional = _distributions(_third_party_imports(sources, lazy=True)) - declared
+    assert optional == set(OPTIONAL_INTEGRATIONS), f"imported when called, not declared: {sorted(optional)}"
 
 
 def test_what_the_tests_import_is_declared_in_the_test_extra(dists: Dists) -> None:
