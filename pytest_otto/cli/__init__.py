@@ -1,7 +1,8 @@
 """The ``otto`` command: look at a lab from a terminal, over the same library and lab file.
 
 ``otto [--lab PATH] [-p REGEX] [--tags T,...] [--json] COMMAND ...`` with the commands
-``check``, ``run``, ``put``, ``get``, ``console`` and ``lab show|check-file``; one
+``check``, ``run``, ``put``, ``get``, ``console``, ``power``, ``reboot`` and
+``lab show|check-file``; one
 module per command family, each a thin layer over the library's public API. Exit
 codes are pytest's: 0 all good, 1 a host or a command failed, 2 interrupted,
 4 usage error (bad lab file, bad pattern, no host selected).
@@ -73,7 +74,7 @@ def _common_options(*, defaults: bool) -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line."""
-    from . import check, console, copy, labfile, run
+    from . import board, check, console, copy, labfile, run
 
     parser = _Parser(
         prog="otto",
@@ -83,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
     common = _common_options(defaults=False)
-    for module in (check, run, copy, console, labfile):
+    for module in (check, run, copy, console, board, labfile):
         module.add_parser(commands, common)
     return parser
 

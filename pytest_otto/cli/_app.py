@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import loop
 from ..config import HostConfig, LabError
-from ..errors import HostConnectionError
+from ..errors import OttoError
 from ..lab import Lab
 from ..selection import LabChoice, choose_lab, find_ini_file, ini_value, open_lab, parse_tags, select_hosts
 from ._output import Masker, Printer
@@ -133,8 +133,9 @@ def verdict(exc: BaseException) -> str:
 
 def describe(exc: BaseException) -> str:
     """An error's cause in one line, without the host id the caller shows anyway."""
-    if isinstance(exc, HostConnectionError):
-        return exc.cause
+    cause = getattr(exc, "cause", None)  # our errors that lead with the host id keep the rest here
+    if isinstance(exc, OttoError) and isinstance(cause, str) and cause:
+        return cause
     if isinstance(exc, LabError):
         return str(exc)
     if isinstance(exc, TimeoutError):
