@@ -64,15 +64,17 @@ class _Call:
 
     Lighter than ``run_coroutine_threadsafe`` + ``wrap_future`` (no
     ``concurrent.futures.Future`` and its locks in between): a call costs one
-    wake-up of each thread, which matters for sub-millisecond commands.
+    wake-up of each thread, which matters for sub-millisecond commands. The
+    outcome is handed to ``on_done`` by the task itself as the coroutine ends, not
+    by a done-callback one turn of the otto loop later (``docs/performance.md``).
     """
 
-    __slots__ = ("caller", "cancelled", "coro", "done", "on_done", "task")
+    __slots__ = ("caller", "cancelled", "coro", "error", "on_done", "result", "started", "task")
 
     def __init__(
         self,
         coro: Coroutine[Any, Any, Any],
-        on_done: Callable[[asyncio.Task[Any]], None],
+        on_done: Callable[[_Call], None],
         caller: FrameType | None = None,
     ) -> None:
         self.coro = coro
@@ -80,24 +82,51 @@ class _Call:
         self.caller = caller
         self.task: asyncio.Task[Any] | None = None
         self.cancelled = False
+        self.started = False
+        self.result: Any = None
+        #: The coroutine's exception; a CancelledError when it was cancelled.
+        self.error: BaseException | None = None
 
     def start(self) -> None:  # on the otto loop
         if self.cancelled:
             self.coro.close()
             return
-        task = self.task = asyncio.get_running_loop().create_task(self.coro)
+        task = self.task = asyncio.get_running_loop().create_task(self.serve())
         if self.caller is not None:
             _callers[task] = self.caller
-        task.add_done_callback(self.finished)
 
-    def finished(self, task: asyncio.Task[Any]) -> None:  # on the otto loop
-        _callers.pop(task, None)
-        self.on_done(task)
+    async def serve(self) -> None:  # the task, on the otto loop
+        self.started = True
+        try:
+            self.result = await self.coro
+        except (KeyboardInterrupt, SystemExit) as exc:
+            self.error = exc
+            self.finish()
+            raise
+        except BaseException as exc:  # handed to the caller, which raises it
+            self.error = exc
+        self.finish()
+
+    def finish(self) -> None:  # on the otto loop
+        if self.task is not None:
+            _callers.pop(self.task, None)
+        self.on_done(self)
 
     def cancel(self) -> None:  # on the otto loop
         self.cancelled = True
-        if self.task is not None:
-            self.task.cancel()
+        if self.task is None:
+            return
+        self.task.cancel()
+        if not self.started:  # the task's first step will throw before serve() runs
+            self.coro.close()
+            self.error = asyncio.CancelledError()
+            self.finish()
+
+    def outcome(self) -> Any:
+        """The coroutine's result, or raise its exception (in the caller's thread)."""
+        if self.error is not None:
+            raise self.error
+        return self.result
 
 
 #: The frame of the thread that made each call in flight (it waits there), so that a
@@ -129,15 +158,15 @@ def calling_frame() -> FrameType | None:
     return _callers.get(task) if task is not None else None
 
 
-def _copy_outcome(task: asyncio.Task[T], future: asyncio.Future[T]) -> None:
+def _copy_outcome(job: _Call, future: asyncio.Future[Any]) -> None:  # on the caller's loop
     if future.done():
         return
-    if task.cancelled():
+    if isinstance(job.error, asyncio.CancelledError):
         future.cancel()
-    elif (exc := task.exception()) is not None:
-        future.set_exception(exc)
+    elif job.error is not None:
+        future.set_exception(job.error)
     else:
-        future.set_result(task.result())
+        future.set_result(job.result)
 
 
 async def call(coro: Coroutine[Any, Any, T]) -> T:
@@ -148,12 +177,11 @@ async def call(coro: Coroutine[Any, Any, T]) -> T:
     caller = asyncio.get_running_loop()
     future: asyncio.Future[T] = caller.create_future()
 
-    def on_done(task: asyncio.Task[T]) -> None:
+    def on_done(job: _Call) -> None:
         try:
-            caller.call_soon_threadsafe(_copy_outcome, task, future)
+            caller.call_soon_threadsafe(_copy_outcome, job, future)
         except RuntimeError:  # the caller's loop is gone; nobody waits for the outcome
-            if not task.cancelled():
-                task.exception()
+            pass
 
     # found now: once suspended, a coroutine's frame no longer links to its caller's
     job = _Call(coro, on_done, first_caller_frame(sys._getframe(1)))
@@ -195,7 +223,7 @@ def wait(coro: Coroutine[Any, Any, T]) -> T:
         raise RuntimeError(refused or _ON_OTTO_LOOP)
     otto = get_loop()
     finished = threading.Event()
-    job = _Call(coro, lambda task: finished.set(), sys._getframe(1))
+    job = _Call(coro, lambda job: finished.set(), sys._getframe(1))
     otto.call_soon_threadsafe(job.start)
     try:
         finished.wait()
@@ -204,8 +232,7 @@ def wait(coro: Coroutine[Any, Any, T]) -> T:
         otto.call_soon_threadsafe(job.cancel)
         finished.wait(5)
         raise
-    assert job.task is not None
-    result: T = job.task.result()
+    result: T = job.outcome()
     return result
 
 
