@@ -30,7 +30,8 @@ class Config:
     """How big a run is; ``quick()`` is the smoke-test size."""
 
     reps: int = 5
-    fanout_ns: tuple[int, ...] = (1, 10, 50, 100)
+    #: Issue 22.3: the fan-out at N = 300 (one sshd per host; 300 start in about 3 s).
+    fanout_ns: tuple[int, ...] = (1, 10, 50, 100, 300)
     process_ns: tuple[int, ...] = (10, 100)
     xdist_n: int = 100
     latency_count: int = 300
@@ -41,7 +42,7 @@ class Config:
     throughput_bytes: int = 100_000_000
     node_tests: int = 10
     node_hosts: int = 100
-    memory_hosts: int = 100
+    memory_hosts: int = 300
 
     @classmethod
     def quick(cls) -> Config:
@@ -607,7 +608,7 @@ class Runner:
                 "KiB",
                 "pytest-otto host",
                 "asyncssh conn + shell",
-                target=Target("max_ratio", 2.0, "<= 2x"),
+                target=Target("max_ratio", 1.5, "<= 1.5x"),  # issue 22.3
             ),
             _aw(lambda: child(["otto-memory", str(lab_file)], "subject")),
             _aw(lambda: child(["raw-memory", str(endpoints), str(self.lab.client_key)], "baseline")),
