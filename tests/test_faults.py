@@ -27,6 +27,8 @@ from typing import TypeVar
 import pytest
 import tomli_w
 from test_behaviour import PATIENCE, gone, sleeping, unique, unique_sleep, wait_until
+from test_plugin import BASE_ARGS
+from test_ssh import ssh_host as any_ssh_host
 
 from pytest_otto import HostConnectionError, LocalHost, RemoteHost, ShellResetWarning, Status
 from pytest_otto.lab import Lab
@@ -42,9 +44,6 @@ pytestmark = [pytest.mark.faults, pytest.mark.filterwarnings("ignore::pytest_ott
 #: Loopback addresses of this module's own servers (one per test, so a killed or
 #: paused server never meets another test; ports are free ones, so xdist workers
 #: may share an address).
-#: Options of the inner pytest runs: none of the slow-loading plugins of this machine.
-INNER_ARGS = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:benchmark")
-
 _addresses = (f"127.0.0.{n}" for n in itertools.cycle(range(150, 200)))
 
 
@@ -60,17 +59,8 @@ def own_sshd() -> Iterator[SshServer]:
 
 
 def ssh_host(server: SshServer, host_id: str = "faulty", **options: object) -> RemoteHost:
-    """A host on ``server`` as the password user, with the lab's client key."""
-    settings: dict[str, object] = {
-        "port": server.port,
-        "user": PASSWORD_USER,
-        "key": server.client_key_path,
-        "host_key_check": "off",
-        "command_timeout": 30,
-        "connect_timeout": 10,
-    }
-    settings.update(options)
-    return RemoteHost(host_id, server.address, **settings)  # type: ignore[arg-type]
+    """`test_ssh.ssh_host` (the password user, the lab's client key), named ``faulty`` by default."""
+    return any_ssh_host(server, host_id=host_id, **options)
 
 
 @pytest.fixture(params=["pipes", "pty"])
@@ -169,7 +159,7 @@ def test_no_secret_in_any_output_of_a_failing_run(
     (pytester.path / "lab.toml").write_text(tomli_w.dumps(data))
     pytester.makepyfile(test_leaky=LEAKY_TESTS)
     result = pytester.runpytest_subprocess(
-        *INNER_ARGS,
+        *BASE_ARGS,
         "--lab=lab.toml",
         "-l",
         "-vv",
@@ -458,7 +448,7 @@ def test_dead_and_frozen_hosts_in_pytest_pre_flight(
     pytester.makepyfile(test_preflight=PREFLIGHT_TESTS)
     dead.kill()
     frozen.pause()
-    result = pytester.runpytest_subprocess(*INNER_ARGS, "--lab=lab.toml", timeout=PATIENCE)
+    result = pytester.runpytest_subprocess(*BASE_ARGS, "--lab=lab.toml", timeout=PATIENCE)
     result.assert_outcomes(passed=2, errors=4)
     result.stdout.fnmatch_lines(
         [
