@@ -521,11 +521,10 @@ class Runner:
             rss.baseline = Stats([r.max_rss_kib / 1024 for r in runs["loop"]][-cfg.reps :])
         whole = Comparison(
             "4",
-            "overhead per node, whole process",
+            "overhead per node, whole process (info)",
             "ms",
             "(pytest - loop) / nodes",
             "",
-            target=Target("max_value", 1.0, "<= 1 ms"),
             note="wall difference of the two processes per node; both start Python, connect every host "
             "and run the same commands; pytest's start-up and collection are included",
         )
@@ -540,10 +539,13 @@ class Runner:
         )
         share = Comparison(
             "4",
-            "pytest-otto's share per node (info)",
+            "pytest-otto's share per node",
             "ms",
             "marginal - pytest's - command",
             "",
+            # issue 22.1 restated the whole-process target (<= 1 ms, below pytest's own floor
+            # on this machine) as pytest-otto's own share
+            target=Target("max_value", 0.15, "<= 0.15 ms"),
             note="marginal cost of a pytest-otto node minus pytest's own marginal cost of an async node and "
             "minus the command in the plain loop: what the plugin and fixtures add",
         )
