@@ -28,7 +28,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from pytest_otto import LocalHost, loop
-from pytest_otto.session import _SETUP_COMMON, _SETUP_PIPES, frame_command, framing_setup
+from pytest_otto.framing import _SETUP_COMMON, _SETUP_PIPES, frame_command, framing_setup
 from pytest_otto.transports.local import DEFAULT_SHELL
 
 from .otto import noop

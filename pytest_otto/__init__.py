@@ -38,7 +38,7 @@ from .lab import (
     run_on_all_hosts_sync,
 )
 from .result import CommandStatus, RunResult, Status, TransferResult
-from .session import DEFAULT
+from .timeouts import DEFAULT
 from .transcript import Transcript, TranscriptEntry
 
 __all__ = [

@@ -31,9 +31,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
 from . import loop
-from .errors import HostConnectionError, OttoError
+from .errors import ExpectTimeout, HostConnectionError, OttoError
 from .result import CommandStatus, Status
-from .session import DEFAULT, ExpectTimeout, format_seconds, resolve_timeout
+from .timeouts import DEFAULT, format_seconds, resolve_timeout
 from .transports.console import strip_terminal_codes
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ import time
 from typing import TYPE_CHECKING, cast
 
 from .errors import HostConnectionError, OttoError
-from .session import format_seconds
+from .timeouts import format_seconds
 from .transports.login import SHELL_PROMPT, console_text
 
 if TYPE_CHECKING:

@@ -1,41 +1,14 @@
-"""The shell-session framing, written once for every transport.
+"""The shell session: one shell's I/O and its recovery, for every transport.
 
-How one command is framed (serial number ``K``, one more for each command)::
-
-    __os K; command eval '<command>' </dev/null; __oe K
-
-where ``__os K`` prints ``OTTO_<prefix>_K_S`` and ``__oe K`` prints
-``OTTO_<prefix>_K_E_<exit code>_<$->`` on a line of its own: shell functions the
-probe defines, with a fresh random prefix baked in each time (see `_functions`).
-So every command gets a marker never used before (pitfall 4), while the line
-carries only the serial. Where the shell expands the framing's alias (the probe
-checks), the same line is typed as ``__os K; __or '<command>'; __oe K``.
-
-- The markers only exist once the shell has expanded ``%s``: an echoed command line,
-  a ``set -x`` trace or a REPL that prints its input can never show them (pitfalls 3, 5).
-- The command travels as one single-quoted word and runs through ``command eval``
-  (``command`` so that a syntax error in it cannot make a POSIX shell exit): a here-doc,
-  a trailing ``# comment``, a trailing ``&`` or an unbalanced quote cannot swallow the
-  end marker, and the whole line is read before anything runs, so a command that reads
-  stdin cannot eat the framing. Its stdin is ``/dev/null``: ``run()`` never blocks on input
-  (use ``send``/``expect`` for interactive programs).
-- Everything before the start marker (echo, prompts, job notices, late output of an
-  interrupted command) is discarded; everything between the markers is the output.
-  A shell on pipes (``Transport.tty`` false) echoes nothing and prints no prompt, so
-  there the start marker is left out and the output is all that follows the line.
-- xtrace is switched off by the end function and restored for the next command, so
-  ``set -x`` traces the user's commands and never ours: the end marker and the probe
-  report the shell's flags (``$-``), and while they contain ``x`` the next command
-  is sent as ``'set -x;''<command>'``. The two trace lines of the end function itself
-  (its call, and the ``set +xv`` that ends the trace) are cut from that output.
-
-On a terminal the framing runs with the tty in non-canonical mode (long lines arrive
-whole), where a shell without line editing reads its input in blocks: a line typed
-after a command would be read, and later run, by the shell instead of reaching the
-command. So raw ``send`` first puts the tty in canonical mode, as any terminal is:
-the shell then reads one line at a time and type-ahead waits in the tty for whoever
-reads stdin next. The probe that re-syncs before the next framed command sets the
-framing's mode again.
+`ShellSession` writes the lines of `pytest_otto.framing` (how one command is framed,
+and why that framing cannot be fooled) and waits for their markers: the output is what
+lies between them. On a terminal the framing runs with the tty in non-canonical mode
+(long lines arrive whole), where a shell without line editing reads its input in
+blocks: a line typed after a command would be read, and later run, by the shell
+instead of reaching the command. So raw ``send`` first puts the tty in canonical mode,
+as any terminal is: the shell then reads one line at a time and type-ahead waits in
+the tty for whoever reads stdin next. The probe that re-syncs before the next framed
+command sets the framing's mode again.
 
 After a timeout or a cancellation the session interrupts the command (Ctrl-C), then
 proves the shell alive with a probe only a shell can answer (``printf`` expanding a
@@ -53,47 +26,33 @@ import secrets
 import sys
 import time
 import warnings
-from collections.abc import Awaitable, Callable
-from typing import Final, TypeVar
+from collections.abc import Callable
 
 from . import loop
 from .errors import ExpectTimeout, HostConnectionError, SendTimeout, ShellResetWarning
+from .framing import (
+    _LINE_MODE,
+    _SETUP_COMMON,
+    _SETUP_PIPES,
+    _SETUP_TTY,
+    _TRACE_TAIL,
+    EndMarker,
+    _cut_framing_trace,
+    find_end_marker,
+    find_marker_line,
+    frame_command,
+    framing_setup,
+    shell_quote,
+)
 from .output import DEFAULT_MAX_OUTPUT, OutputBuffer, decode_output
 from .reports.events import emit as emit_event
 from .result import CommandStatus, Status
+from .timeouts import format_seconds, wait_bounded
 from .transports.base import Transport
 
-__all__ = [
-    "DEFAULT",
-    "RECOVERY_ALLOWANCE",
-    "ExpectTimeout",
-    "ShellSession",
-    "resolve_timeout",
-    "shell_quote",
-    "wait_bounded",
-]
+__all__ = ["RECOVERY_ALLOWANCE", "ShellSession"]
 
 log = logging.getLogger("pytest_otto")
-
-T = TypeVar("T")
-
-
-class _Default:
-    """Marker for "use the host's configured timeout" (resolved at call time)."""
-
-    _instance: _Default | None = None
-
-    def __new__(cls) -> _Default:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "DEFAULT"
-
-
-#: Use the host's ``command_timeout`` (looked up when the call is made, not frozen).
-DEFAULT: Final = _Default()
 
 #: Bound on proving a shell alive after an interrupt, per escalation step.
 RECOVERY_STEP_TIMEOUT = 2.0
@@ -115,173 +74,6 @@ EARLY_READ_MISSES = 8
 
 #: How long a failed write waits for the shell's own end to arrive (see `_await_own_end`).
 WRITE_FAILED_GRACE = 0.5
-
-#: First line typed into a shell on a terminal: no echo, no line editing, no prompts.
-_SETUP_TTY = "stty -echo -icanon min 1 time 0 -opost -icrnl -inlcr -ixon -iexten 2>/dev/null; "
-#: Typed before raw I/O on a terminal: canonical mode, so the shell reads one line at
-#: a time and leaves type-ahead in the tty for the program that reads stdin.
-_LINE_MODE = "stty icanon 2>/dev/null; printf 'OTTO_%s_L\\n' {nonce}\n"
-#: ... and into a shell on pipes: stderr joins stdout at the source (arrival order
-#: is kept), and SIGINT and SIGQUIT (a recovery's harder step, for a command that
-#: ignores Ctrl-C), which then reach the whole process group, run a no-op trap in
-#: the shell (so it survives) while the command itself gets the default action.
-#: Background jobs of a shell without job control ignore both, as on a terminal.
-_SETUP_PIPES = "exec 2>&1; trap : INT QUIT; "
-#: ... and into every shell: no prompts, no history; bash's ``execfail`` makes a failed
-#: ``exec`` fail the command instead of ending a shell that is not interactive. A bash
-#: that is not interactive expands aliases only when told to (the framing's alias,
-#: see `_functions`); the aliases its rc files defined were not in effect there
-#: (``rm='rm -i'``), so they are dropped rather than switched on.
-_SETUP_COMMON = (
-    "PS1=''; PS2=''; PROMPT_COMMAND=''; unset HISTFILE TMOUT 2>/dev/null; "
-    '[ -n "$BASH_VERSION" ] && { set +H +o history +o emacs +o vi; shopt -s execfail; '
-    "case $- in *i*) ;; *) unalias -a; shopt -s expand_aliases;; esac; } 2>/dev/null; "
-)
-
-
-def _functions(prefix: str) -> str:
-    """The framing's functions, defined with every probe so framed lines stay short: a
-    shell on pipes reads its input one byte at a time, and a serial console sends each
-    byte at its baud rate. ``prefix`` is fresh random text for each probe, baked into
-    the markers, so the line only carries a serial number (see the module docstring).
-
-    ``__oe`` turns xtrace and verbose mode off and keeps the exit code (``$?`` on entry
-    is the command's) and the flags (``$-``) in one ``set`` builtin, then prints both;
-    the session turns xtrace on again for the next command (see `frame_command`). When
-    the command left xtrace on, the shell traces ``__oe``'s call and its ``set`` before
-    the marker: the session cuts those two lines (`_cut_framing_trace`) instead of
-    wrapping the call in ``{ ...; } 2>/dev/null``, which would cost every command a
-    redirection (about 12 us of shell CPU on pipes). Verbose mode (``set -v``) would
-    print every framed line as the shell reads it, so it ends with the command that set it.
-
-    The command itself goes through the alias ``__or`` (`_ALIASES`), which a shell
-    expands in memory: ``</dev/null command eval``. A function of the same name stands
-    in when aliases do not expand (a shell without them, or a command that ran
-    ``unalias -a`` or ``shopt -u expand_aliases``): the next command still runs and
-    ends (inside a function, a difference only ``return`` or ``local`` could tell), and
-    it sets ``__otto_l`` so that ``__oe`` reports ``_L`` in the end marker, after which
-    the session spells the line out (see `frame_command`). The aliases are dropped
-    before the functions are defined, since an alias would expand a name in a
-    function definition too.
-    """
-    return (
-        f"__os() {{ printf 'OTTO_{prefix}_%s_S\\n' \"$1\"; }}; "
-        f'__oe() {{ set +xv -- "$?" "$-" "$1"; '
-        f'printf \'\\nOTTO_{prefix}_%s_E_%s_%s%s\\n\' "$3" "$1" "$2" "${{__otto_l-}}"; __otto_l=; }}; '
-        '__or() { __otto_l=_L __otto_c=$1; shift; command eval "$__otto_c"; } </dev/null; '
-    )
-
-
-#: Bytes of output held back from the capped buffer while a command runs, so that the
-#: trace lines `_cut_framing_trace` removes are still at hand (PS4 is usually short).
-_TRACE_TAIL = 1024
-
-#: The alias for the framed line, which applies from the next line the shell reads;
-#: ``__oq`` lets the probe see whether aliases expand. Steps of the probe that fail
-#: where aliases are gone end in ``|| :``, so that a shell running with ``set -e``
-#: survives them.
-_ALIASES = "alias __or='</dev/null command eval' __oq='__otto_a=A'"
-_UNALIAS = "unalias __or __oq 2>/dev/null || :"
-
-
-def framing_setup(prefix: str) -> str:
-    """The lines that (re)define the framing, with markers prefixed by ``prefix``.
-
-    Our aliases are dropped first, so that none expands inside the definitions.
-    """
-    return f"{_UNALIAS}\n{_functions(prefix)}{_ALIASES} 2>/dev/null || :\n"
-
-
-def frame_command(
-    serial: str,
-    payload: str,
-    *,
-    start_marker: bool,
-    xtrace: bool = False,
-    aliases: bool = False,
-    then: str = "",
-) -> str:
-    """The line that runs ``payload`` (a shell word) between the markers of ``serial``.
-
-    A start marker separates what a terminal shows before the command's output
-    (echo, prompts). A shell on pipes shows neither; without the marker the output
-    of a short command comes back in one packet instead of two. ``xtrace``: the
-    shell had ``set -x`` on when the framing switched it off; the command gets it back.
-    ``aliases``: the shell expands the framing's alias (`_ALIASES`), which stands
-    for the same line. ``then`` runs after the end marker, untraced and silent.
-    """
-    start = f"__os {serial}; " if start_marker else ""
-    trace = "'set -x;'" if xtrace else ""
-    after = f"; {then}" if then else ""
-    if aliases:
-        return f"{start}__or {trace}{payload}; __oe {serial}{after}\n"
-    return f"{start}command eval {trace}{payload} </dev/null; __oe {serial}{after}\n"
-
-
-def _cut_framing_trace(body: bytes, serial: bytes, code: bytes, flags: bytes) -> bytes:
-    """``body`` without the trace of ``__oe`` (its call and its ``set``), when xtrace was on.
-
-    Both lines start with PS4 as the shell expanded it, which the ``set`` line shows;
-    the call may follow output that did not end its line (``printf foo``). Should PS4
-    expand differently each time, the call's whole line goes.
-    """
-    if not body.endswith(b"\n"):
-        return body
-    set_end = len(body) - 1
-    set_start = body.rfind(b"\n", 0, set_end) + 1
-    set_line = body[set_start:set_end].rstrip(b"\r")
-    set_text = b"set +xv -- " + code + b" " + flags + b" " + serial
-    if set_start == 0 or not set_line.endswith(set_text):
-        return body
-    ps4 = set_line[: -len(set_text)]
-    call_end = set_start - 1
-    call_start = body.rfind(b"\n", 0, call_end) + 1
-    call_line = body[call_start:call_end].rstrip(b"\r")
-    call_text = b"__oe " + serial
-    if call_line.endswith(ps4 + call_text):
-        kept = call_line[: len(call_line) - len(ps4 + call_text)]
-    elif call_line.endswith(call_text):
-        kept = b""
-    else:
-        return body
-    return body[:call_start] + kept
-
-
-def resolve_timeout(value: object, default: float) -> float:
-    """Validate a ``timeout=`` argument before anything is sent (B13).
-
-    ``DEFAULT`` means ``default``; ``float("inf")`` disables the bound; ``None``,
-    NaN, zero, negative numbers and booleans are refused.
-    """
-    if value is DEFAULT:
-        value = default
-    if value is None:
-        raise TypeError("timeout=None is not allowed; pass float('inf') to wait without a bound")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"timeout must be a number of seconds, not {value!r}")
-    if math.isnan(value) or value <= 0:
-        raise ValueError(f"timeout must be a positive number of seconds, not {value!r}")
-    return float(value)
-
-
-async def wait_bounded(awaitable: Awaitable[T], seconds: float) -> T:
-    """``asyncio.wait_for`` that treats an infinite bound as none."""
-    if math.isinf(seconds):
-        return await awaitable
-    # asyncio.timeout, unlike wait_for, wraps nothing in a new task: cheaper per call
-    async with asyncio.timeout(max(seconds, 0)):
-        return await awaitable
-
-
-def format_seconds(value: float) -> str:
-    """``1.0`` -> ``1``, ``0.5`` -> ``0.5`` for messages."""
-    return f"{value:g}"
-
-
-def shell_quote(text: str) -> str:
-    """Quote ``text`` as one POSIX shell word."""
-    return "'" + text.replace("'", "'\\''") + "'"
-
 
 _EXPIRED = object()
 
@@ -622,13 +414,11 @@ class ShellSession:
         """
         next_resend = time.monotonic() + PROBE_RESEND_INTERVAL
         while True:
-            idx = self._buffer.find(marker)
-            if idx >= 0:
-                nl = self._buffer.find(b"\n", idx + len(marker))
-                if nl >= 0:
-                    rest = bytes(self._buffer[idx + len(marker) : nl]).rstrip(b"\r")
-                    del self._buffer[: nl + 1]
-                    return rest
+            found = find_marker_line(self._buffer, marker)
+            if found is not None:
+                rest, line_end = found
+                del self._buffer[:line_end]
+                return rest
             if resend is not None:
                 wait_until = min(deadline, next_resend)
                 try:
@@ -654,8 +444,8 @@ class ShellSession:
         # The answer comes from `__os` as this probe defines it, so it also proves the
         # definitions took: junk left in the shell's input (a cut send(), a cut earlier
         # probe) can break the line that defines them while the next line still runs,
-        # and markers of the old prefix would then never match (found with a send()
-        # of 8 MB to a busy shell on a pty).
+        # and markers of the old prefix would then never match (a send() of megabytes
+        # to a busy shell on a pty does that).
         tty_mode = _SETUP_TTY if self._io.tty and not setup else ""
         lines = (
             f"{framing_setup(nonce)}{tty_mode}{{ __otto_f=$- __otto_a=; set +xv; __oq || :; }} 2>/dev/null; "
@@ -839,23 +629,22 @@ class ShellSession:
         scan_from = 0
         while True:
             buf = self._buffer
-            idx = buf.find(end, scan_from)
-            if idx >= 0:
-                nl = buf.find(b"\n", idx + len(end))
-                if nl >= 0:
-                    body_end = idx - 1 if idx > 0 and buf[idx - 1] == 0x0D else idx
-                    code, _, flags = bytes(buf[idx + len(end) : nl]).strip().partition(b"_")
-                    if flags.endswith(b"_L"):  # the alias did not expand: spell the line out
-                        self._aliases = False
-                        flags = flags[:-2]
-                    self._xtrace = b"x" in flags
-                    if self._xtrace:
-                        output.append(_cut_framing_trace(bytes(buf[:body_end]), serial.encode(), code, flags))
-                    else:
-                        output.append(memoryview(buf)[:body_end])
-                    del buf[: nl + 1]
-                    return int(code) if code.isdigit() else -1
-                scan_from = idx
+            found = find_end_marker(buf, end, scan_from)
+            if isinstance(found, EndMarker):
+                code, flags = found.code, found.flags
+                if flags.endswith(b"_L"):  # the alias did not expand: spell the line out
+                    self._aliases = False
+                    flags = flags[:-2]
+                self._xtrace = b"x" in flags
+                if self._xtrace:
+                    body = bytes(buf[: found.body_end])
+                    output.append(_cut_framing_trace(body, serial.encode(), code, flags))
+                else:
+                    output.append(memoryview(buf)[: found.body_end])
+                del buf[: found.line_end]
+                return int(code) if code.isdigit() else -1
+            if found is not None:
+                scan_from = found  # the marker's line is not whole yet
             else:
                 keep = len(end) + 1  # a marker split between two reads
                 if len(buf) > 65536 + keep + _TRACE_TAIL:

@@ -245,7 +245,7 @@ def test_transcript_watch_keeps_every_entry_from_racing_threads() -> None:
 )
 def test_framing_trace_is_cut_exactly(body: bytes, kept: bytes | None) -> None:
     """Only the end function's own two trace lines go; anything else is output (B8)."""
-    from pytest_otto.session import _cut_framing_trace
+    from pytest_otto.framing import _cut_framing_trace
 
     assert _cut_framing_trace(body, b"7", b"0", b"hxB") == (body if kept is None else kept)
 

@@ -26,9 +26,10 @@ from ..config import Revealed, Secret
 from ..errors import HostConnectionError
 from ..output import DEFAULT_MAX_OUTPUT
 from ..result import CommandStatus, RunResult, Status, TransferResult
-from ..session import DEFAULT, ShellSession, format_seconds, resolve_timeout, wait_bounded
+from ..session import ShellSession
 from ..sudo import shown_command as shown_sudo_command
 from ..sudo import wrap as wrap_in_sudo
+from ..timeouts import DEFAULT, format_seconds, resolve_timeout, wait_bounded
 from ..transcript import Transcript, TranscriptEntry, mask_secrets, shown_masked
 from ..transports.base import TTY_LINE_LIMIT, Transport
 from .board import BoardControl

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, cast
 from .. import loop
 from ..power.base import ACTIONS, PowerControl, PowerError
 from ..result import CommandStatus, Status
-from ..session import DEFAULT, resolve_timeout
+from ..timeouts import DEFAULT, resolve_timeout
 
 if TYPE_CHECKING:
     from ..config import HostConfig

@@ -33,8 +33,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..bootloader import Bootloader, BootloaderConfig
 from ..errors import LineHeld
+from ..framing import shell_quote
 from ..result import CommandStatus, Status
-from ..session import DEFAULT, ShellSession, format_seconds, shell_quote
+from ..session import ShellSession
+from ..timeouts import DEFAULT, format_seconds
 from ..transports.console import (
     DEFAULT_LOGIN_PROMPT,
     DEFAULT_PASSWORD_PROMPT,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..output import OutputBuffer
 from ..result import CommandStatus, Status
-from ..session import DEFAULT, format_seconds
+from ..timeouts import DEFAULT, format_seconds
 from ..transports.local import LocalShellTransport
 from .base import ONESHOT_DRAIN_GRACE, Host, line_limit_from, resolve_line_limit
 
