@@ -21,7 +21,7 @@ import secrets
 from dataclasses import dataclass
 
 from .result import CommandStatus, Status
-from .session import shell_quote
+from .framing import shell_quote
 
 __all__ = ["SudoCall", "shown_command", "wrap"]
 

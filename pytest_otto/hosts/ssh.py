@@ -14,16 +14,17 @@ import logging
 import math
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import HostConnectionError
 from ..output import OutputBuffer
 from ..result import CommandStatus, Status
-from ..session import DEFAULT, format_seconds
 from ..ssh_config import config_path as ssh_config_path
 from ..ssh_config import lab_port as _lab_port
 from ..ssh_config import resolve as resolve_ssh_config
+from ..timeouts import DEFAULT, format_seconds
 from ..transports import sftp as sftp_transfer
 from ..transports._asyncssh import asyncssh
 from ..transports.ssh import (
@@ -167,7 +168,7 @@ class RemoteHost(Host):
         self.line_limit = resolve_line_limit(self.pty, line_limit)
         self._password = password
         self._revealed: list[str] = []
-        self._ssh = SshConnection(
+        self._ssh: SshConnection = SshConnection(
             id,
             SshOptions(
                 address=self.address,
@@ -268,6 +269,7 @@ class RemoteHost(Host):
         except TimeoutError as exc:
             return timed_out(f" ({exc})")
         try:
+            assert channel.chan is not None  # an exec channel always has one
             channel.chan.write_eof()  # empty stdin
             remaining = deadline - time.monotonic()
             try:
@@ -368,11 +370,12 @@ def _kill(channel: Channel) -> None:
 def _lab_host(lab: Any, host_id: str) -> RemoteHost:
     """Find the hop host ``host_id`` in ``lab`` (mapping-like or with ``.hosts``)."""
     host: Any = None
-    for getter in (
+    getters: tuple[Callable[[], Any], ...] = (
         lambda: lab[host_id],
         lambda: lab.hosts[host_id],
         lambda: lab.get_host(host_id),
-    ):
+    )
+    for getter in getters:
         try:
             host = getter()
         except (KeyError, AttributeError, TypeError, IndexError):

@@ -40,10 +40,10 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..errors import HostConnectionError
-from ..session import format_seconds
+from ..timeouts import format_seconds
 from ._asyncssh import asyncssh
 from .base import ByteSink, Transport
 
@@ -896,13 +896,13 @@ class SshShellTransport(Transport):
         else:
             self.sink.feed_eof(self._exit_status, self._exit_reason or "channel closed")
 
-    def _hand_over(self, data: bytes) -> None:
+    def _hand_over(self, data: bytes | memoryview) -> None:
         """Give ``data`` to the channel (asyncssh buffers it); a closed one is an error."""
         channel = self._channel
-        if channel is None or self._closed:
+        if channel is None or channel.chan is None or self._closed:
             raise ConnectionResetError("SSH shell channel is closed")
         try:
-            channel.chan.write(data)
+            channel.chan.write(cast("bytes", data))  # any bytes-like object: a piece of a memoryview
         except (asyncssh.Error, BrokenPipeError) as exc:
             raise ConnectionResetError(f"SSH shell channel is closed: {describe_ssh_error(exc)}") from None
 
