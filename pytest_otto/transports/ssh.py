@@ -355,6 +355,38 @@ def _encrypted_key_hint(key: Path | None) -> str:
     return ""
 
 
+def auth_methods_tried(options: SshOptions, password_given: bool) -> list[str]:
+    """The ways a login could have authenticated, for the message when none worked."""
+    agent = options.agent and os.environ.get("SSH_AUTH_SOCK")
+    return [m for m, on in (("key", options.key), ("password", password_given), ("agent", agent)) if on]
+
+
+def connect_error_cause(
+    exc: BaseException, *, where: str, hop: str, tried: list[str], key: Path | None
+) -> str | None:
+    """What a failed ``asyncssh.connect`` means, in words for a `HostConnectionError`.
+
+    None for a handshake the server dropped (its caller retries those, sshd's
+    MaxStartups) and for what is no connect failure at all (it propagates).
+    """
+    if isinstance(exc, asyncssh.PermissionDenied):
+        methods = ", ".join(tried) or "default keys"
+        return f"authentication failed for {where} (tried {methods}): {exc.reason}{_encrypted_key_hint(key)}"
+    if isinstance(exc, _HANDSHAKE_LOST):
+        return None
+    if isinstance(exc, asyncssh.ChannelOpenError):  # the hop could not reach us
+        return f"cannot reach {where} through {hop}: {describe_channel_refusal(exc, via_hop=True)}"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"connection to {where} refused"
+    if isinstance(exc, OSError):
+        return f"cannot reach {where}: {describe_ssh_error(exc)}"
+    if isinstance(exc, asyncssh.Error):
+        return f"{where}: {describe_ssh_error(exc)}"
+    if isinstance(exc, ValueError):  # bad key file, bad option values
+        return f"{where}: {exc}"
+    return None
+
+
 @dataclass(frozen=True)
 class _KnownKeys:
     """What known_hosts holds for one host: its keys, CA keys and revoked keys."""
@@ -697,10 +729,11 @@ class SshConnection:
             f" host_key_check='accept-new' ({describe_ssh_error(exc)})",
         )
 
-    async def _connect_once(self, remaining: float) -> asyncssh.SSHClientConnection:
+    def _connect_options(
+        self, remaining: float, known_hosts: Any, host_key_algs: list[str] | None
+    ) -> dict[str, Any]:
+        """``asyncssh.connect``'s keyword arguments for this host (a missing key file is an error)."""
         opts = self.options
-        known_hosts, record, known = self._known_hosts_arg()
-        host_key_algs = self._host_key_algs(known)
         kwargs: dict[str, Any] = {
             "port": opts.port,
             "known_hosts": known_hosts,
@@ -732,6 +765,12 @@ class SshConnection:
             kwargs["ignore_encrypted"] = True
         if not opts.agent:
             kwargs["agent_path"] = None
+        return kwargs
+
+    async def _connect_once(self, remaining: float) -> asyncssh.SSHClientConnection:
+        opts = self.options
+        known_hosts, record, known = self._known_hosts_arg()
+        kwargs = self._connect_options(remaining, known_hosts, self._host_key_algs(known))
         hop = f"hop {self.hop_id!r}" if self.hop_id else "the hop"
         if self._tunnel is not None:
             self._waiting_on = f"{hop} (its own connect)"
@@ -751,38 +790,12 @@ class SshConnection:
             if opts.host_key_check == "off":
                 raise HostConnectionError(self.host_id, f"{self.where}: {describe_ssh_error(exc)}") from None
             raise self._host_key_error(exc) from None
-        except asyncssh.PermissionDenied as exc:
-            methods = [
-                m
-                for m, on in (
-                    ("key", opts.key),
-                    ("password", "password" in kwargs and kwargs["password"]),
-                    ("agent", opts.agent and os.environ.get("SSH_AUTH_SOCK")),
-                )
-                if on
-            ]
-            raise HostConnectionError(
-                self.host_id,
-                f"authentication failed for {self.where} (tried {', '.join(methods) or 'default keys'}):"
-                f" {exc.reason}{_encrypted_key_hint(opts.key)}",
-            ) from None
-        except _HANDSHAKE_LOST:
-            raise
-        except asyncssh.ChannelOpenError as exc:  # the hop could not reach us
-            raise HostConnectionError(
-                self.host_id,
-                f"cannot reach {self.where} through {hop}: {describe_channel_refusal(exc, via_hop=True)}",
-            ) from None
-        except ConnectionRefusedError:
-            raise HostConnectionError(self.host_id, f"connection to {self.where} refused") from None
-        except OSError as exc:
-            raise HostConnectionError(
-                self.host_id, f"cannot reach {self.where}: {describe_ssh_error(exc)}"
-            ) from None
-        except asyncssh.Error as exc:
-            raise HostConnectionError(self.host_id, f"{self.where}: {describe_ssh_error(exc)}") from None
-        except ValueError as exc:  # bad key file, bad option values
-            raise HostConnectionError(self.host_id, f"{self.where}: {exc}") from None
+        except Exception as exc:
+            tried = auth_methods_tried(opts, bool(kwargs.get("password")))
+            cause = connect_error_cause(exc, where=self.where, hop=hop, tried=tried, key=opts.key)
+            if cause is None:  # a handshake lost is retried by the caller; anything else is a bug
+                raise
+            raise HostConnectionError(self.host_id, cause) from None
         self._waiting_on = ""  # kept when cancelled: the timeout's message names the step
         if record:
             self._record_host_key(conn)
