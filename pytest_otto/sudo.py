@@ -20,8 +20,8 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from .result import CommandStatus, Status
 from .framing import shell_quote
+from .result import CommandStatus, Status
 
 __all__ = ["SudoCall", "shown_command", "wrap"]
 
