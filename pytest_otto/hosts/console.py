@@ -357,6 +357,8 @@ class TelnetHost(ConsoleHost):
     """
 
     transport_name = "telnet"
+    #: The connection each shell runs on.
+    transport_class: type[TelnetTransport] = TelnetTransport
 
     def __init__(
         self, id: str, address: str, *, port: int = 23, single_connection: bool = False, **options: Any
@@ -367,8 +369,8 @@ class TelnetHost(ConsoleHost):
         self.one_line = bool(single_connection)
 
     @classmethod
-    def from_config(cls, config: TelnetConfig, lab: object = None) -> TelnetHost:
-        """Build from a lab file entry (``transport = "telnet"``)."""
+    def from_config(cls, config: TelnetConfig | TcpConfig, lab: object = None) -> TelnetHost:
+        """Build from a lab file entry (``transport = "telnet"``, or ``"tcp"`` for a `TcpHost`)."""
         return cls(
             config.id,
             config.address,
@@ -378,12 +380,12 @@ class TelnetHost(ConsoleHost):
         )
 
     def _make_shell_transport(self) -> TelnetTransport:
-        transport = TelnetTransport(self.id, self.address, self.port, **self._login_options())
+        transport = self.transport_class(self.id, self.address, self.port, **self._login_options())
         self._configure(transport)
         return transport
 
     def _where(self) -> str:
-        return f"telnet {self.address}:{self.port}"
+        return f"{self.transport_name} {self.address}:{self.port}"
 
 
 class TcpHost(TelnetHost):
@@ -394,30 +396,12 @@ class TcpHost(TelnetHost):
     """
 
     transport_name = "tcp"
+    transport_class = TcpTransport
 
     def __init__(
         self, id: str, address: str, *, port: int, single_connection: bool = True, **options: Any
     ) -> None:
         super().__init__(id, address, port=port, single_connection=single_connection, **options)
-
-    @classmethod
-    def from_config(cls, config: TcpConfig, lab: object = None) -> TcpHost:  # type: ignore[override]
-        """Build from a lab file entry (``transport = "tcp"``)."""
-        return cls(
-            config.id,
-            config.address,
-            port=config.port,
-            single_connection=config.single_connection,
-            **cls._common_from_config(config),
-        )
-
-    def _make_shell_transport(self) -> TcpTransport:
-        transport = TcpTransport(self.id, self.address, self.port, **self._login_options())
-        self._configure(transport)
-        return transport
-
-    def _where(self) -> str:
-        return f"tcp {self.address}:{self.port}"
 
 
 class SerialHost(ConsoleHost):
