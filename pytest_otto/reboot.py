@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from typing import TYPE_CHECKING, cast
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from .hosts.console import ConsoleHost
     from .transports.console import ConsoleTransport
 
-__all__ = ["RebootError", "boot_id", "reboot", "wait_until_down", "wait_until_up"]
+__all__ = ["AtBootloader", "RebootError", "boot_id", "reboot", "wait_until_down", "wait_until_up"]
 
 log = logging.getLogger("pytest_otto")
 
@@ -52,6 +53,10 @@ _NOT_ANSWERING = (HostConnectionError, TimeoutError, OSError, EOFError)
 
 class RebootError(OttoError):
     """The reboot command could not be run (not found, not permitted)."""
+
+
+class AtBootloader(HostConnectionError):
+    """The console sits at the bootloader's prompt: the OS is not coming up by itself."""
 
 
 async def boot_id(host: Host, timeout: float) -> str | None:
@@ -91,6 +96,9 @@ async def _await_console_prompt(host: ConsoleHost, timeout: float) -> None:
     only listened to, with a newline after each quiet second (a prompt printed before
     we attached is printed again), until a prompt sits at the end of its output.
     """
+    from .bootloader import BootloaderConfig
+
+    bootloader_prompt = re.compile((host.bootloader_config or BootloaderConfig()).prompt)
     listener = _Listener()
     transport = cast("ConsoleTransport", host._make_shell_transport())
     deadline = time.monotonic() + timeout
@@ -99,7 +107,15 @@ async def _await_console_prompt(host: ConsoleHost, timeout: float) -> None:
         poked = 0.0
         while True:
             tail = console_text(bytes(listener.data))[-200:]
-            if host.login_prompt_regex.search(tail) or SHELL_PROMPT.search(tail):
+            at_bootloader = bool(bootloader_prompt.search(tail))
+            if at_bootloader and _quiet_now(listener):
+                raise AtBootloader(
+                    host.id,
+                    f"{host._where_up()} shows the bootloader's prompt ({tail.splitlines()[-1]!r}):"
+                    " the OS is not booting by itself; stop there with host.bootloader() and boot it"
+                    f" with bl.boot() (its prompt and boot command: [hosts.{host.id}.bootloader])",
+                )
+            if not at_bootloader and (host.login_prompt_regex.search(tail) or SHELL_PROMPT.search(tail)):
                 return
             if listener.ended is not None:
                 raise HostConnectionError(host.id, listener.ended)
@@ -115,6 +131,11 @@ async def _await_console_prompt(host: ConsoleHost, timeout: float) -> None:
                 await asyncio.wait_for(listener.changed.wait(), min(PROMPT_QUIET, max(0.0, deadline - now)))
     finally:
         await transport.close()
+
+
+def _quiet_now(listener: _Listener) -> bool:
+    """The console has said nothing for a moment (a prompt that is not being drawn over)."""
+    return time.monotonic() - listener.at >= 0.3
 
 
 async def _attempt_up(host: Host, timeout: float, not_boot: str | None) -> None:
@@ -151,6 +172,8 @@ async def wait_until_up(
         attempt_started = time.monotonic()
         try:
             await _attempt_up(host, min(remaining, ATTEMPT_LIMIT), not_boot)
+        except AtBootloader:
+            raise
         except _NOT_ANSWERING as exc:
             last = str(exc) or ("timed out" if isinstance(exc, TimeoutError) else type(exc).__name__)
             await host._close()

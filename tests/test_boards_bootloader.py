@@ -7,6 +7,7 @@ from boards_helpers import BOOT, board_host
 
 from pytest_otto import Status
 from pytest_otto.bootloader import BootloaderConfig, BootloaderError
+from pytest_otto.reboot import AtBootloader
 from testlab.boards import UBOOT_BOOT
 
 
@@ -55,6 +56,9 @@ async def test_a_line_longer_than_the_bootloader_keeps_is_refused_and_never_runs
             never_set = await bl.run("printenv otto_half")
             assert never_set.retcode == 1 and "not defined" in never_set.output
             assert (await bl.run("echo still here")).output == "still here"
+        # left at the prompt: waiting for the OS says so at once, not after the whole timeout
+        with pytest.raises(AtBootloader, match=r"board1: tcp .* shows the bootloader's prompt \('=> '\)"):
+            await host.wait_until_up(BOOT)
         board.freeze()  # U-Boot busy-polls its UART: no idle core burnt by a stopped test
     finally:
         await host.close()
