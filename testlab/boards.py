@@ -118,7 +118,7 @@ class Board(ServerProcess):
         console: str = "telnet",
         address: str = "127.0.0.1",
         memory: int = 256,
-        append: str = "console=ttyS0 panic=-1 quiet",
+        append: str = "console=ttyS0 panic=-1 quiet no_timer_check",
         slot_timeout: float = 600.0,
     ) -> None:
         if kind not in KINDS:
