@@ -58,7 +58,7 @@ HOST_ID_RE = re.compile(r"[A-Za-z0-9_.-]+")
 HOST_KEY_CHECKS: tuple[str, ...] = ("strict", "accept-new", "off")
 
 _TOP_KEYS = ("lab", "defaults", "hosts")
-_LAB_KEYS = ("name",)
+_LAB_KEYS = ("name", "leases", "lease_ttl", "lease_wait")  # lease keys: pytest_otto.leases.settings
 _SECRET_KEYS = ("env",)
 
 

@@ -25,6 +25,7 @@ from .fanout import fan_out
 
 if TYPE_CHECKING:
     from .hosts.base import Host
+    from .leases import Holder, LeaseInfo, LeaseSet
 
 __all__ = [
     "Lab",
@@ -269,6 +270,43 @@ class Lab:
     def close_sync(self) -> None:
         """Blocking twin of `close`."""
         loop.wait(self.close())
+
+    def lease(
+        self, hosts: Iterable[Host | str] | None = None, *, wait: float | None = None, any: int | None = None
+    ) -> LeaseSet:
+        """The leases of ``hosts``' devices (default: every host): ``async with`` or ``with``.
+
+        Waits up to ``wait`` seconds (default: the lab's ``lease_wait``), then raises
+        `pytest_otto.leases.LeaseError` naming host, device and holder. ``any=N``
+        takes any N free devices of them. See ``docs/leases.md``.
+        """
+        from .leases import lease_set
+
+        return lease_set(self, hosts, wait=wait, any=any)
+
+    async def leases(self) -> list[LeaseInfo]:
+        """Who holds which device now, in this lab's lease store (everyone's leases)."""
+        from .leases import lab_leases
+
+        return await lab_leases(self)
+
+    def leases_sync(self) -> list[LeaseInfo]:
+        """Blocking twin of `leases`."""
+        from .leases import lab_leases, thread
+
+        return thread.run(lab_leases(self))
+
+    async def break_lease(self, device: str) -> Holder | None:
+        """Remove a stuck lease on ``device``, whoever holds it; returns that holder."""
+        from .leases import break_lease
+
+        return await break_lease(self, device)
+
+    def break_lease_sync(self, device: str) -> Holder | None:
+        """Blocking twin of `break_lease`."""
+        from .leases import break_lease, thread
+
+        return thread.run(break_lease(self, device))
 
     def dump(self, path: str | os.PathLike[str] | None = None) -> str:
         """The lab as TOML text (written to ``path`` when given).

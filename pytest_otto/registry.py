@@ -177,3 +177,8 @@ register_section(
     transports=("telnet", "serial", "tcp"),
 )
 register_section("recover", parser="pytest_otto.hosts.board:parse_recover")
+
+# -- the built-in per-host sections ---------------------------------------------------------
+
+#: ``lease = "board-17"`` / ``lease = false``: the device a host is leased as (docs/leases.md).
+register_section("lease", parser="pytest_otto.leases.settings:parse_lease")

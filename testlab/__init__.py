@@ -2,6 +2,7 @@
 
 - :class:`SshServer` / :class:`SshLab`: OpenSSH ``sshd`` on 127.0.0.x.
 - :class:`TelnetServer`: BusyBox ``telnetd`` with ``/bin/login`` or a ready shell.
+- :class:`RedisServer`: ``redis-server`` on 127.0.0.1 (lease tests).
 - :class:`SerialConsole`: a pty "serial line" with a respawning getty/login or shell.
 - :func:`write_lab_toml`: describe running servers in a ``lab.toml``.
 
@@ -11,6 +12,7 @@ This package never imports ``pytest_otto``.
 
 from testlab._util import PASSWORD, PASSWORD_USER, LabError, ensure_password_user
 from testlab.labfile import host_entry, lab_dict, write_lab_toml
+from testlab.redis import RedisServer
 from testlab.serial import SerialConsole
 from testlab.sshd import SshLab, SshServer, generate_keypair
 from testlab.telnetd import TelnetServer
@@ -19,6 +21,7 @@ __all__ = [
     "PASSWORD",
     "PASSWORD_USER",
     "LabError",
+    "RedisServer",
     "SerialConsole",
     "SshLab",
     "SshServer",

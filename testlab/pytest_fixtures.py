@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from testlab._util import PASSWORD, PASSWORD_USER, ensure_password_user
+from testlab.redis import RedisServer
 from testlab.serial import SerialConsole
 from testlab.sshd import SshLab
 from testlab.telnetd import TelnetServer
@@ -80,3 +81,13 @@ def serial_login_console(password_user: tuple[str, str]) -> Iterator[SerialConso
         yield console
     finally:
         console.remove()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server on 127.0.0.1 (free port, no persistence), for lease tests."""
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.remove()

@@ -16,7 +16,7 @@ import re
 import time
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -151,6 +151,7 @@ class Session:
         # Waiting for another call of this session (itself bounded) is not charged to
         # this call's budget: each call gets its own commands' time.
         async with self._calls:
+            await host._check_lease()
             if not self._shell.is_open:
                 # connecting (a console login can take seconds) is bounded by connect_timeout,
                 # not charged to the commands' budget
@@ -164,6 +165,7 @@ class Session:
                 if t0 >= deadline:
                     status = CommandStatus(command, "Skipped: timeout budget exhausted", Status.Error, -1)
                 else:
+                    await host._check_lease()
                     if log.isEnabledFor(logging.DEBUG):
                         log.debug("%s[%s]: run %s", host.id, self.name, host._mask(command))
                     status = await self._run_one(command, deadline, budget, started, t0, sudo)
@@ -214,7 +216,11 @@ class Session:
     def _send(self, text: str, timeout: object) -> Coroutine[Any, Any, None]:
         if not isinstance(text, str):
             raise TypeError(f"send() takes a str, not {type(text).__name__}")
-        return self._shell.send(text, resolve_timeout(timeout, self.host.command_timeout))
+        return self._checked_send(text, resolve_timeout(timeout, self.host.command_timeout))
+
+    async def _checked_send(self, text: str, timeout: float) -> None:
+        await self.host._check_lease()
+        await self._shell.send(text, timeout)
 
     async def send(self, text: str, timeout: float | object = DEFAULT) -> None:
         """Write ``text`` to the shell exactly as given (add ``\\n`` yourself).
@@ -241,6 +247,7 @@ class Session:
         return loop.wait(self._expect(pattern, timeout))
 
     async def _open(self) -> Session:
+        await self.host._check_lease()
         await self._shell.open()
         return self
 
@@ -299,6 +306,9 @@ class Host(BoardControl, ABC):
         self.max_output = max_output
         self.transcript = Transcript()
         self._sessions: dict[str, Session] = {}
+        #: Awaited before anything is sent to the device; raises to refuse (a lost lease,
+        #: see `pytest_otto.leases`). None: nothing to check.
+        self.lease_guard: Callable[[], Awaitable[None]] | None = None
         _live_hosts.add(self)
 
     def __repr__(self) -> str:
@@ -340,6 +350,10 @@ class Host(BoardControl, ABC):
         return None
 
     # -- helpers for subclasses --------------------------------------------------------
+
+    async def _check_lease(self) -> None:
+        if self.lease_guard is not None:
+            await self.lease_guard()
 
     def _mask(self, text: str) -> str:
         return mask_secrets(text, self._secret_values())
@@ -419,6 +433,7 @@ class Host(BoardControl, ABC):
         if not isinstance(command, str):
             raise TypeError(f"oneshot() takes one command as a str, not {type(command).__name__}")
         budget = resolve_timeout(timeout, self.command_timeout)
+        await self._check_lease()
         started, t0 = time.time(), time.monotonic()
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s: oneshot %s", self.id, self._mask(command))
@@ -478,6 +493,7 @@ class Host(BoardControl, ABC):
     ) -> TransferResult:
         budget = resolve_timeout(timeout, self.command_timeout)
         files = _as_paths(src_files)
+        await self._check_lease()
         dest = os.fspath(dest_dir)
         started, t0 = time.time(), time.monotonic()
         result = TransferResult(Status.Success, "")
@@ -534,6 +550,7 @@ class Host(BoardControl, ABC):
     # -- lifetime ------------------------------------------------------------------
 
     async def _connect(self) -> None:
+        await self._check_lease()
         await self.default_session._shell.open()
 
     async def connect(self) -> None:

@@ -1,0 +1,102 @@
+"""A real Redis server on loopback (:class:`RedisServer`), for the lease tests.
+
+``redis-server`` (Debian package ``redis-server``) with no persistence, bound to
+127.0.0.1 on a free port; :meth:`restart` comes back on the same port with an
+empty store, as a real server without persistence does after a crash.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+
+from testlab._util import (
+    LabError,
+    ServerProcess,
+    free_port,
+    make_tempdir,
+    register_for_cleanup,
+    spawn,
+    wait_listening,
+)
+
+__all__ = ["RedisServer", "redis_server_path"]
+
+
+def redis_server_path() -> str:
+    """Path of ``redis-server`` (installed by scripts/install-system-deps)."""
+    path = shutil.which("redis-server") or "/usr/bin/redis-server"
+    if not shutil.which(path):
+        raise LabError("redis-server not found: run scripts/install-system-deps (package redis-server)")
+    return path
+
+
+class RedisServer(ServerProcess):
+    """``redis-server`` on ``address`` (loopback), ``port=None``: a free one.
+
+    ``url`` is ``redis://ADDRESS:PORT/0``. ``password`` turns on ``requirepass``.
+    """
+
+    log_name = "redis.log"
+
+    def __init__(
+        self, address: str = "127.0.0.1", port: int | None = None, *, password: str | None = None
+    ) -> None:
+        self._address = address
+        self._requested_port = port
+        self._port = port
+        self.password = password
+        self._workdir = make_tempdir(f"redis-{address}")
+        self._proc: subprocess.Popen | None = None
+        register_for_cleanup(self)
+
+    @property
+    def address(self) -> str:
+        """The loopback address it listens on."""
+        return self._address
+
+    @property
+    def port(self) -> int:
+        """The TCP port (chosen at first start when ``port=None``)."""
+        if self._port is None:
+            raise LabError("port not chosen yet: start() the server first")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """``redis://ADDRESS:PORT/0`` (no password in it)."""
+        return f"redis://{self._address}:{self.port}/0"
+
+    def __repr__(self) -> str:
+        state = f"pid={self.pid}" if self.running else "stopped"
+        return f"<RedisServer {self._address}:{self._port} {state}>"
+
+    def _argv(self) -> list[str]:
+        argv = [redis_server_path(), "--bind", self._address, "--port", str(self._port)]
+        argv += ["--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", str(self._workdir)]
+        argv += ["--protected-mode", "no", "--loglevel", "warning"]
+        if self.password is not None:
+            argv += ["--requirepass", self.password]
+        return argv
+
+    def start(self) -> RedisServer:
+        """Start redis-server and wait (bounded) until it listens. Returns self."""
+        if self.running:
+            raise LabError(f"{self!r} already running")
+        for _attempt in range(5):
+            if self._port is None:
+                self._port = free_port(self._address)
+            argv = self._argv()
+            with self.log_path.open("a") as handle:
+                handle.write(f"--- testlab: redis-server on {self._address}:{self._port} at {time.ctime()}\n")
+            self._proc = spawn(argv, log_path=self.log_path, cwd=self._workdir)
+            dead = wait_listening([(self._address, self._port)], 15.0, [self._proc])
+            if not dead:
+                return self
+            self._proc.wait(timeout=5)
+            self._proc = None
+            if self._requested_port is not None or "in use" not in self.log:
+                raise LabError(f"redis-server on {self._address}:{self._port} failed:\n{self.log[-2000:]}")
+            self._port = None
+        raise LabError(f"redis-server on {self._address} could not find a free port")
