@@ -16,6 +16,9 @@ class LeaseError(OttoError):
     when nobody is known to hold it). ``cause`` is the message without the host id.
     """
 
+    #: How the pytest plugin says why a host's tests cannot run ("host 'X' is ...").
+    verdict = "leased by another run"
+
     def __init__(self, host_id: str | None, device: str | None, holder: Holder | None, cause: str) -> None:
         self.host_id = host_id
         self.device = device
@@ -29,6 +32,8 @@ class LeaseLost(LeaseError):
 
     Nothing more is sent to the device; the test using it fails with this.
     """
+
+    verdict = "no longer leased by this run"
 
 
 class LeaseStoreError(LeaseError):

@@ -95,6 +95,8 @@ class FileStore:
             return Renewal(held=True)
         # Files are only removed by break_lease: a new file is a later holder's, or empty.
         other = _read_holder(self.path(device))
+        if fd is None and other is not None and other.token == holder.token:
+            return Renewal(held=True)  # another process of the run holds the lock (xdist)
         if other is not None and other.token != holder.token:
             return Renewal(held=False, other=other)
         return Renewal(held=False, broken=True)

@@ -52,6 +52,8 @@ class _Held:
     lost: LeaseLost | None = None
     users: int = 1
     owner: LeaseSet | None = None
+    #: Held by another process of this run (the xdist controller): watched, never released here.
+    adopted: bool = False
 
     def stale(self) -> bool:
         """Not confirmed for half the TTL: someone may have it by now (we were frozen or cut off)."""
@@ -186,6 +188,30 @@ class LeaseSet:
         if any(held.owner is self for held in self._leases.values()):
             self._renewal = asyncio.ensure_future(self._renew_forever())
 
+    async def adopt(self, holder: Holder, host_ids: list[str]) -> None:
+        """Use leases another process of this run took for ``holder`` (pytest-xdist workers).
+
+        Nothing is taken or released here; the leases are watched, so a loss still
+        fences the hosts of this process.
+        """
+        await thread.call(self._adopt(holder, host_ids))
+
+    def adopt_sync(self, holder: Holder, host_ids: list[str]) -> None:
+        """Blocking twin of `adopt`."""
+        thread.run(self._adopt(holder, host_ids))
+
+    async def _adopt(self, holder: Holder, host_ids: list[str]) -> None:
+        self.holder = holder
+        self._store = open_store(self.settings.store, self.settings.password)
+        for device, hosts in self.devices.items():
+            if set(hosts) & set(host_ids):
+                self._leases[device] = _Held(
+                    device, self._store, holder, self.settings.ttl, owner=self, adopted=True
+                )
+        self._attach()
+        if self._leases:
+            self._renewal = asyncio.ensure_future(self._renew_forever())
+
     async def _take_all(self) -> None:
         deadline = time.monotonic() + self.wait
         for device in sorted(self.devices):
@@ -299,6 +325,8 @@ class LeaseSet:
             if found.broken:
                 self._lose(held, None, "broken on purpose: otto lease break")
                 return
+            if not found.held and found.other is None and held.adopted:
+                return  # the process that took it takes it again
             if not found.held and found.other is None:  # the store restarted, or we were frozen
                 other = await held.store.take(held.device, held.holder, held.ttl)
                 if other is None:
@@ -342,6 +370,8 @@ class LeaseSet:
         for device in list(self._leases):
             held = self._leases.pop(device)
             held.users -= 1
+            if held.adopted:
+                continue
             if held.users == 0:
                 _held.pop((held.store.url, device), None)
                 try:

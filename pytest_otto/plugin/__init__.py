@@ -15,6 +15,7 @@ its JUnit writer, and pytest-xdist its ``DSession``):
 - `pytest_otto.reports.pytest_hooks`: the matrix, host logs, HTML report, JUnit transcripts;
 - `recover`: a host with ``recover = "power-cycle"`` that hangs is power-cycled;
 - `masking`: secrets masked in every report and log record pytest writes;
+- `pytest_otto.leases.pytest_plugin`: device leases taken before the first connection;
 - `_compat`: every use of private pytest / pytest-asyncio API, in one place.
 
 The entry point (``pytest11``: ``otto = pytest_otto.plugin``) is this module.
@@ -26,6 +27,7 @@ from types import ModuleType
 
 import pytest
 
+from ..leases import pytest_plugin as leases
 from ..reports import pytest_hooks as reports
 from . import async_tests, fixtures, host_fixture, masking, recover, session, transcripts
 from .session import OTTO_LAB_ENV
@@ -34,9 +36,10 @@ __all__ = ["OTTO_LAB_ENV"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """``--lab``, ``--host-pattern`` and the ``otto_lab`` ini option; the reports' options."""
+    """``--lab``, ``--host-pattern`` and the ``otto_lab`` ini option; the reports' and leases' options."""
     session.add_options(parser)
     reports.add_options(parser)
+    leases.add_options(parser)
 
 
 def _parts(config: pytest.Config) -> dict[str, ModuleType]:
@@ -49,6 +52,7 @@ def _parts(config: pytest.Config) -> dict[str, ModuleType]:
         "otto-reports": reports,
         "otto-recover": recover,
         "otto-masking": masking,
+        "otto-leases": leases,
     }
     if session.owns_host_fixture(config):
         parts["otto-host-fixture"] = host_fixture

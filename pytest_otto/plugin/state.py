@@ -101,6 +101,9 @@ def get_state(config: pytest.Config) -> OttoRun:
 
 def verdict(exc: BaseException | None) -> str:
     """ "misconfigured" for a mistake in the lab (a missing password variable), else "unreachable"."""
+    said = getattr(exc, "verdict", None)  # a busy device: "leased by another run"
+    if isinstance(said, str):
+        return said
     return "misconfigured" if isinstance(exc, LabError) else "unreachable"
 
 
