@@ -91,3 +91,36 @@ def overlaps(spans: dict[str, list[tuple[float, float]]]) -> list[str]:
             if s2 < e1:
                 bad.append(f"{name}: [{s1:.3f}, {e1:.3f}] overlaps [{s2:.3f}, {e2:.3f}]")
     return bad
+
+
+#: Tests for the contending pytest runs: each stamps the interval it used its host.
+STAMPING_TESTS = textwrap.dedent(
+    """
+    import os, time
+
+    STAMPS = os.environ["STAMPS"]
+
+    def test_use(host):
+        start = time.monotonic()
+        assert host.run_sync("true").ok
+        time.sleep(float(os.environ.get("HOLD", "0.3")))
+        assert host.run_sync("true").ok
+        with open(STAMPS, "a") as f:
+            f.write(f"{host.id} {start!r} {time.monotonic()!r}\\n")
+    """
+)
+
+
+def start_pytest(
+    folder: Path, lab: Path, *args: str, log: Path | None = None, **env: str
+) -> subprocess.Popen[str]:
+    """A real pytest process on ``folder``'s tests with ``lab`` (output on its stdout, or in ``log``)."""
+    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-W", "ignore", f"--lab={lab}", *args]
+    out = log.open("w") if log is not None else subprocess.PIPE
+    try:
+        return subprocess.Popen(
+            argv, cwd=folder, env=child_env(**env), stdout=out, stderr=subprocess.STDOUT, text=True
+        )
+    finally:
+        if log is not None:
+            out.close()  # type: ignore[union-attr]
