@@ -89,6 +89,13 @@ class FileStore:
         self._fds[device] = fd
         return None
 
+    async def take_many(self, devices: list[str], holder: Holder, ttl: float) -> dict[str, Holder | None]:
+        return {device: await self.take(device, holder, ttl) for device in devices}
+
+    async def release_many(self, devices: list[str], holder: Holder) -> None:
+        for device in devices:
+            await self.release(device, holder)
+
     async def renew(self, device: str, holder: Holder, ttl: float) -> Renewal:
         fd = self._fds.get(device)
         if fd is not None and _same_file(fd, self.path(device)):

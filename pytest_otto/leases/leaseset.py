@@ -214,7 +214,8 @@ class LeaseSet:
 
     async def _take_all(self) -> None:
         deadline = time.monotonic() + self.wait
-        for device in sorted(self.devices):
+        order = sorted(self.devices)
+        for device in order[await self._take_free_prefix(order) :]:
             other = await self._wait_for(device, deadline)
             if other is not None:
                 hosts = self.devices[device]
@@ -224,6 +225,34 @@ class LeaseSet:
                 )
                 for host_id in hosts:
                     self.failed[host_id] = LeaseError(host_id, device, other, cause)
+
+    async def _take_free_prefix(self, order: list[str]) -> int:
+        """Try every device at once (one round trip); keep the ones before the first busy one.
+
+        Holding only devices that sort before the one we wait for keeps the global
+        order, so two runs wanting overlapping sets still cannot deadlock. Returns how
+        many of ``order`` are now held.
+        """
+        assert self._store is not None
+        todo = [d for d in order if (self._store.url, d) not in _held]
+        found = await self._store.take_many(todo, self.holder, self.settings.ttl) if todo else {}
+        count = 0
+        for device in order:
+            if device not in found:
+                await self._take(device)  # held by another set of this process: shared
+            elif found[device] is None:
+                self._keep(device)
+            else:
+                break
+            count += 1
+        extra = [d for d in order[count:] if d in found and found[d] is None]
+        await self._store.release_many(extra, self.holder)
+        return count
+
+    def _keep(self, device: str) -> None:
+        assert self._store is not None
+        held = _Held(device, self._store, self.holder, self.settings.ttl, owner=self)
+        _held[(self._store.url, device)] = self._leases[device] = held
 
     async def _wait_for(self, device: str, deadline: float) -> Holder | None:
         """Take ``device``, waiting until ``deadline``; None when taken, else its holder."""
@@ -263,8 +292,7 @@ class LeaseSet:
             return None
         other = await self._store.take(device, self.holder, self.settings.ttl)
         if other is None:
-            held = _Held(device, self._store, self.holder, self.settings.ttl, owner=self)
-            _held[(self._store.url, device)] = self._leases[device] = held
+            self._keep(device)
         return other
 
     async def _take_any(self, count: int) -> None:
@@ -367,6 +395,7 @@ class LeaseSet:
             loop.get_loop().call_soon_threadsafe(_close_soon, host)
 
     async def _give_back(self) -> None:
+        ours: list[_Held] = []
         for device in list(self._leases):
             held = self._leases.pop(device)
             held.users -= 1
@@ -374,12 +403,15 @@ class LeaseSet:
                 continue
             if held.users == 0:
                 _held.pop((held.store.url, device), None)
-                try:
-                    await held.store.release(device, held.holder)
-                except LeaseStoreError as exc:  # it expires by itself
-                    log.warning("otto leases: cannot release %s: %s", device, exc.cause)
+                ours.append(held)
             elif held.owner is self:
                 held.owner = None  # a nested set still uses it: it stays, unrenewed, until that ends
+        if ours:
+            try:
+                await ours[0].store.release_many([held.device for held in ours], self.holder)
+            except LeaseStoreError as exc:  # they expire by themselves
+                devices = ", ".join(h.device for h in ours)
+                log.warning("otto leases: cannot release %s: %s", devices, exc.cause)
 
     async def _release(self) -> None:
         if self._renewal is not None:

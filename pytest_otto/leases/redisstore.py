@@ -115,6 +115,30 @@ class RedisStore:
             if current is not None:  # else it expired between the two commands: try again
                 return Holder.from_json(current)
 
+    async def take_many(self, devices: list[str], holder: Holder, ttl: float) -> dict[str, Holder | None]:
+        value, px = holder.to_json(), _ms(ttl)
+        pipe = self._client.pipeline(transaction=False)
+        for device in devices:
+            pipe.set(KEY_PREFIX + device, value, nx=True, px=px)
+        taken = await self._call(pipe.execute())
+        busy = [device for device, ok in zip(devices, taken, strict=True) if not ok]
+        found: dict[str, Holder | None] = {device: None for device in devices}
+        if busy:
+            values = await self._call(self._client.mget([KEY_PREFIX + device for device in busy]))
+            for device, current in zip(busy, values, strict=True):
+                # gone since (expired between the two commands): unknown, and tried again
+                found[device] = Holder.from_json(current) if current is not None else Holder.unknown()
+        return found
+
+    async def release_many(self, devices: list[str], holder: Holder) -> None:
+        if not devices:
+            return
+        pipe = self._client.pipeline(transaction=False)
+        value = holder.to_json()
+        for device in devices:
+            await self._release(keys=[KEY_PREFIX + device], args=[value], client=pipe)  # queued
+        await self._call(pipe.execute())
+
     async def renew(self, device: str, holder: Holder, ttl: float) -> Renewal:
         keys = [KEY_PREFIX + device, BROKEN_PREFIX + device]
         found = await self._call(self._renew(keys=keys, args=[holder.to_json(), _ms(ttl)]))

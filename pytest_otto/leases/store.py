@@ -60,6 +60,12 @@ class LeaseStore(Protocol):
     async def take(self, device: str, holder: Holder, ttl: float) -> Holder | None:
         """Take ``device`` for ``holder``: None when taken, else whoever holds it."""
 
+    async def take_many(self, devices: list[str], holder: Holder, ttl: float) -> dict[str, Holder | None]:
+        """One try at each of ``devices`` (in one round trip where the store can): `take`'s answers."""
+
+    async def release_many(self, devices: list[str], holder: Holder) -> None:
+        """`release` each of ``devices`` (in one round trip where the store can)."""
+
     async def renew(self, device: str, holder: Holder, ttl: float) -> Renewal:
         """Extend ``holder``'s lease; report it gone or held by another."""
 
