@@ -18,10 +18,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: A script that leases some hosts of a lab, stamps the interval it held them and
-#: runs a command on each (argv: lab, stamps file, hold seconds, host ids...).
+#: runs a command on each (argv: lab, stamps file, hold: seconds or a file to wait for, host ids...).
 ACQUIRER = textwrap.dedent(
     """
-    import sys, time
+    import os, sys, time
     import pytest_otto
     lab_path, stamps, hold, *ids = sys.argv[1:]
     lab = pytest_otto.load_lab(lab_path)
@@ -29,7 +29,11 @@ ACQUIRER = textwrap.dedent(
         start = time.monotonic()
         for host_id in ids:
             assert lab[host_id].run_sync("true").ok
-        time.sleep(float(hold))
+        if hold.replace(".", "").isdigit():
+            time.sleep(float(hold))
+        else:  # a file: hold until it exists
+            while not os.path.exists(hold):
+                time.sleep(0.05)
         end = time.monotonic()
         with open(stamps, "a") as f:
             for host_id in ids:
@@ -62,9 +66,10 @@ def child_env(**extra: str) -> dict[str, str]:
 
 
 def start_acquirer(
-    tmp: Path, lab: Path, stamps: Path, hold: float, ids: Sequence[str]
+    tmp: Path, lab: Path, stamps: Path, hold: float | Path, ids: Sequence[str]
 ) -> subprocess.Popen[str]:
-    """One process that leases ``ids``, holds them ``hold`` seconds and stamps that."""
+    """One process that leases ``ids``, holds them ``hold`` seconds (or until file ``hold``
+    exists) and stamps that."""
     script = tmp / "acquirer.py"
     if not script.exists():
         script.write_text(ACQUIRER)

@@ -82,10 +82,15 @@ def test_two_runs_on_overlapping_hosts_never_overlap_in_time(bench: Path) -> Non
 
 def test_a_waiting_run_says_who_holds_what_then_gets_it(bench: Path) -> None:
     lab = bench / "lab.toml"
-    holder = start_acquirer(bench, lab, bench / "held", 2, ["h1"])
+    done = bench / "done"
+    holder = start_acquirer(bench, lab, bench / "held", done, ["h1"])
     wait_until(lambda: pytest_otto.load_lab(lab).leases_sync(), "the holder has dev1", holder)
-    run = start_pytest(bench, lab, "--host-pattern=h1", STAMPS=str(bench / "stamps"))
-    output = finish(run)
+    log = bench / "run.log"
+    run = start_pytest(bench, lab, "--host-pattern=h1", STAMPS=str(bench / "stamps"), log=log)
+    wait_until(lambda: "otto leases: waiting" in log.read_text(), "the run waits", run)
+    done.touch()
+    run.wait(timeout=RUN_BOUND)
+    output = log.read_text()
     assert run.returncode == 0, output
     assert re.search(
         rf"otto leases: waiting up to \d+s for dev1 \(host h1\), held by \S+@\S+ pid {holder.pid} since",

@@ -152,6 +152,7 @@ def pytest_configure_node(node: Any) -> None:
         }
 
 
+@pytest.hookimpl(tryfirst=True)  # pytest prints the headers in reverse: after the lab's lines
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
     """Where the leases live, which hosts the run holds and which it could not get."""
     leases = config.stash.get(LEASES, None)
