@@ -128,5 +128,5 @@ def device_of(config: HostConfig) -> str | None:
     if config.transport in ("ssh", "telnet") and address:
         return f"{address}:{getattr(config, 'port', None)}"
     if config.transport == "serial" and device is not None:
-        return os.path.realpath(device)
+        return str(os.path.realpath(device))
     return None
