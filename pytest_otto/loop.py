@@ -39,19 +39,24 @@ def get_loop() -> asyncio.AbstractEventLoop:
         return loop
     with _lock:
         if _loop is None or _thread is None or not _thread.is_alive():
-            ready = threading.Event()
-            new_loop = asyncio.new_event_loop()
-
-            def serve() -> None:
-                asyncio.set_event_loop(new_loop)
-                new_loop.call_soon(ready.set)
-                new_loop.run_forever()
-
-            thread = threading.Thread(target=serve, name="pytest-otto-loop", daemon=True)
-            thread.start()
-            ready.wait()
-            _loop, _thread = new_loop, thread
+            _loop, _thread = start_loop_thread("pytest-otto-loop")
         return _loop
+
+
+def start_loop_thread(name: str) -> tuple[asyncio.AbstractEventLoop, threading.Thread]:
+    """A new event loop running forever in a daemon thread called ``name`` (running on return)."""
+    ready = threading.Event()
+    new_loop = asyncio.new_event_loop()
+
+    def serve() -> None:
+        asyncio.set_event_loop(new_loop)
+        new_loop.call_soon(ready.set)
+        new_loop.run_forever()
+
+    thread = threading.Thread(target=serve, name=name, daemon=True)
+    thread.start()
+    ready.wait()
+    return new_loop, thread
 
 
 def in_loop_thread() -> bool:

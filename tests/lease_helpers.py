@@ -29,6 +29,7 @@ ACQUIRER = textwrap.dedent(
         start = time.monotonic()
         for host_id in ids:
             assert lab[host_id].run_sync("true").ok
+        print("holding", flush=True)  # the commands ran: nothing of ours is starting any more
         if hold.replace(".", "").isdigit():
             time.sleep(float(hold))
         else:  # a file: hold until it exists

@@ -103,36 +103,34 @@ def test_a_waiting_run_says_who_holds_what_then_gets_it(bench: Path) -> None:
     assert used[0] >= held[1]
 
 
-def test_a_device_not_obtained_in_time_errors_only_its_hosts_tests(bench: Path) -> None:
+def run_while_held(bench: Path, host_id: str, *args: str) -> tuple[int, subprocess.Popen[str], str]:
+    """A pytest run on ``bench`` while another process holds ``host_id``'s device:
+    ``(the holder's pid, the run, its output)``."""
     lab = bench / "lab.toml"
-    holder = start_acquirer(bench, lab, bench / "held", 600, ["h2"])
+    holder = start_acquirer(bench, lab, bench / "held", 600, [host_id])
     try:
-        wait_until(lambda: pytest_otto.load_lab(lab).leases_sync(), "the holder has dev2", holder)
-        run = start_pytest(bench, lab, "--lease-wait=0.5", "-rA", STAMPS=str(bench / "stamps"))
-        output = finish(run)
+        wait_until(lambda: pytest_otto.load_lab(lab).leases_sync(), f"the holder has {host_id}", holder)
+        run = start_pytest(bench, lab, *args, STAMPS=str(bench / "stamps"))
+        return holder.pid, run, finish(run)
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_device_not_obtained_in_time_errors_only_its_hosts_tests(bench: Path) -> None:
+    holder_pid, run, output = run_while_held(bench, "h2", "--lease-wait=0.5", "-rA")
     assert run.returncode == 1, output
     assert "PASSED test_bench.py::test_use[h1]" in output and "PASSED test_bench.py::test_use[h3]" in output
     assert re.search(
         rf"ERROR at setup of test_use\[h2\].*\n.*host 'h2' is leased by another run: "
-        rf"device 'dev2' is leased by \S+ pid {holder.pid} since",
+        rf"device 'dev2' is leased by \S+ pid {holder_pid} since",
         output,
     ), output
     assert set(intervals(bench / "stamps")) == {"h1", "h3"}
 
 
 def test_lease_any_takes_free_devices_and_the_node_ids_say_which(bench: Path) -> None:
-    lab = bench / "lab.toml"
-    holder = start_acquirer(bench, lab, bench / "held", 600, ["h1"])
-    try:
-        wait_until(lambda: pytest_otto.load_lab(lab).leases_sync(), "the holder has dev1", holder)
-        run = start_pytest(bench, lab, "--lease-any=2", "-v", STAMPS=str(bench / "stamps"))
-        output = finish(run)
-    finally:
-        holder.kill()
-        holder.wait()
+    _, run, output = run_while_held(bench, "h1", "--lease-any=2", "-v")
     assert run.returncode == 0, output
     assert "otto leases: any 2 of h1, h2, h3: obtained h2, h3" in output
     assert "test_use[h2] PASSED" in output and "test_use[h3] PASSED" in output and "[h1]" not in output

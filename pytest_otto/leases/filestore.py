@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import weakref
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
@@ -40,6 +41,29 @@ def _directory(url: str) -> tuple[Path, bool]:
     return Path(unquote(parts.path)), False
 
 
+#: Every store with locks held, so a child made by ``os.fork`` can drop its copies.
+_stores: weakref.WeakSet[FileStore] = weakref.WeakSet()
+
+
+def _close_in_child() -> None:
+    """In a forked child: close the inherited lock files (the parent keeps its locks).
+
+    A ``flock`` lives as long as any copy of its file is open: a child that outlives
+    the run (``multiprocessing`` with fork, a daemon) would otherwise keep the device
+    leased after the run died.
+    """
+    for store in list(_stores):
+        for fd in store._fds.values():
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        store._fds.clear()
+
+
+os.register_at_fork(after_in_child=_close_in_child)
+
+
 class FileStore:
     """One lock file per device, ``flock``-ed while held (see the module's docstring)."""
 
@@ -49,6 +73,7 @@ class FileStore:
         self.directory, self._private = _directory(url)
         self.url = url if url != "file" else f"file://{self.directory}"
         self._fds: dict[str, int] = {}
+        _stores.add(self)
 
     def _prepare(self) -> None:
         try:

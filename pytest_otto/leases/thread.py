@@ -13,6 +13,8 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from ..loop import start_loop_thread
+
 __all__ = ["lease_loop", "run", "submit"]
 
 T = TypeVar("T")
@@ -26,17 +28,7 @@ def lease_loop() -> asyncio.AbstractEventLoop:
     global _loop
     with _lock:
         if _loop is None:
-            ready = threading.Event()
-            new_loop = asyncio.new_event_loop()
-
-            def serve() -> None:
-                asyncio.set_event_loop(new_loop)
-                new_loop.call_soon(ready.set)
-                new_loop.run_forever()
-
-            threading.Thread(target=serve, name="pytest-otto-leases", daemon=True).start()
-            ready.wait()
-            _loop = new_loop
+            _loop, _ = start_loop_thread("pytest-otto-leases")
         return _loop
 
 
