@@ -1,6 +1,6 @@
 """Device leases: one run at a time drives a device, and a dead run gives it back.
 
-The contract is ``spec/leases.md`` (user guide: ``docs/leases.md``). A lease is
+The user guide is ``docs/leases.md``. A lease is
 taken on a device (a host's endpoint, or its ``lease = "name"``) in a store
 (`FileStore`: ``flock`` in a directory; `RedisStore`: keys with a TTL) by a
 `LeaseSet`, which `pytest_otto.Lab.lease` makes for scripts and the pytest
