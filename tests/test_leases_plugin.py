@@ -251,3 +251,21 @@ def test_an_ssh_host_is_leased_as_its_endpoint(
 def _no_store_override(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("OTTO_LEASES", raising=False)
     yield
+
+
+def test_ctrl_c_gives_the_leases_back(bench: Path) -> None:
+    """SIGINT (Ctrl-C) in the middle of a test: the run ends and its devices are free."""
+    lab, go = bench / "lab.toml", bench / "go"
+    (bench / "test_bench.py").write_text(
+        f"import os, time\n\ndef test_wait(host):\n    open({str(go)!r}, 'w').close()\n    time.sleep(600)\n"
+    )
+    run = start_pytest(bench, lab, "--host-pattern=h1")
+    wait_until(go.exists, "the test runs", run)
+    observer = pytest_otto.load_lab(lab)
+    assert [info.holder.pid for info in observer.leases_sync()] == [run.pid]
+    run.send_signal(signal.SIGINT)
+    output = finish(run)
+    assert run.returncode == 2, output  # interrupted
+    assert observer.leases_sync() == []
+    with observer.lease(["h1"], wait=0) as leases:
+        assert leases.obtained == ["h1"]
