@@ -15,6 +15,8 @@ import textwrap
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from testlab import RedisServer
+
 REPO = Path(__file__).resolve().parent.parent
 
 #: A script that leases some hosts of a lab, stamps the interval it held them and
@@ -42,6 +44,21 @@ ACQUIRER = textwrap.dedent(
     lab.close_sync()
     """
 )
+
+
+_databases = itertools.count(1)
+
+
+def fresh_redis_url(server: RedisServer) -> str:
+    """A database of ``server`` of its own for one test, emptied: a run another test left
+    behind (still renewing its leases) cannot hold this test's devices."""
+    import redis
+
+    url = f"redis://{server.address}:{server.port}/{next(_databases) % 16}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    client.close()
+    return url
 
 
 def write_lab(path: Path, store: str, devices: Iterable[str], *, extra: str = "") -> Path:

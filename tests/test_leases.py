@@ -29,7 +29,7 @@ from pytest_otto.leases import (
 )
 from pytest_otto.leases.holder import this_holder
 from testlab import RedisServer
-from tests.lease_helpers import child_env, intervals, overlaps, start_acquirer, write_lab
+from tests.lease_helpers import child_env, fresh_redis_url, intervals, overlaps, start_acquirer, write_lab
 
 # -- keys and settings (plain data) -------------------------------------------------
 
@@ -129,12 +129,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     server: RedisServer = request.getfixturevalue("redis_server")
     if not server.running:
         server.start()
-    import redis
-
-    client = redis.Redis.from_url(server.url)
-    client.flushdb()
-    client.close()
-    yield server.url
+    yield fresh_redis_url(server)
 
 
 @pytest.fixture
@@ -277,7 +272,7 @@ def test_a_restarted_redis_forgets_nothing_a_holder_still_holds(
 ) -> None:
     monkeypatch.delenv("OTTO_LEASES", raising=False)
     lab = pytest_otto.load_lab(
-        write_lab(tmp_path / "lab.toml", redis_server.url, ["dev1"], extra="lease_ttl = 3")
+        write_lab(tmp_path / "lab.toml", fresh_redis_url(redis_server), ["dev1"], extra="lease_ttl = 3")
     )
     with lab.lease(["h1"]) as leases:
         redis_server.restart()  # the store forgets it...

@@ -22,6 +22,7 @@ from testlab import RedisServer
 from testlab._util import free_port
 from tests.lease_helpers import (
     STAMPING_TESTS,
+    fresh_redis_url,
     intervals,
     overlaps,
     start_acquirer,
@@ -40,7 +41,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     server: RedisServer = request.getfixturevalue("redis_server")
     if not server.running:
         server.start()
-    return server.url
+    return fresh_redis_url(server)
 
 
 @pytest.fixture
@@ -52,8 +53,13 @@ def bench(tmp_path: Path, store: str) -> Path:
 
 
 def finish(proc: subprocess.Popen[str]) -> str:
-    output = proc.communicate(timeout=RUN_BOUND)[0]
-    return output
+    """The output of a run that ends (killed if it outlives the bound: no run is left behind)."""
+    try:
+        return proc.communicate(timeout=RUN_BOUND)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def wait_until(condition: object, what: str, proc: subprocess.Popen[str] | None = None) -> None:
@@ -162,7 +168,7 @@ def test_a_lost_lease_fails_the_running_test_and_nothing_more_is_sent(
     """SIGSTOP of a holder past its TTL; another run takes the device; SIGCONT: the holder stops."""
     if not redis_server.running:
         redis_server.start()
-    lab = write_lab(tmp_path / "lab.toml", redis_server.url, ["dev1"], extra="lease_ttl = 2")
+    lab = write_lab(tmp_path / "lab.toml", fresh_redis_url(redis_server), ["dev1"], extra="lease_ttl = 2")
     sent = tmp_path / "sent"
     (tmp_path / "test_loop.py").write_text(
         "import time\n\n"
@@ -196,7 +202,7 @@ def test_a_lost_lease_fails_the_running_test_and_nothing_more_is_sent(
 def test_a_restarted_redis_does_not_let_a_second_run_in(tmp_path: Path, redis_server: RedisServer) -> None:
     if not redis_server.running:
         redis_server.start()
-    lab = write_lab(tmp_path / "lab.toml", redis_server.url, ["dev1"], extra="lease_ttl = 3")
+    lab = write_lab(tmp_path / "lab.toml", fresh_redis_url(redis_server), ["dev1"], extra="lease_ttl = 3")
     go, stamps = tmp_path / "go", tmp_path / "stamps"
     (tmp_path / "test_bench.py").write_text(
         STAMPING_TESTS.replace(
