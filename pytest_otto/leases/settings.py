@@ -114,7 +114,7 @@ def device_of(config: HostConfig) -> str | None:
     """The device a host is leased as; None when it is not leased.
 
     ``lease = "name"`` names it (hosts giving one name share one lease);
-    ``lease = false`` takes the host out. Otherwise ssh and telnet hosts are their
+    ``lease = false`` takes the host out. Otherwise ssh, telnet and tcp hosts are their
     ``address:port`` and serial hosts their device's real path (so two names of one
     tty are one device). Local hosts have no device unless they name one (a relay or
     a USB device driven by local tools).
@@ -125,7 +125,7 @@ def device_of(config: HostConfig) -> str | None:
     if isinstance(lease, str):
         return lease
     address, device = getattr(config, "address", None), getattr(config, "device", None)
-    if config.transport in ("ssh", "telnet") and address:
+    if config.transport in ("ssh", "telnet", "tcp") and address:
         return f"{address}:{getattr(config, 'port', None)}"
     if config.transport == "serial" and device is not None:
         return str(os.path.realpath(device))
