@@ -41,6 +41,7 @@ UNIMPORTED_RUNTIME = {
 OPTIONAL_INTEGRATIONS = {
     "pytest-xdist": "the plugin's scheduler, made only when pytest-xdist distributes a run",
     "allure-python-commons": "reports attach each test's commands to Allure when allure-pytest is there",
+    "redis": "leases kept in Redis: the 'redis' extra",
 }
 
 #: Classifiers a user filters PyPI by; the Python versions are the ones requires-python admits.
