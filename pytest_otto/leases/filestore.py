@@ -141,7 +141,7 @@ class FileStore:
             if _same_file(fd, self.path(device)):
                 os.ftruncate(fd, 0)  # still ours: the next reader sees no stale holder
         finally:
-            os.close(fd)  # drops the lock
+            _unlock_and_close(fd)
 
     async def holders(self) -> list[LeaseInfo]:
         found: list[LeaseInfo] = []
@@ -184,7 +184,16 @@ class FileStore:
 
     async def close(self) -> None:
         for device in list(self._fds):
-            os.close(self._fds.pop(device))
+            _unlock_and_close(self._fds.pop(device))
+
+
+def _unlock_and_close(fd: int) -> None:
+    """Drop the lock itself, then the file: a forked child not yet past its at-fork
+    hook still holds a copy of the file, and closing ours alone would leave it locked."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def _same_file(fd: int, path: Path) -> bool:
