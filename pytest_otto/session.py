@@ -407,29 +407,45 @@ class ShellSession:
         except (_Deadline, _Ended):
             pass
 
-    async def _await_line(self, marker: bytes, deadline: float, resend: str | None = None) -> bytes:
+    async def _await_line(self, marker: bytes, deadline: float) -> bytes:
         """Wait for ``marker`` followed by the rest of its line; drop all before it.
 
         Returns the rest of the marker's line (without the line ending).
         """
-        next_resend = time.monotonic() + PROBE_RESEND_INTERVAL
         while True:
             found = find_marker_line(self._buffer, marker)
             if found is not None:
                 rest, line_end = found
                 del self._buffer[:line_end]
                 return rest
-            if resend is not None:
-                wait_until = min(deadline, next_resend)
-                try:
-                    await self._wait_for_data(wait_until)
-                except _Deadline:
-                    if time.monotonic() >= deadline:
-                        raise
-                    await self._write(resend, deadline)
-                    next_resend = time.monotonic() + PROBE_RESEND_INTERVAL
-            else:
-                await self._wait_for_data(deadline)
+            await self._wait_for_data(deadline)
+
+    async def _await_answer(self, marker: bytes, deadline: float, resend: str) -> tuple[bytes, bool]:
+        """`_await_line`, typing ``resend`` again each `PROBE_RESEND_INTERVAL` without an
+        answer; also whether it was typed again (its answers may then still come)."""
+        next_resend = time.monotonic() + PROBE_RESEND_INTERVAL
+        resent = False
+        while True:
+            found = find_marker_line(self._buffer, marker)
+            if found is not None:
+                rest, line_end = found
+                del self._buffer[:line_end]
+                return rest, resent
+            try:
+                await self._wait_for_data(min(deadline, next_resend))
+            except _Deadline:
+                if time.monotonic() >= deadline:
+                    raise
+                await self._write(resend, deadline)
+                resent = True
+                next_resend = time.monotonic() + PROBE_RESEND_INTERVAL
+
+    async def _sync(self, deadline: float) -> None:
+        """Wait for the answer to a fresh line, dropping all before it: the answers
+        to a probe typed more than once come before it, as the shell reads in order."""
+        nonce = secrets.token_hex(8)
+        await self._write(f"printf 'OTTO_%s_Y\\n' {nonce}\n", deadline)
+        await self._await_line(f"OTTO_{nonce}_Y".encode(), deadline)
 
     async def _probe(self, deadline: float, *, setup: bool = False) -> None:
         """Prove a real shell is listening: it must expand a fresh nonce and ``$-``."""
@@ -456,7 +472,11 @@ class ShellSession:
         if setup:
             lines = (_SETUP_TTY if self._io.tty else "") + _SETUP_COMMON + "\n" + lines
         await self._write(lines, deadline)
-        answer = await self._await_line(f"OTTO_{nonce}_P_".encode(), deadline, resend=lines)
+        answer, resent = await self._await_answer(f"OTTO_{nonce}_P_".encode(), deadline, lines)
+        if resent:
+            # A probe answered late was typed again: its other copies still answer
+            # (unless a login flushed them), and must not end up in the next output.
+            await self._sync(deadline)
         flags, _, aliases = answer.removesuffix(b"_S").partition(b"_")
         self._xtrace = b"x" in flags
         self._aliases = aliases == b"A"
