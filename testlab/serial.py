@@ -5,7 +5,9 @@ to a ``/dev/pts/N``, raw, no local echo) exactly as it would open
 ``/dev/ttyUSB0``. Behind it a relay process feeds a second pty that is the
 "DUT console": ``login=True`` runs the real ``/bin/login`` (respawned after
 every logout, like getty); ``login=False`` runs a root ``bash --login``
-(respawned after every ``exit``). Baud rate settings are accepted and ignored.
+(respawned after every ``exit``). The client's own baud rate settings are accepted
+and ignored; ``baud=115200`` makes the relay itself pace both directions at that
+rate (10 bits a byte), as a lab's relay that throttles its lines does.
 """
 
 from __future__ import annotations
@@ -42,8 +44,14 @@ class SerialConsole(ConsoleServerProcess):
 
     log_name = "relay.log"
 
-    def __init__(self, *, login: bool = True, name: str = "ttyDUT0", startup_timeout: float = 10.0) -> None:
+    def __init__(
+        self, *, login: bool = True, name: str = "ttyDUT0", startup_timeout: float = 10.0, baud: int = 0
+    ) -> None:
+        if baud < 0:
+            raise LabError(f"serial console {name}: baud must be positive or 0 (unpaced), not {baud}")
         self.login = login
+        #: The line's pace in bits a second (0: as fast as the ptys).
+        self.baud = baud
         self.name = name
         self.startup_timeout = startup_timeout
         self._workdir = make_tempdir("serial")
@@ -58,7 +66,8 @@ class SerialConsole(ConsoleServerProcess):
     def __repr__(self) -> str:
         mode = "login" if self.login else "shell"
         state = f"pid={self.pid}" if self.running else "stopped"
-        return f"<SerialConsole {self.device} {mode} {state}>"
+        pace = f" {self.baud} baud" if self.baud else ""
+        return f"<SerialConsole {self.device} {mode}{pace} {state}>"
 
     def start(self) -> SerialConsole:
         """Start the relay and wait (bounded) until :attr:`device` exists. Returns self."""
@@ -69,7 +78,7 @@ class SerialConsole(ConsoleServerProcess):
         wrapper = write_shell_wrapper(self._workdir / "shell")
         self.device.unlink(missing_ok=True)
         mode = "login" if self.login else "shell"
-        argv = [sys.executable, "-u", str(_RELAY), str(self.device), mode, str(wrapper)]
+        argv = [sys.executable, "-u", str(_RELAY), str(self.device), mode, str(wrapper), str(self.baud)]
         self._proc = spawn(argv, log_path=self.log_path, cwd="/")
         deadline = time.monotonic() + self.startup_timeout
         while not ("READY" in self.log and self.device.exists()):

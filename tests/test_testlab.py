@@ -19,7 +19,8 @@ import pexpect.fdpexpect
 import pytest
 
 from testlab import PASSWORD, PASSWORD_USER, SerialConsole, SshLab, SshServer, TelnetServer, write_lab_toml
-from testlab._util import _alive, descendants
+from testlab._serial_relay import Pacer
+from testlab._util import LabError, _alive, descendants
 
 pytest_plugins = ["testlab.pytest_fixtures"]
 
@@ -361,6 +362,53 @@ def test_serial_shell_mode_and_clean_stop() -> None:
         console.stop()
         assert not console.device.exists()
         assert not any(_alive(pid) for pid in pids)
+
+
+def test_pacer_releases_bytes_only_once_they_crossed_the_line() -> None:
+    pacer = Pacer(11520)  # 115200 baud, 10 bits a byte
+    byte = 1 / 11520
+    assert pacer.allowance(100.0, 40) == 0  # 40 bytes handed to an idle line at t = 100
+    assert pacer.wait(100.0, 40) == pytest.approx(40 * byte)  # woken once all 40 crossed
+    assert pacer.wait(100.0, 1000) == pytest.approx(64 * byte)  # ... or a FIFO's worth of many
+    assert pacer.allowance(100.0 + 10.5 * byte, 40) == 10
+    pacer.sent(10, 30)
+    assert pacer.allowance(100.0 + 10.9 * byte, 30) == 0
+    # 5 more bytes queued behind the burst cross right after it, without a gap
+    assert pacer.allowance(100.0 + 45 * byte, 35) == 35
+    pacer.sent(35, 0)
+    # an idle line saves no credit: bytes queued a second later start crossing then
+    assert pacer.allowance(101.0 + 45 * byte, 20) == 0
+    assert pacer.allowance(101.0 + 65 * byte, 20) == 20
+
+
+def test_an_unpaced_line_releases_everything_at_once() -> None:
+    pacer = Pacer(0)
+    assert pacer.allowance(0.0, 4096) == 4096
+    assert pacer.wait(0.0, 4096) is None
+
+
+def test_a_paced_serial_line_carries_a_shell_intact() -> None:
+    with SerialConsole(login=False, name="ttyPACED", baud=115200) as console:
+        assert "115200 baud" in repr(console)
+        fd, child = _open_serial(console)
+        try:
+            os.write(fd, b"\r")
+            child.expect(PROMPT)
+            # a 2 KB line in (a canonical tty line holds at most 4 KB) and 6 KB out: more
+            # than the relay's FIFO and its 4 KiB reads
+            payload = "".join(f"{i:04d}" for i in range(500))
+            os.write(fd, f"echo {payload} | rev | rev; seq 1000; echo done\r".encode())
+            child.expect(rb"\r\ndone\r\n", timeout=30)
+            got = lines(child.before)
+            assert got[1:] == [payload, *map(str, range(1, 1001))]
+            child.expect(PROMPT)
+        finally:
+            os.close(fd)
+
+
+def test_a_serial_console_refuses_a_negative_baud_rate() -> None:
+    with pytest.raises(LabError, match=r"ttyNEG.*baud"):
+        SerialConsole(login=False, name="ttyNEG", baud=-1)
 
 
 def test_lab_toml_for_telnet_and_serial(
