@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from . import otto, procs, raw
+from . import console_bytes, otto, procs, raw
 from .servers import BenchLab
 from .stats import Comparison, Stats, Target, environment, format_table, write_json
 
@@ -43,6 +43,8 @@ class Config:
     node_tests: int = 10
     node_hosts: int = 100
     memory_hosts: int = 300
+    #: Issue 22.4: warm run("true") per repetition on a console (a quarter on the paced line).
+    console_count: int = 200
 
     @classmethod
     def quick(cls) -> Config:
@@ -59,6 +61,7 @@ class Config:
             node_tests=10,
             node_hosts=10,
             memory_hosts=10,
+            console_count=40,
         )
 
     @property
@@ -618,6 +621,63 @@ class Runner:
         )
         row.extra = extra
 
+    # -- 6. consoles -------------------------------------------------------------------
+
+    async def consoles(self) -> None:
+        """Figure 6 (issue 22.4): bytes per ``run("true")`` on telnet and serial, and its time
+        on a serial line paced at 115200 baud against the floor of those bytes."""
+        count = self.config.console_count
+        bench = await console_bytes.ConsoleBench().start()
+        try:
+            for name in ("telnet", "serial"):
+                counted: list[console_bytes.ConsoleRuns] = []
+
+                # measure() calls the baseline first: it runs the commands, the subject
+                # reads the same repetition's count
+                async def bytes_of(key: str, name: str = name, counted: list = counted) -> float:
+                    if key == "received":
+                        counted.append(await bench.runs(name, count))
+                    return float(getattr(counted[-1], key))
+
+                await self.measure(
+                    Comparison(
+                        "6", f"{name} run('true') bytes sent / received (info)", "B/cmd", "sent", "received"
+                    ),
+                    lambda b=bytes_of: b("sent"),
+                    lambda b=bytes_of: b("received"),
+                    warmup=False,
+                    reps=3,
+                )
+            paced: list[console_bytes.ConsoleRuns] = []
+
+            # the baseline (called first) runs the commands, and both sides of a
+            # repetition come from the same commands: their time and their bytes' floor
+            async def paced_run() -> float:
+                return paced[-1].seconds * 1e3
+
+            async def floor() -> float:
+                paced.append(await bench.runs("serial-paced", count // 4))
+                return paced[-1].floor() * 1e3
+
+            row = await self.measure(
+                Comparison(
+                    "6",
+                    f"serial run('true') at {console_bytes.BAUD} baud",
+                    "ms/cmd",
+                    "host.run, paced relay",
+                    "floor of its bytes",
+                    target=Target("max_ratio", 1.5, "<= 1.5x"),
+                    note="floor: (bytes sent + received per run) x 10 bits / 115200 baud; the answer "
+                    "follows the whole line, so the two directions add up",
+                ),
+                paced_run,
+                floor,
+                reps=self.config.latency_reps,
+            )
+            row.extra = {"bytes": [asdict(p) for p in paced]}
+        finally:
+            await bench.close()
+
 
 async def _scaled(awaitable: Awaitable[float], factor: float) -> float:
     return (await awaitable) * factor
@@ -636,6 +696,7 @@ SECTIONS = {
     "3": ("latency",),
     "4": ("nodes",),
     "5": ("memory",),
+    "6": ("consoles",),
 }
 
 
@@ -646,7 +707,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--reps", type=int, help="repetitions per figure (default 5, quick 3; figure 2: three times as many)"
     )
-    parser.add_argument("--only", default="1,2,3,4,5", help="comma-separated figures to run (1-5)")
+    parser.add_argument("--only", default="1,2,3,4,5,6", help="comma-separated figures to run (1-6)")
     parser.add_argument("--out", type=Path, help="JSON output path (default benchmarks/results/<ts>.json)")
     parser.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
     parser.add_argument("--verbose", action="store_true", help="print tracebacks of failing sides")
