@@ -1,8 +1,8 @@
 """The ``otto`` command: look at a lab from a terminal, over the same library and lab file.
 
 ``otto [--lab PATH] [-p REGEX] [--tags T,...] [--json] COMMAND ...`` with the commands
-``check``, ``run``, ``put``, ``get``, ``console``, ``power``, ``reboot`` and
-``lab show|check-file``; one
+``check``, ``run``, ``put``, ``get``, ``console``, ``power``, ``reboot``,
+``lease list|break`` and ``lab show|check-file``; one
 module per command family, each a thin layer over the library's public API. Exit
 codes are pytest's: 0 all good, 1 a host or a command failed, 2 interrupted,
 4 usage error (bad lab file, bad pattern, no host selected).
@@ -74,17 +74,17 @@ def _common_options(*, defaults: bool) -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line."""
-    from . import board, check, console, copy, labfile, run
+    from . import board, check, console, copy, labfile, lease, run
 
     parser = _Parser(
         prog="otto",
         parents=[_common_options(defaults=True)],
-        description="Look at a pytest-otto lab from a terminal: check, run, copy, console.",
+        description="Look at a pytest-otto lab from a terminal: check, run, copy, console, leases.",
         epilog="Exit codes: 0 all good, 1 a host or command failed, 2 interrupted, 4 usage error.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
     common = _common_options(defaults=False)
-    for module in (check, run, copy, console, board, labfile):
+    for module in (check, run, copy, console, board, lease, labfile):
         module.add_parser(commands, common)
     return parser
 
@@ -113,8 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(None, args))
     except UsageError as exc:
         return _failed(out, str(exc), EXIT_USAGE)
-    except KeyboardInterrupt:
-        return _failed(out, "interrupted", EXIT_INTERRUPTED)
+    except KeyboardInterrupt as exc:  # Ctrl-C; SIGTERM or SIGHUP while leases are held (``by SIGTERM``)
+        return _failed(out, f"interrupted {exc}" if str(exc) else "interrupted", EXIT_INTERRUPTED)
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else EXIT_FAILED
     except Exception as exc:  # a bug of ours: say so, with the traceback, like pytest's INTERNALERROR

@@ -15,11 +15,13 @@ from .. import loop
 from ..config import HostConfig, LabError
 from ..errors import OttoError
 from ..lab import Lab
+from ..leases import LeaseError, LeaseLost
 from ..selection import LabChoice, choose_lab, find_ini_file, ini_value, open_lab, parse_tags, select_hosts
 from ._output import Masker, Printer
 
 if TYPE_CHECKING:
     from ..hosts.base import Host
+    from ..leases import LeaseSet
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "Context", "UsageError"]
 
@@ -57,6 +59,8 @@ class Context:
     choice: LabChoice
     lab: Lab
     out: Printer
+    #: The leases a command that drives devices holds (`leasing.holding`), while it holds them.
+    leases: LeaseSet | None = None
 
     @classmethod
     def load(cls, args: argparse.Namespace, *, select: bool = True) -> Context:
@@ -84,6 +88,17 @@ class Context:
             return self.lab.get(host_id)
         except KeyError as exc:
             raise UsageError(str(exc.args[0])) from None
+
+    def usable(self, host: Host) -> None:
+        """Raise the `pytest_otto.leases.LeaseError` naming the holder if ``host``'s device
+        was not obtained (or its lease was lost); nothing is sent to a device another run holds."""
+        error = self.lease_error(host)
+        if error is not None:
+            raise error
+
+    def lease_error(self, host: Host) -> LeaseError | None:
+        """Why ``host`` may not be used (its device not obtained, or its lease lost), or None."""
+        return self.leases.error(host.id) if self.leases is not None else None
 
     def config(self, host: Host) -> HostConfig | None:
         """The lab file's entry for ``host``."""
@@ -126,8 +141,19 @@ def seconds_arg(text: str) -> float:
     return value
 
 
+def seconds_or_zero_arg(text: str) -> float:
+    """An option's value as a number of seconds, 0 allowed (argparse ``type=``)."""
+    return 0.0 if text.strip() in ("0", "0.0") else seconds_arg(text)
+
+
 def verdict(exc: BaseException) -> str:
-    """``misconfigured`` for a mistake in the lab (an unset password variable), else ``unreachable``."""
+    """Why a host was not used: ``misconfigured`` (a mistake in the lab, such as an unset
+    password variable), ``leased`` (another run holds its device), ``lease lost`` (broken
+    or taken while we used it), else ``unreachable``."""
+    if isinstance(exc, LeaseLost):
+        return "lease lost"
+    if isinstance(exc, LeaseError):
+        return "leased"
     return "misconfigured" if isinstance(exc, LabError) else "unreachable"
 
 

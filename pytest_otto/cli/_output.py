@@ -26,16 +26,20 @@ class Masker:
 
     def __init__(self, lab: Lab | None) -> None:
         self.secrets: list[str] = []
-        for cfg in lab.config.hosts if lab is not None and lab.config is not None else ():
-            password = getattr(cfg, "password", None)
-            if password is None:
-                continue
-            try:
-                value = password.reveal(cfg.id, "password")
-            except Exception:
-                continue  # unset variable: nothing to mask (the host is misconfigured)
-            if value and value not in self.secrets:
-                self.secrets.append(value)
+        config = lab.config if lab is not None else None
+        for cfg in config.hosts if config is not None else ():
+            self._add(getattr(cfg, "password", None), cfg.id)
+        self._add(_lease_password(lab), "leases")
+
+    def _add(self, secret: Any, owner: str) -> None:
+        if secret is None:
+            return
+        try:
+            value = secret.reveal(owner, "password")
+        except Exception:
+            return  # unset variable: nothing to mask (the host is misconfigured)
+        if value and value not in self.secrets:
+            self.secrets.append(value)
 
     def __call__(self, value: Any) -> Any:
         """``value`` with every secret masked (strings inside lists and dicts too)."""
@@ -46,6 +50,18 @@ class Masker:
         if isinstance(value, (list, tuple)):
             return [self(v) for v in value]
         return value
+
+
+def _lease_password(lab: Lab | None) -> Any:
+    """The lease store's password (a `Secret`), if the lab file gives one."""
+    if lab is None or lab.config is None:
+        return None
+    from ..leases import lease_settings
+
+    try:
+        return lease_settings(lab.config).password
+    except Exception:
+        return None  # a bad leases key is reported where the leases are used
 
 
 def use_colour(stream: TextIO) -> bool:
@@ -80,6 +96,10 @@ class Printer:
     def error(self, text: str) -> None:
         """A message for the user on stderr."""
         print(f"otto: {self.mask(text)}", file=self.err, flush=True)
+
+    def note(self, text: str) -> None:
+        """A line for the user on stderr, as it is (lease waits: ``otto leases: waiting ...``)."""
+        print(self.mask(text), file=self.err, flush=True)
 
     def document(self, data: Any) -> None:
         """The JSON document (JSON mode only)."""

@@ -7,6 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ._app import EXIT_FAILED, EXIT_OK, Context, describe, seconds_arg
+from .leasing import add_lease_options, holding
 
 if TYPE_CHECKING:
     from ..hosts.base import Host
@@ -26,6 +27,7 @@ def add_parser(
         help="switch a host's power on, off, cycle it, or ask its state",
         description="Power control of HOST through its [hosts.HOST.power] (commands or QEMU's QMP).",
     )
+    add_lease_options(power)
     power.add_argument("host_id", metavar="HOST")
     power.add_argument("action", choices=["on", "off", "cycle", "status"])
     power.set_defaults(handler=run_power)
@@ -38,6 +40,7 @@ def add_parser(
             "until a shell of the new boot answers (unless --no-wait)."
         ),
     )
+    add_lease_options(reboot)
     reboot.add_argument("host_id", metavar="HOST")
     reboot.add_argument("--hard", action="store_true", help="power-cycle instead of rebooting from the shell")
     reboot.add_argument("--no-wait", action="store_true", help="return once the reboot is under way")
@@ -51,7 +54,8 @@ def add_parser(
     reboot.set_defaults(handler=run_reboot)
 
 
-async def _power(host: Host, action: str) -> str:
+async def _power(context: Context, host: Host, action: str) -> str:
+    context.usable(host)
     if action == "status":
         return _STATES[await host.power_status()]
     await host.power(action)
@@ -59,12 +63,16 @@ async def _power(host: Host, action: str) -> str:
 
 
 def run_power(context: Context) -> int:
-    """Switch or query one host's power; exit 1 when the switch failed."""
+    """Switch or query one host's power, holding its lease; exit 1 when the switch failed."""
     host = context.host(context.args.host_id)
-    action = context.args.action
+    with holding(context, [host]):
+        return _switch(context, host, context.args.action)
+
+
+def _switch(context: Context, host: Host, action: str) -> int:
     out = context.out
     try:
-        state = context.run(_power(host, action))
+        state = context.run(_power(context, host, action))
     except Exception as exc:
         out.document({"host": host.id, "action": action, "ok": False, "error": describe(exc)})
         out.line(f"{host.id}: {out.paint('power ' + action + ' failed', 'red')}: {describe(exc)}")
@@ -79,9 +87,14 @@ def run_power(context: Context) -> int:
 
 
 def run_reboot(context: Context) -> int:
-    """Reboot one host (and wait for it); exit 1 when it did not come back in time."""
+    """Reboot one host (and wait for it), holding its lease; exit 1 when it did not come back in time."""
+    host = context.host(context.args.host_id)
+    with holding(context, [host]):
+        return _reboot(context, host)
+
+
+def _reboot(context: Context, host: Host) -> int:
     args = context.args
-    host = context.host(args.host_id)
     kwargs: dict[str, Any] = {"hard": args.hard, "wait": not args.no_wait}
     if args.timeout is not None:
         kwargs["timeout"] = args.timeout
@@ -89,6 +102,7 @@ def run_reboot(context: Context) -> int:
     how = "hard (power cycle)" if args.hard else "soft"
     start = time.monotonic()
     try:
+        context.usable(host)
         context.run(host.reboot(**kwargs))
     except Exception as exc:
         out.document({"host": host.id, "hard": args.hard, "ok": False, "error": describe(exc)})

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from .. import loop
 from ..terminal import Terminal, WindowSize, open_terminal
 from ._app import EXIT_FAILED, EXIT_OK, Context, UsageError, describe, verdict
+from .leasing import add_lease_options, holding
 
 if TYPE_CHECKING:
     from ..hosts.base import Host
@@ -48,6 +49,7 @@ def add_parser(
             "tcp), where you answer the login yourself. Ctrl-] then q leaves; Ctrl-] Ctrl-] sends Ctrl-]."
         ),
     )
+    add_lease_options(parser)
     parser.add_argument("host_id", metavar="HOST")
     parser.set_defaults(handler=run_console)
 
@@ -180,12 +182,23 @@ class _Relay:
 
 
 def run_console(context: Context) -> int:
-    """Attach this terminal to the host; exit 0 when the session ends, 1 when it cannot start."""
+    """Attach this terminal to the host, holding its lease; exit 0 when the session ends,
+    1 when it cannot start."""
     host = context.host(context.args.host_id)
-    stdin, stdout = sys.stdin.fileno(), sys.stdout.fileno()
+    stdin = sys.stdin.fileno()
     if not os.isatty(stdin):
         raise UsageError("otto console needs a terminal on stdin (run it from an interactive shell)")
     context.out.json_mode = False
+    with holding(context, [host]):
+        try:
+            context.usable(host)
+        except Exception as exc:
+            context.out.error(f"{host.id}: {verdict(exc)}: {describe(exc)}")
+            return EXIT_FAILED
+        return _attach(context, host, stdin, sys.stdout.fileno())
+
+
+def _attach(context: Context, host: Host, stdin: int, stdout: int) -> int:
     relay = _Relay(host, stdin, stdout)
     otto = loop.get_loop()
     previous = signal.signal(signal.SIGWINCH, lambda signum, frame: otto.call_soon_threadsafe(relay.resize))

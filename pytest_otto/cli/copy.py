@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 from ._app import EXIT_FAILED, EXIT_OK, Context, HostResult, UsageError, describe, each_host, verdict
+from .leasing import add_lease_options, holding
 
 if TYPE_CHECKING:
     from ..hosts.base import Host
@@ -31,6 +32,7 @@ def add_parser(
         help="copy local files to a folder on every selected host",
         description="Copy local files into DEST_DIR on every selected host. Exit 1 if any failed.",
     )
+    add_lease_options(put)
     put.add_argument("paths", nargs="+", metavar="SRC... DEST_DIR")
     put.set_defaults(handler=run_put)
     get = commands.add_parser(
@@ -39,6 +41,7 @@ def add_parser(
         help="copy files from one host to a local folder",
         description="Copy files from HOST into the local folder DEST_DIR, byte-identical. Exit 1 on failure.",
     )
+    add_lease_options(get)
     get.add_argument("host_id", metavar="HOST")
     get.add_argument("paths", nargs="+", metavar="SRC... DEST_DIR")
     get.set_defaults(handler=run_get)
@@ -50,14 +53,18 @@ def _split(paths: list[str], verb: str) -> tuple[list[str], str]:
     return paths[:-1], paths[-1]
 
 
-async def _copy(host: Host, verb: str, sources: list[str], dest: str) -> HostCopy:
+async def _copy(context: Context, host: Host, verb: str, sources: list[str], dest: str) -> HostCopy:
     try:
+        context.usable(host)
         if verb == "put":
             status, message = await host.put(sources, dest)
         else:
             status, message = await host.get(sources, dest)
     except Exception as exc:
         return HostCopy(host.id, verdict(exc), describe(exc))
+    lost = context.lease_error(host)  # broken while it copied
+    if lost is not None:
+        return HostCopy(host.id, verdict(lost), describe(lost))
     return HostCopy(host.id, status.name, message)
 
 
@@ -87,7 +94,10 @@ def run_put(context: Context) -> int:
     sources, dest = _split(context.args.paths, "put")
     hosts = context.selected()
 
-    results = context.run(each_host(context.out, "copying", hosts, lambda h: _copy(h, "put", sources, dest)))
+    with holding(context, hosts):
+        results = context.run(
+            each_host(context.out, "copying", hosts, lambda h: _copy(context, h, "put", sources, dest))
+        )
     return _report(context, "put", sources, dest, results)
 
 
@@ -95,5 +105,6 @@ def run_get(context: Context) -> int:
     """Get the files from one host."""
     sources, dest = _split(context.args.paths, "get")
     host = context.host(context.args.host_id)
-    result = context.run(_copy(host, "get", sources, dest))
+    with holding(context, [host]):
+        result = context.run(_copy(context, host, "get", sources, dest))
     return _report(context, "get", sources, dest, [result])

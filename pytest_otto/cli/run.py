@@ -19,6 +19,7 @@ from ._app import (
     timed,
     verdict,
 )
+from .leasing import add_lease_options, holding
 
 if TYPE_CHECKING:
     from ..hosts.base import Host
@@ -61,6 +62,7 @@ def add_parser(
         action="store_true",
         help="run in a fresh process (no shell state, empty stdin) instead of the shell",
     )
+    add_lease_options(parser)
     parser.add_argument("command", nargs=argparse.REMAINDER, metavar="CMD", help="the command line")
     parser.set_defaults(handler=run_command)
 
@@ -77,9 +79,12 @@ def command_line(words: list[str]) -> str:
     return " ".join(words)
 
 
-async def _run_host(host: Host, command: str, oneshot: bool, timeout: float | None) -> HostRun:
+async def _run_host(
+    context: Context, host: Host, command: str, oneshot: bool, timeout: float | None
+) -> HostRun:
     kwargs: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
     try:
+        context.usable(host)
         if oneshot:
             status, seconds = await timed(lambda: host.oneshot(command, **kwargs))
         else:
@@ -88,6 +93,9 @@ async def _run_host(host: Host, command: str, oneshot: bool, timeout: float | No
     except Exception as exc:
         return HostRun(host.id, verdict(exc), None, describe(exc), 0.0)
     assert isinstance(status, CommandStatus)
+    lost = context.lease_error(host)  # broken while it ran: the shell was closed under it
+    if lost is not None:
+        return HostRun(host.id, verdict(lost), None, f"{describe(lost)}\n{status.output}".strip(), 0.0)
     return HostRun(host.id, status.status.name, status.retcode, str(status.output), round(seconds, 3))
 
 
@@ -97,9 +105,15 @@ def run_command(context: Context) -> int:
     command = command_line(list(args.command))
     hosts = context.selected()
 
-    results = context.run(
-        each_host(context.out, "running", hosts, lambda h: _run_host(h, command, args.oneshot, args.timeout))
-    )
+    with holding(context, hosts):
+        results = context.run(
+            each_host(
+                context.out,
+                "running",
+                hosts,
+                lambda h: _run_host(context, h, command, args.oneshot, args.timeout),
+            )
+        )
     ok = all(r.ok for r in results)
     out = context.out
     out.document(
