@@ -91,8 +91,12 @@ async def _endpoint_answers(config: HostConfig | None, timeout: float) -> tuple[
             asyncio.open_connection(config.address, config.port),  # type: ignore[attr-defined]
             timeout,
         )
-    except (OSError, TimeoutError) as exc:
-        return False, describe(exc)
+    except ConnectionRefusedError:
+        return False, "connection refused"
+    except TimeoutError:
+        return False, f"no answer within {timeout:g}s"
+    except OSError as exc:
+        return False, exc.strerror or describe(exc)
     writer.close()
     return True, "endpoint answers"
 
