@@ -41,7 +41,17 @@ def examples() -> list[tuple[str, str]]:
 def test_the_page_has_examples() -> None:
     commands = [command for command, _ in examples()]
     assert len(commands) >= 15
-    for name in ("check", "run", "put", "get", "lab show", "lab check-file", "--json"):
+    for name in (
+        "check",
+        "run",
+        "put",
+        "get",
+        "lab show",
+        "lab check-file",
+        "--json",
+        "lease list",
+        "lease break",
+    ):
         assert any(f"otto {name}" in c or f"otto --json {name}" in c or name in c for c in commands), name
 
 
@@ -56,6 +66,8 @@ def test_examples_run_as_written(tmp_path: Path) -> None:
     )
     env = {k: v for k, v in os.environ.items() if k not in ("OTTO_LAB", "ROUTER1_PASSWORD", "NO_COLOR")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    # the page's leases in a folder of its own: another run of this test cannot hold its devices
+    env["OTTO_LEASES"] = f"file://{tmp_path}/leases"
     result = subprocess.run(
         ["bash", "--norc", "--noprofile", "-c", script],
         cwd=tmp_path,
