@@ -66,6 +66,15 @@ async def test_true_{i}(host):
     assert (await host.run("true")).status.is_ok
 """
 
+# Issue 22.1's baseline for the nodes above: the same commands, in the same order, run
+# by one test on the same connected hosts.
+OTTO_ONE_TEST = """
+async def test_all_commands(hosts):
+    for _ in range({tests}):
+        for host in hosts:
+            assert (await host.run("true")).status.is_ok
+"""
+
 # The same event loop as pytest-otto's host nodes get (one for the session), so the
 # difference between the two is what pytest-otto adds, not a choice of loop scope.
 PLAIN_NODES_HEADER = """
@@ -173,6 +182,11 @@ def pytest_otto_project(tests: int = 0) -> Path:
     if not tests:
         return _project({"test_echo.py": OTTO_ECHO_TEST})
     return _project({"test_nodes.py": "".join(OTTO_NODE_TEST.format(i=i) for i in range(tests))})
+
+
+def otto_one_test_project(tests: int) -> Path:
+    """One test running ``tests`` rounds of ``run("true")`` on every host (`OTTO_ONE_TEST`)."""
+    return _project({"test_one.py": OTTO_ONE_TEST.format(tests=tests)})
 
 
 def plain_pytest_project(tests: int, hosts: int) -> Path:
