@@ -8,6 +8,7 @@ for pytest-asyncio (see `_runs_on_otto_loop`, `_share_event_loop`).
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 import warnings
@@ -75,7 +76,8 @@ def pytest_pycollect_makeitem(collector: pytest.Module | pytest.Class, name: str
 
 
 def _marked_async(item: pytest.Function) -> bool:
-    return any(item.get_closest_marker(name) for name in _OTHER_ASYNC_MARKERS)
+    # one walk up the item's parents, not one per marker name
+    return any(mark.name in _OTHER_ASYNC_MARKERS for mark in item.iter_markers())
 
 
 def _runs_on_otto_loop(item: pytest.Function) -> bool:
@@ -102,7 +104,19 @@ def _runs_on_otto_loop(item: pytest.Function) -> bool:
 
 
 def _is_async_function(func: object) -> bool:
+    try:
+        return _is_async_cached(func)
+    except TypeError:  # an unhashable callable
+        return _is_async_uncached(func)
+
+
+def _is_async_uncached(func: object) -> bool:
     return inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)
+
+
+#: Asked for every fixture of every async item: a 300-host lab asks it thousands of
+#: times for the same few fixture functions.
+_is_async_cached = functools.lru_cache(maxsize=4096)(_is_async_uncached)
 
 
 @pytest.hookimpl(tryfirst=True)
