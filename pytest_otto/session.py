@@ -449,7 +449,10 @@ class ShellSession:
 
     async def _probe(self, deadline: float, *, setup: bool = False) -> None:
         """Prove a real shell is listening: it must expand a fresh nonce and ``$-``."""
-        nonce = self._prefix = secrets.token_hex(8)
+        # 32 random bits: the serial tells this probe's commands apart, the prefix only
+        # output from before it (an earlier probe's, a foreign shell's), and each hex
+        # digit is a byte of every marker (twice a command: 1.4 ms at 115200 baud)
+        nonce = self._prefix = secrets.token_hex(4)
         assert self._io is not None
         # Separate lines, each well below any console's line limit; typed again
         # together if unanswered (a console's login may flush type-ahead).
