@@ -96,12 +96,15 @@ async def test_nothing_{i}(host_id):
 
 @dataclass
 class ProcessRun:
-    """What one child process cost: wall seconds, peak RSS (KiB, 0 if unknown), exit code, output."""
+    """What one child process cost: wall seconds, peak RSS (KiB, 0 if unknown), exit code,
+    output, and the CPU seconds it used (user + system, all its threads)."""
 
     wall: float
     max_rss_kib: int
     returncode: int
     output: str
+    #: Unlike the wall time, barely stretched by other processes on a loaded machine.
+    cpu: float = 0.0
 
     def tail(self, lines: int = 3) -> str:
         """The last non-empty output lines, for error messages."""
@@ -142,12 +145,12 @@ def run_process(
         proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
         deadline = t0 + timeout
         while True:
-            pid, status, _usage = os.wait4(proc.pid, os.WNOHANG)
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
             if time.perf_counter() > deadline:
                 proc.kill()
-                pid, status, _usage = os.wait4(proc.pid, 0)
+                pid, status, usage = os.wait4(proc.pid, 0)
                 break
             time.sleep(0.002)
         wall = time.perf_counter() - t0
@@ -161,7 +164,7 @@ def run_process(
         except (OSError, ValueError):
             max_rss = 0
         os.unlink(peak_file)
-    return ProcessRun(wall, max_rss, proc.returncode, text)
+    return ProcessRun(wall, max_rss, proc.returncode, text, usage.ru_utime + usage.ru_stime)
 
 
 def run_pytest(argv: list[str], cwd: Path, timeout: float = 300.0) -> ProcessRun:

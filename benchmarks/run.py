@@ -616,14 +616,15 @@ class Runner:
         }
         expect = {"nodes": nodes, "one": 1, "async": nodes, "async1": 1}
         walls: dict[str, list[float]] = {key: [] for key in projects}
+        cpus: dict[str, list[float]] = {key: [] for key in projects}
         loads: list[float] = []
 
-        def one(key: str) -> float:
+        def one(key: str) -> procs.ProcessRun:
             argv = procs.otto_pytest_argv(lab_file) if key in ("nodes", "one") else procs.plain_pytest_argv()
             run = procs.run_pytest(argv, cwd=projects[key])
             if run.returncode != 0 or f"{expect[key]} passed" not in run.output:
                 raise RuntimeError(f"pytest ({key}) exited {run.returncode}: {run.tail()}")
-            return run.wall
+            return run
 
         order = list(projects)
         try:
@@ -632,8 +633,9 @@ class Runner:
                 rotated = order[rep % 4 :] + order[: rep % 4]
                 got = {key: one(key) for key in rotated}
                 if rep:
-                    for key, wall in got.items():
-                        walls[key].append(wall)
+                    for key, run in got.items():
+                        walls[key].append(run.wall)
+                        cpus[key].append(run.cpu)
         except RuntimeError as exc:
             self.rows.append(Comparison("4", "pytest-otto's own cost per node", "ms", "", "", note=_why(exc)))
             return
@@ -641,8 +643,12 @@ class Runner:
             for project in projects.values():
                 procs.remove_project(project)
         per = 1e3 / (nodes - 1)
-        otto = [(a - b) * per for a, b in zip(walls["nodes"], walls["one"], strict=True)]
-        plain = [(a - b) * per for a, b in zip(walls["async"], walls["async1"], strict=True)]
+
+        def per_node(of: dict[str, list[float]], many: str, few: str) -> list[float]:
+            return [(a - b) * per for a, b in zip(of[many], of[few], strict=True)]
+
+        otto, plain = per_node(walls, "nodes", "one"), per_node(walls, "async", "async1")
+        otto_cpu, plain_cpu = per_node(cpus, "nodes", "one"), per_node(cpus, "async", "async1")
         share = Comparison(
             "4",
             f"pytest-otto's own cost per node ({tests}x{n} nodes)",
@@ -657,9 +663,21 @@ class Runner:
         )
         share.subject = Stats([o - p for o, p in zip(otto, plain, strict=True)])
         share.baseline = Stats(plain)
-        share.extra = {"walls": walls, "nodes_minus_one_ms": otto, "load": loads}
-        self.rows.append(share)
-        self.log(format_table([share]).splitlines()[-1])
+        share.extra = {"walls": walls, "cpus": cpus, "nodes_minus_one_ms": otto, "load": loads}
+        cpu = Comparison(
+            "4",
+            f"pytest-otto's own CPU per node ({tests}x{n} nodes, info)",
+            "ms",
+            "nodes - one test",
+            "pytest-asyncio node",
+            note="the same difference in CPU time (user + system, all threads of the pytest process), "
+            "which other processes on a loaded machine stretch far less than the wall time",
+        )
+        cpu.subject = Stats([o - p for o, p in zip(otto_cpu, plain_cpu, strict=True)])
+        cpu.baseline = Stats(plain_cpu)
+        for row in (share, cpu):
+            self.rows.append(row)
+            self.log(format_table([row]).splitlines()[-1])
 
     # -- 5. memory -----------------------------------------------------------------------
 
