@@ -27,6 +27,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
+from typing import NamedTuple
 
 from . import loop
 from .errors import ExpectTimeout, HostConnectionError, SendTimeout, ShellResetWarning
@@ -50,7 +51,7 @@ from .result import CommandStatus, Status
 from .timeouts import format_seconds, wait_bounded
 from .transports.base import Transport
 
-__all__ = ["RECOVERY_ALLOWANCE", "ShellSession"]
+__all__ = ["RECOVERY_ALLOWANCE", "LostShell", "ShellSession"]
 
 log = logging.getLogger("pytest_otto")
 
@@ -150,7 +151,8 @@ class ShellSession:
         # "interrupt": a command may still run; "probe": raw send/expect left the
         # stream in an unknown place; None: at a clean prompt.
         self._needs_recovery: str | None = None
-        self._reset_pending = False
+        # A shell was lost and not yet replaced: why, and where the caller lost it.
+        self._reset_pending: LostShell | None = None
         self._ever_opened = False
         # When the shell last stopped being idle (first write after a proven prompt):
         # a hard kill spares processes older than this (jobs of earlier commands).
@@ -223,8 +225,12 @@ class ShellSession:
         transport, self._transport, self._io = self._transport, None, None
         self._needs_recovery = None
         self._busy_since = None
-        if reset and self._ever_opened:
-            self._reset_pending = True
+        if reset and self._ever_opened and self._reset_pending is None:
+            self._reset_pending = LostShell(
+                f"{self.host_id}: {self._describe_end()}; its next call opens a fresh shell:"
+                " shell state (cwd, variables) is reset",
+                _caller_outside_the_library(),
+            )
         if transport is None:
             return
         if wait:
@@ -312,16 +318,13 @@ class ShellSession:
         self._needs_recovery = None
         kind = "reconnect" if self._ever_opened else "connect"
         emit_event(self.host_id, kind, f"session {self.name}", duration=time.monotonic() - began)
-        if self._reset_pending:
-            self._reset_pending = False
-            message = (
+        if self._reset_pending is not None:
+            self._reset_pending = None
+            LostShell(
                 f"{self.host_id}: shell session '{self.name}' was replaced by a fresh shell;"
-                " shell state (cwd, variables) was reset"
-            )
-            log.warning(message)
-            filename, lineno, module = _caller_outside_the_library()
-            # warn_explicit with no registry: every reset is reported, not only the first.
-            warnings.warn_explicit(message, ShellResetWarning, filename, lineno, module=module, registry=None)
+                " shell state (cwd, variables) was reset",
+                _caller_outside_the_library(),
+            ).warn()
         self._ever_opened = True
 
     def _tail_hint(self) -> str:
@@ -780,6 +783,12 @@ class ShellSession:
             return f"No fresh shell answered: {self.host_id} is not answering ({exc.cause})"
         return None
 
+    def take_lost_shell(self) -> LostShell | None:
+        """The shell lost and not replaced yet, if any; its next call then opens a fresh
+        one without a warning (the caller warns instead, see `LostShell`)."""
+        lost, self._reset_pending = self._reset_pending, None
+        return lost
+
     async def close(self) -> None:
         """Close the shell; a later command opens a fresh one (without a warning).
 
@@ -800,12 +809,34 @@ class ShellSession:
             async with self._lock:
                 await self._discard_transport(reset=False)
                 self._ever_opened = False
-                self._reset_pending = False
+                self._reset_pending = None
                 self._unanswered = False
         finally:
             self._closing = False
         if self._hangups:  # shells given up earlier: their processes end before close() returns
             await asyncio.wait(set(self._hangups))
+
+
+class LostShell(NamedTuple):
+    """A shell that was lost (it ended, or did not answer) and is not replaced yet.
+
+    The ``ShellResetWarning`` comes with the call that opens its replacement; the
+    pytest plugin takes it at the end of the test that lost it instead, so that the
+    warning (an error under ``-W error``) belongs to that test, not to the next one.
+    """
+
+    message: str
+    #: Where the caller's code lost it: file name, line number, module name.
+    where: tuple[str, int, str]
+
+    def warn(self) -> None:
+        """Log the message and raise the ``ShellResetWarning``, pointing at `where`."""
+        log.warning(self.message)
+        filename, lineno, module = self.where
+        # warn_explicit with no registry: every reset is reported, not only the first.
+        warnings.warn_explicit(
+            self.message, ShellResetWarning, filename, lineno, module=module, registry=None
+        )
 
 
 def _caller_outside_the_library() -> tuple[str, int, str]:

@@ -4,6 +4,7 @@ pytest, a lost lease or a reset leave behind, against real shells and consoles."
 from __future__ import annotations
 
 import pytest
+from test_plugin import BASE_ARGS
 
 from pytest_otto import LocalHost
 from pytest_otto.session import PROBE_RESEND_INTERVAL
@@ -26,3 +27,56 @@ async def test_a_probe_typed_again_leaves_no_answer_in_the_first_output(pty: boo
         assert (await host.run("echo second")).only.output == "second"
     finally:
         await host.close()
+
+
+# -- a ShellResetWarning belongs to the test that lost the shell -----------------------------
+
+RESET_TESTS = """
+import pytest
+
+def test_loses_the_shell(host):
+    host.run_sync("cd /tmp")
+    assert "ended (exit code 3)" in host.run_sync("exit 3").only.output
+
+def test_next(host):
+    assert host.run_sync("echo fresh; pwd").only.output == "fresh\\n" + host.run_sync("echo ~").only.output
+
+def test_loses_and_replaces_it(host):
+    host.run_sync("exit 3")
+    with pytest.warns(pytest_otto.ShellResetWarning, match="replaced by a fresh shell"):
+        host.run_sync("true")
+
+def test_last(host):
+    assert host.run_sync("echo last").only.output == "last"
+"""
+
+
+@pytest.mark.parametrize("where", ["local", "ssh"])
+def test_under_w_error_a_shell_reset_fails_the_test_that_lost_the_shell(
+    pytester: pytest.Pytester, request: pytest.FixtureRequest, where: str
+) -> None:
+    """B17 under ``-W error``: the test that ended its shell fails with the warning (at
+    its line), the next test meets a fresh shell without one and passes; a test that
+    loses and replaces its shell gets the warning at the call that replaced it."""
+    args = ["-p", "no:randomly"]
+    if where == "ssh":
+        lab = request.getfixturevalue("ssh_lab_toml")
+        args += [f"--lab={lab}", "--host-pattern=^ssh2$"]
+    pytester.makepyfile(test_resets="import pytest_otto\n" + RESET_TESTS)
+    strict = pytester.runpytest_subprocess(
+        *BASE_ARGS, *args, "-W", "error::pytest_otto.ShellResetWarning", timeout=120
+    )
+    strict.assert_outcomes(passed=3, failed=1)
+    out = strict.stdout.str()
+    assert "FAILED test_resets.py::test_loses_the_shell" in out
+    assert "ShellResetWarning: " in out and "shell session 'default' on " in out
+    assert "ended (exit code 3); its next call opens a fresh shell" in out
+    # without -W error: the warning is that test's too, at the line that lost the shell
+    lenient = pytester.runpytest_subprocess(*BASE_ARGS, *args, timeout=120)
+    lenient.assert_outcomes(passed=4, warnings=1)  # the other one is pytest.warns's
+    lenient.stdout.fnmatch_lines(
+        [
+            "test_resets.py::test_loses_the_shell*",
+            "*test_resets.py:7: ShellResetWarning: *ended (exit code 3); its next call opens a fresh shell*",
+        ]
+    )

@@ -26,7 +26,7 @@ from ..config import Revealed, Secret
 from ..errors import HostConnectionError
 from ..output import DEFAULT_MAX_OUTPUT
 from ..result import CommandStatus, RunResult, Status, TransferResult
-from ..session import ShellSession
+from ..session import LostShell, ShellSession
 from ..sudo import shown_command as shown_sudo_command
 from ..sudo import wrap as wrap_in_sudo
 from ..timeouts import DEFAULT, format_seconds, resolve_timeout, wait_bounded
@@ -563,6 +563,12 @@ class Host(BoardControl, ABC):
     def connect_sync(self) -> None:
         """Blocking twin of `connect`."""
         loop.wait(self._connect())
+
+    def _take_lost_shells(self) -> list[LostShell]:
+        """The shells of this host's sessions lost and not replaced yet (on the otto loop);
+        see `LostShell`."""
+        taken = (s._shell.take_lost_shell() for s in list(self._sessions.values()))
+        return [lost for lost in taken if lost is not None]
 
     async def _close(self) -> None:
         # Named sessions stay registered: one the caller still holds reopens on use,

@@ -13,6 +13,7 @@ its JUnit writer, and pytest-xdist its ``DSession``):
 - `xdist_groups`: with pytest-xdist, the tests of one host run on one worker;
 - `transcripts`: what each host ran, as sections of the test's report;
 - `pytest_otto.reports.pytest_hooks`: the matrix, host logs, HTML report, JUnit transcripts;
+- `resets`: a shell lost during a test is that test's ``ShellResetWarning``;
 - `recover`: a host with ``recover = "power-cycle"`` that hangs is power-cycled;
 - `masking`: secrets masked in every report and log record pytest writes;
 - `pytest_otto.leases.pytest_plugin`: device leases taken before the first connection;
@@ -29,7 +30,7 @@ import pytest
 
 from ..leases import pytest_plugin as leases
 from ..reports import pytest_hooks as reports
-from . import async_tests, fixtures, host_fixture, masking, recover, session, transcripts
+from . import async_tests, fixtures, host_fixture, masking, recover, resets, session, transcripts
 from .session import OTTO_LAB_ENV
 
 __all__ = ["OTTO_LAB_ENV"]
@@ -51,6 +52,7 @@ def _parts(config: pytest.Config) -> dict[str, ModuleType]:
         "otto-transcripts": transcripts,
         "otto-reports": reports,
         "otto-recover": recover,
+        "otto-resets": resets,
         "otto-masking": masking,
         "otto-leases": leases,
     }
