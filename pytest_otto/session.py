@@ -789,13 +789,18 @@ class ShellSession:
         lost, self._reset_pending = self._reset_pending, None
         return lost
 
-    async def close(self) -> None:
+    async def close(self, *, silently: bool = False) -> None:
         """Close the shell; a later command opens a fresh one (without a warning).
 
         Closing hangs up at once: a call in flight ends with an `Error` (or
         `HostConnectionError`) saying the session was closed, rather than holding
-        ``close()`` until its command is done.
+        ``close()`` until its command is done. ``silently``: nothing more is sent
+        to the shell, not even a logout (a lost lease: the device is someone else's).
         """
+        if silently:
+            for transport in (self._io, self._transport):
+                if transport is not None:
+                    transport.silent = True
         recovery, self._recovery = self._recovery, None
         if recovery is not None and not recovery.done():
             recovery.cancel()  # closing hangs up: no need to stop the command first

@@ -3,11 +3,23 @@ pytest, a lost lease or a reset leave behind, against real shells and consoles."
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pexpect.fdpexpect
 import pytest
+import tomli_w
+from test_behaviour import PATIENCE
 from test_plugin import BASE_ARGS
 
+import pytest_otto
 from pytest_otto import LocalHost
+from pytest_otto.leases.leaseset import _closing as fencing
 from pytest_otto.session import PROBE_RESEND_INTERVAL
+from testlab.labfile import lab_dict
+from testlab.serial import SerialConsole
 
 pytestmark = [pytest.mark.faults]
 
@@ -80,3 +92,44 @@ def test_under_w_error_a_shell_reset_fails_the_test_that_lost_the_shell(
             "*test_resets.py:7: ShellResetWarning: *ended (exit code 3); its next call opens a fresh shell*",
         ]
     )
+
+
+# -- a lost lease: nothing more is sent to the device ----------------------------------------
+
+
+def test_a_lost_lease_drops_a_serial_console_without_logging_out(
+    tmp_path: Path, password_user: tuple[str, str]
+) -> None:
+    """A lease found lost closes the host's shells without typing anything (no Ctrl-C,
+    no ``exit``): the device is someone else's now. The shell we logged into is still
+    there on the line, answering, where the logout used to end it."""
+    with SerialConsole(login=True, name="ttyLEASE") as console:
+        data = lab_dict({"sl": console}, name="leased", extra={"lease": "uart-7"})
+        data["lab"].update(leases=f"file://{tmp_path / 'locks'}", lease_ttl=3)
+        path = tmp_path / "lab.toml"
+        path.write_text(tomli_w.dumps(data))
+        lab = pytest_otto.load_lab(path)
+        try:
+            with lab.lease(["sl"]) as leases:
+                assert lab["sl"].run_sync("echo logged-in-$((6*7))").only.output == "logged-in-42"
+                lab.break_lease_sync("uart-7")
+                assert wait_until_sync(lambda: leases.error("sl") is not None), "the break was never noticed"
+                assert wait_until_sync(lambda: not fencing), "the fence never closed the host"
+            fd = os.open(console.device, os.O_RDWR | os.O_NOCTTY)
+            try:
+                child = pexpect.fdpexpect.fdspawn(fd, timeout=PATIENCE)
+                os.write(fd, b"echo still-$((6*7))\n")
+                child.expect(b"still-42")  # the same shell: a logout would show login: here
+            finally:
+                os.close(fd)
+        finally:
+            lab.close_sync()
+
+
+def wait_until_sync(check: Callable[[], bool], patience: float = PATIENCE) -> bool:
+    deadline = time.monotonic() + patience
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True

@@ -570,11 +570,11 @@ class Host(BoardControl, ABC):
         taken = (s._shell.take_lost_shell() for s in list(self._sessions.values()))
         return [lost for lost in taken if lost is not None]
 
-    async def _close(self) -> None:
+    async def _close(self, *, silently: bool = False) -> None:
         # Named sessions stay registered: one the caller still holds reopens on use,
-        # and the next close() closes it again.
+        # and the next close() closes it again. ``silently``: see `ShellSession.close`.
         sessions = list(self._sessions.values())
-        await asyncio.gather(*(s._shell.close() for s in sessions), return_exceptions=True)
+        await asyncio.gather(*(s._shell.close(silently=silently) for s in sessions), return_exceptions=True)
         await self._disconnect()
 
     async def close(self) -> None:

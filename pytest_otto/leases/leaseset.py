@@ -4,7 +4,7 @@ Taken in one global order (sorted device names), so two runs wanting overlapping
 sets cannot deadlock; renewed by the lease thread while held, independent of
 what the hosts are doing; released together on every exit path. A lease found
 lost fences its hosts: every later call on them raises `LeaseLost` before
-anything is sent, and their open shells are closed.
+anything is sent, and their open shells are hung up without a word (no logout).
 """
 
 from __future__ import annotations
@@ -434,7 +434,7 @@ _closing: set[asyncio.Task[None]] = set()
 
 
 def _close_soon(host: Host) -> None:
-    task = asyncio.ensure_future(host._close())
+    task = asyncio.ensure_future(host._close(silently=True))  # no logout: the device is not ours
     _closing.add(task)
     task.add_done_callback(_closing.discard)
 

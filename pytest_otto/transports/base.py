@@ -64,6 +64,9 @@ class Transport(ABC):
 
     def __init__(self) -> None:
         self.sink: ByteSink | None = None
+        #: Nothing more may be sent (a lost lease: someone else has the device now):
+        #: `close` hangs up without a word, no logout and no restoring the line.
+        self.silent = False
 
     @abstractmethod
     async def open(self, sink: ByteSink) -> None:

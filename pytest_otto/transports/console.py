@@ -371,7 +371,7 @@ class ConsoleTransport(Transport):
 
     async def write(self, data: bytes) -> None:
         """Write ``data``; with ``write_delay``, in small chunks with a pause after each."""
-        if self._closed:
+        if self._closed or self.silent:
             raise ConnectionResetError(f"{self.describe()} is closed")
         if self.write_delay <= 0:
             await self._send(data)
@@ -389,7 +389,7 @@ class ConsoleTransport(Transport):
         """Hang up; never raises."""
         if self._closed or self._closing:
             return
-        if self.logout_on_close and self._steps.answered_login and not self._eof_sent:
+        if self.logout_on_close and self._steps.answered_login and not self._eof_sent and not self.silent:
             # Also when the login is still under way: on a line that stays open it goes
             # on without us and would leave a logged-in shell behind; Ctrl-C stops it.
             self._closing = True
