@@ -4,6 +4,7 @@ pytest, a lost lease or a reset leave behind, against real shells and consoles."
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pexpect.fdpexpect
 import pytest
 import tomli_w
-from test_behaviour import PATIENCE
+from test_behaviour import PATIENCE, unique_sleep
 from test_plugin import BASE_ARGS
 
 import pytest_otto
@@ -133,3 +134,47 @@ def wait_until_sync(check: Callable[[], bool], patience: float = PATIENCE) -> bo
             return False
         time.sleep(0.05)
     return True
+
+
+# -- a local shell dies with pytest, however pytest ends -------------------------------------
+
+TIMEOUT_TESTS = """
+def test_hangs(host):
+    host.run_sync("sleep {long} & true")  # an earlier command's job: close() would end it too
+    host.oneshot_sync("sleep {oneshot}", timeout=600)
+"""
+
+TIMEOUT_TESTS_RUN = """
+def test_hangs(host):
+    host.run_sync("sleep {long}", timeout=600)
+"""
+
+
+@pytest.mark.parametrize(
+    ("call", "pty"),
+    [("run", False), ("oneshot", False), ("oneshot", True)],  # a pty's hang-up ends its foreground anyway
+    ids=["run-pipes", "oneshot-pipes", "oneshot-pty"],
+)
+def test_pytest_timeout_thread_method_leaves_no_local_process(
+    pytester: pytest.Pytester, pty: bool, call: str
+) -> None:
+    """pytest-timeout's ``thread`` method ends pytest with ``os._exit``: no cleanup runs.
+    The local shell, its running command and its jobs (and a oneshot's command) end with it."""
+    long, oneshot = unique_sleep(), unique_sleep()
+    template = TIMEOUT_TESTS if call == "oneshot" else TIMEOUT_TESTS_RUN
+    pytester.makepyfile(test_hang=template.format(long=long, oneshot=oneshot))
+    lab = pytester.path / "lab.toml"
+    lab.write_text(f'[lab]\nname = "me"\n[hosts.local]\ntransport = "local"\npty = {str(pty).lower()}\n')
+    result = pytester.runpytest_subprocess(
+        *BASE_ARGS, f"--lab={lab}", "--timeout=3", "--timeout-method=thread", timeout=PATIENCE
+    )
+    assert "Timeout" in result.stdout.str() + result.stderr.str()
+    assert result.ret != 0
+    for duration in (long, oneshot) if call == "oneshot" else (long,):
+        assert wait_until_sync(lambda d=duration: not pgrep(f"sleep {d}")), f"sleep {duration} was left"
+
+
+def pgrep(text: str) -> str:
+    pattern = "[" + text[0] + "]" + text[1:].replace(".", "\\.")
+    found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True, check=False)
+    return found.stdout.strip()

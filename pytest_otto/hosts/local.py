@@ -17,6 +17,7 @@ from ..output import OutputBuffer
 from ..result import CommandStatus, Status
 from ..timeouts import DEFAULT, format_seconds
 from ..transports.local import LocalShellTransport
+from ..transports.reaper import forget_session, watch_session
 from .base import ONESHOT_DRAIN_GRACE, Host, line_limit_from, resolve_line_limit
 
 if TYPE_CHECKING:
@@ -91,47 +92,65 @@ class LocalHost(Host):
             env=self.env,
             cwd=self.cwd,
         )
-        proc = asyncio.subprocess.Process(transport, protocol, loop)
-        output = OutputBuffer(self.max_output)
-        assert proc.stdout is not None
-        stdout = proc.stdout
-
-        async def pump() -> None:
-            while chunk := await stdout.read(1 << 18):
-                output.append(chunk)
-
-        reader = asyncio.ensure_future(pump())
+        pid = transport.get_pid()
+        watch_session(pid)  # killed with this process while it runs (see the reaper)
         try:
-            remaining = deadline - time.monotonic()
-            # Not proc.wait(): on Python 3.11 it also waits for the output pipe to close,
-            # which a background job (`daemon &`) holds open for as long as it runs.
-            await asyncio.wait_for(
-                protocol.exited.wait(), None if remaining == float("inf") else max(remaining, 0)
-            )
-        except TimeoutError:
-            _kill_group(proc.pid)
-            await proc.wait()
-            await _settle(reader)
-            text = f"Command timed out after {format_seconds(timeout)}s"
-            if len(output):
-                text += f"; output before the timeout:\n{output.text()}"
-            return CommandStatus(command, text, Status.Error, -1)
-        except BaseException:
-            _kill_group(proc.pid)
-            reader.cancel()
-            raise
-        await _settle(reader)
-        transport.close()  # our end of a pipe a background job may still hold; the job lives on
-        returncode = proc.returncode
-        assert returncode is not None
-        code = returncode if returncode >= 0 else 128 - returncode
-        return CommandStatus(command, output.text(), Status.Success if code == 0 else Status.Failed, code)
+            return await _finish_oneshot(command, transport, protocol, self.max_output, deadline, timeout)
+        finally:
+            forget_session(pid)
 
     async def _put_file(self, src: Path, dest_dir: str) -> None:
         await _copy_in_thread(src, Path(dest_dir))
 
     async def _get_file(self, src: str, dest_dir: Path) -> None:
         await _copy_in_thread(Path(src), dest_dir)
+
+
+async def _finish_oneshot(
+    command: str,
+    transport: asyncio.SubprocessTransport,
+    protocol: _ExitWatch,
+    max_output: int,
+    deadline: float,
+    timeout: float,
+) -> CommandStatus:
+    """Collect a oneshot's output until it exits (or its time is up)."""
+    loop = asyncio.get_running_loop()
+    proc = asyncio.subprocess.Process(transport, protocol, loop)
+    output = OutputBuffer(max_output)
+    assert proc.stdout is not None
+    stdout = proc.stdout
+
+    async def pump() -> None:
+        while chunk := await stdout.read(1 << 18):
+            output.append(chunk)
+
+    reader = asyncio.ensure_future(pump())
+    try:
+        remaining = deadline - time.monotonic()
+        # Not proc.wait(): on Python 3.11 it also waits for the output pipe to close,
+        # which a background job (`daemon &`) holds open for as long as it runs.
+        await asyncio.wait_for(
+            protocol.exited.wait(), None if remaining == float("inf") else max(remaining, 0)
+        )
+    except TimeoutError:
+        _kill_group(proc.pid)
+        await proc.wait()
+        await _settle(reader)
+        text = f"Command timed out after {format_seconds(timeout)}s"
+        if len(output):
+            text += f"; output before the timeout:\n{output.text()}"
+        return CommandStatus(command, text, Status.Error, -1)
+    except BaseException:
+        _kill_group(proc.pid)
+        reader.cancel()
+        raise
+    await _settle(reader)
+    transport.close()  # our end of a pipe a background job may still hold; the job lives on
+    returncode = proc.returncode
+    assert returncode is not None
+    code = returncode if returncode >= 0 else 128 - returncode
+    return CommandStatus(command, output.text(), Status.Success if code == 0 else Status.Failed, code)
 
 
 async def _copy_in_thread(src: Path, dest_dir: Path) -> None:

@@ -1,7 +1,8 @@
 """A local ``bash``: on pipes (the default) or on a pseudo-terminal (``pty=True``).
 
 Either way the shell leads a session of its own (``setsid``), so nothing sent to
-it reaches pytest, and closing kills every process left in that session.
+it reaches pytest, and closing kills every process left in that session; so does
+the end of this process, however it ends (`pytest_otto.transports.reaper`).
 
 **Pipes** (the default): a non-interactive ``bash --norc --noprofile`` reading
 its commands from a pipe, with stdout and stderr on one pipe, the way ``ssh host
@@ -41,6 +42,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
 from .base import ByteSink, Transport, close_fd, write_some, write_to_fd
+from .reaper import forget_session, watch_session
 
 __all__ = [
     "DEFAULT_PTY_SHELL",
@@ -241,6 +243,7 @@ class LocalShellTransport(Transport):
         else:
             self._spawn_on_pipes(env)
         assert self._fd is not None and self._proc is not None
+        watch_session(self._proc.pid)  # dies with this process, even one ended by os._exit
         loop = asyncio.get_running_loop()
         loop.add_reader(self._fd, self._on_readable)
         try:  # the shell's exit is the end even while a background job holds its output open
@@ -457,3 +460,4 @@ class LocalShellTransport(Transport):
                 if proc.poll() is not None:
                     break
                 await asyncio.sleep(0.005)
+            forget_session(proc.pid)
