@@ -17,7 +17,6 @@ the watcher's list first.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import threading
 
@@ -47,15 +46,20 @@ _owner = 0  # the process that started the watcher (a forked child starts its ow
 
 
 def _start() -> int | None:
+    # posix_spawn, not Popen: a Popen object would warn (ResourceWarning) when collected
+    # while its process runs, which this one does for as long as we do.
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     try:
-        subprocess.Popen(
+        os.posix_spawn(
+            sys.executable,
             [sys.executable, "-I", "-S", "-c", _WATCHER],
-            stdin=read_end,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # no signal meant for pytest's group reaches it
-            close_fds=True,
+            {},
+            file_actions=[
+                (os.POSIX_SPAWN_DUP2, read_end, 0),
+                (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+                (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
+            ],
+            setsid=True,  # no signal meant for pytest's group reaches it
         )
     except OSError:
         os.close(write_end)
