@@ -807,9 +807,9 @@ class ShellSession:
             await asyncio.wait([recovery])  # its CancelledError stays in it; ours still raises
         if self._lock.locked() and self._io is not None:
             self._closing = True
+            if not self._eof:  # the call in flight ends now, not with what the hang-up
+                self.feed_eof(None, "closed")  # (a console's logout) makes its command do
             await self._hang_up(self._io)
-            if not self._eof:  # a transport that hangs up quietly: end the wait ourselves
-                self.feed_eof(None, "closed")
         try:
             async with self._lock:
                 await self._discard_transport(reset=False)

@@ -8,6 +8,7 @@ are chosen free, so parallel test runs (and xdist workers) do not collide.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from testlab.redis import RedisServer
 from testlab.serial import SerialConsole
 from testlab.sshd import SshLab
 from testlab.telnetd import TelnetServer
+
+log = logging.getLogger("testlab")
 
 
 @pytest.fixture(scope="session")
@@ -74,13 +77,27 @@ def serial_console() -> Iterator[SerialConsole]:
 
 
 @pytest.fixture(scope="session")
-def serial_login_console(password_user: tuple[str, str]) -> Iterator[SerialConsole]:
-    """A pty serial line with agetty + ``/bin/login`` behind it (respawned after logout)."""
+def _serial_login_line(password_user: tuple[str, str]) -> Iterator[SerialConsole]:
     console = SerialConsole(login=True).start()
     try:
         yield console
     finally:
         console.remove()
+
+
+@pytest.fixture
+def serial_login_console(_serial_login_line: SerialConsole) -> SerialConsole:
+    """A pty serial line with agetty + ``/bin/login`` behind it (respawned after logout).
+
+    One line per worker, shared by its tests; each test gets it at its login prompt. A
+    shell an earlier test left logged in (a close that could not log out, a login still
+    finishing when its test ended) is ended first and logged, so that one test's
+    leftover is not the next test's failure.
+    """
+    left = _serial_login_line.end_shells()
+    if left:
+        log.warning("testlab: %s was left logged in (pids %s); ended that login", _serial_login_line, left)
+    return _serial_login_line
 
 
 @pytest.fixture(scope="session")

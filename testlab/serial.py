@@ -13,6 +13,8 @@ rate (10 bits a byte), as a lab's relay that throttles its lines does.
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -89,6 +91,54 @@ class SerialConsole(ConsoleServerProcess):
                 raise LabError(f"serial device {self.device} not ready after {self.startup_timeout:.1f}s")
             time.sleep(0.01)
         return self
+
+    @property
+    def console_tty(self) -> Path | None:
+        """The DUT side's pty (``/dev/pts/N``), from the relay's READY line."""
+        match = re.search(r"^READY .* console (\S+)$", self.log, re.MULTILINE)
+        return Path(match.group(1)) if match else None
+
+    def shells(self) -> list[int]:
+        """Pids of the processes on the DUT's console other than the getty and login.
+
+        Non-empty between a login and its logout: a test that found some left over
+        found the line logged in by someone before it.
+        """
+        tty = self.console_tty
+        if tty is None:
+            return []
+        try:
+            rdev = tty.stat().st_rdev
+        except OSError:
+            return []
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            comm, rest = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
+            if int(rest[4]) == rdev and comm not in ("agetty", "login"):
+                pids.append(int(entry.name))
+        return pids
+
+    def end_shells(self, timeout: float = 10.0) -> list[int]:
+        """Kill whatever is logged in on the console (the getty respawns); return the pids."""
+        pids = self.shells()
+        for sig in (signal.SIGHUP, signal.SIGKILL):
+            for pid in pids:
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + timeout / 2
+            while self.shells() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if not self.shells():
+                break
+        return pids
 
     def _gone(self) -> None:
         """The line is dead: its device link goes too."""

@@ -96,6 +96,38 @@ async def test_serial_login_after_logout_on_close(closing: list, serial_login_co
     assert (await second.run("echo ${OTTO_LEFT_BEHIND:-unset}")).only.output == "unset"
 
 
+async def test_serial_close_logs_out_past_a_command_that_ignores_ctrl_c(
+    closing: list, serial_login_console: SerialConsole
+) -> None:
+    """The first ``exit`` lands in the stuck program's input; close tries once more with Ctrl-\\."""
+    first = serial_host(serial_login_console)
+    closing.append(first)
+    await first.run("export OTTO_LEFT_BEHIND=1")
+    call = asyncio.create_task(first.run("trap '' INT; sleep 120", timeout=300))
+    assert await console_runs(serial_login_console, "sleep")
+    await first.close()
+    assert (await call).only.status is Status.Error
+    assert await console_runs(serial_login_console, None), "close() left the line logged in"
+    second = serial_host(serial_login_console)
+    closing.append(second)
+    assert (await second.run("echo ${OTTO_LEFT_BEHIND:-unset}")).only.output == "unset"
+
+
+async def console_runs(console: SerialConsole, comm: str | None, seconds: float = 20.0) -> bool:
+    """Wait until a process named ``comm`` runs logged in on ``console`` (None: nothing does)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        names = [
+            Path(f"/proc/{pid}/comm").read_text().strip()
+            for pid in console.shells()
+            if Path(f"/proc/{pid}").exists()
+        ]
+        if (comm in names) if comm else not names:
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
 @pytest.mark.parametrize("kind", ["telnet", "serial"])
 async def test_wrong_password_is_a_connection_error_within_bound(
     kind: str, closing: list, telnet_login_server: TelnetServer, serial_login_console: SerialConsole

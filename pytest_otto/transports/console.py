@@ -60,6 +60,8 @@ DEFAULT_PASSWORD_PROMPT = r"(?i)password:\s*$"
 WRITE_CHUNK = 16
 #: After the hand-over: the login prompt at the tail this long means the shell is gone.
 LOGOUT_QUIET = 0.3
+#: How long `close` waits for a logout to show (each of two tries); seconds on a loaded machine.
+LOGOUT_WAIT = 2.0
 
 
 class ConsoleTransport(Transport):
@@ -393,14 +395,7 @@ class ConsoleTransport(Transport):
             # Also when the login is still under way: on a line that stays open it goes
             # on without us and would leave a logged-in shell behind; Ctrl-C stops it.
             self._closing = True
-            try:  # Ctrl-C whatever still runs, then leave the console at its login prompt;
-                # wait (briefly) for the EXIT trap: hanging up first could drop the bytes.
-                await asyncio.wait_for(self._send(b"\x03"), 1.0)
-                await asyncio.sleep(0.05)
-                await asyncio.wait_for(self._send(b"exit" + self.newline), 1.0)
-                await asyncio.wait_for(self._logout_seen.wait(), 1.0)
-            except Exception:
-                log.debug("%s: logging out of %s failed", self.host_id, self.describe(), exc_info=True)
+            await self._log_out()
         self._closed = True
         for handle in (self._flush_handle, self._logout_handle):
             if handle is not None:
@@ -411,6 +406,39 @@ class ConsoleTransport(Transport):
             log.debug("%s: hanging up %s failed", self.host_id, self.describe(), exc_info=True)
         finally:
             self._release()
+
+    async def _log_out(self) -> None:
+        """Leave the line at its login prompt, as a person would, before hanging up.
+
+        A shell left logged in on a line that stays open is the next user's (and
+        anyone's) root prompt. Ctrl-C whatever still runs, type ``exit`` and wait for
+        the EXIT trap or the login prompt; a loaded machine can take seconds, so one
+        more try (Ctrl-\\ first, for a program that ignores Ctrl-C) before giving up,
+        and then say so.
+        """
+        if not self._ready:  # mid-login: no EXIT trap to wait for; stop the login, briefly
+            tries: tuple[tuple[bytes, float], ...] = ((b"\x03", 1.0),)
+        else:
+            tries = ((b"\x03", LOGOUT_WAIT), (b"\x1c\x03", LOGOUT_WAIT))
+        for interrupt, wait in tries:
+            try:
+                await asyncio.wait_for(self._send(interrupt), 1.0)
+                await asyncio.sleep(0.05)
+                await asyncio.wait_for(self._send(b"exit" + self.newline), 1.0)
+                await asyncio.wait_for(self._logout_seen.wait(), wait)
+                return
+            except TimeoutError:
+                continue
+            except Exception:
+                log.debug("%s: logging out of %s failed", self.host_id, self.describe(), exc_info=True)
+                return
+        if not self._ready:
+            return
+        log.warning(
+            "%s: %s: no logout seen after typing exit; the line may still be logged in",
+            self.host_id,
+            self.describe(),
+        )
 
     # -- login ---------------------------------------------------------------------------
 
