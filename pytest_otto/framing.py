@@ -76,7 +76,10 @@ def _functions(prefix: str) -> str:
     the markers, so the line only carries a serial number (see the module docstring).
 
     ``__oe`` turns xtrace and verbose mode off and keeps the exit code (``$?`` on entry
-    is the command's) and the flags (``$-``) in one ``set`` builtin, then prints both;
+    is the command's) and the flags (``$-``) in one ``set`` builtin, then prints both,
+    and bash's number of the input line it was called from (``BASH_LINENO``, empty in
+    other shells), from which the session renumbers the shell's own error lines
+    (`pytest_otto.shell_errors`);
     the session turns xtrace on again for the next command (see `frame_command`). When
     the command left xtrace on, the shell traces ``__oe``'s call and its ``set`` before
     the marker: the session cuts those two lines (`_cut_framing_trace`) instead of
@@ -97,8 +100,9 @@ def _functions(prefix: str) -> str:
     return (
         f"__os() {{ printf 'OTTO_{prefix}_%s_S\\n' \"$1\"; }}; "
         f'__oe() {{ set +xv -- "$?" "$-" "$1"; '
-        f'printf \'\\nOTTO_{prefix}_%s_E_%s_%s%s\\n\' "$3" "$1" "$2" "${{__otto_l-}}"; __otto_l=; }}; '
-        '__or() { __otto_l=_L __otto_c=$1; shift; command eval "$__otto_c"; } </dev/null; '
+        f'printf \'\\nOTTO_{prefix}_%s_E_%s_%s%s_%s\\n\' "$3" "$1" "$2" "${{__otto_l-}}" '
+        '"${__otto_n:-${BASH_LINENO-}}"; __otto_l= __otto_n=; }; '
+        '__or() { __otto_l=_L __otto_n=$LINENO __otto_c=$1; shift; command eval "$__otto_c"; } </dev/null; '
     )
 
 
@@ -203,6 +207,8 @@ class EndMarker(NamedTuple):
     code: bytes
     flags: bytes
     line_end: int
+    #: bash's number of the input line that called ``__oe``; None where the shell gave none
+    input_line: int | None = None
 
 
 def find_end_marker(buf: bytes | bytearray, end: bytes, scan_from: int = 0) -> EndMarker | int | None:
@@ -219,4 +225,8 @@ def find_end_marker(buf: bytes | bytearray, end: bytes, scan_from: int = 0) -> E
         return idx
     body_end = idx - 1 if idx > 0 and buf[idx - 1] == 0x0D else idx
     code, _, flags = bytes(buf[idx + len(end) : nl]).strip().partition(b"_")
-    return EndMarker(body_end, code, flags, nl + 1)
+    head, sep, tail = flags.rpartition(b"_")
+    input_line = None
+    if sep and (tail.isdigit() or not tail):  # the flags, then ``_<BASH_LINENO>``
+        flags, input_line = head, int(tail) if tail else None
+    return EndMarker(body_end, code, flags, nl + 1, input_line)

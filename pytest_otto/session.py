@@ -48,6 +48,7 @@ from .framing import (
 from .output import DEFAULT_MAX_OUTPUT, OutputBuffer, decode_output
 from .reports.events import emit as emit_event
 from .result import CommandStatus, Status
+from .shell_errors import renumber_errors
 from .timeouts import format_seconds, wait_bounded
 from .transports.base import Transport
 
@@ -161,6 +162,12 @@ class ShellSession:
         self._xtrace = False
         # The shell expands the framing's alias (see _functions); the probe finds out.
         self._aliases = False
+        # What the shell calls itself in its errors ($0), bash's number of the input line
+        # that ended the last command, and whether the command ran in the framing's __or
+        # function (see `pytest_otto.shell_errors`).
+        self._shell_name = ""
+        self._end_line: int | None = None
+        self._ran_in_function = False
         # The markers' prefix the last probe defined, and the last command's serial.
         self._prefix = ""
         self._serial = 0
@@ -471,7 +478,7 @@ class ShellSession:
         tty_mode = _SETUP_TTY if self._io.tty and not setup else ""
         lines = (
             f"{framing_setup(nonce)}{tty_mode}{{ __otto_f=$- __otto_a=; set +xv; __oq || :; }} 2>/dev/null; "
-            '__os "P_${__otto_f}_${__otto_a}"\n'
+            '__os "P_${__otto_f}_${__otto_a}_$0"\n'
         )
         if not self._io.tty:
             lines = _SETUP_PIPES + lines  # every time: raw I/O may have started another shell
@@ -483,9 +490,11 @@ class ShellSession:
             # A probe answered late was typed again: its other copies still answer
             # (unless a login flushed them), and must not end up in the next output.
             await self._sync(deadline)
-        flags, _, aliases = answer.removesuffix(b"_S").partition(b"_")
+        flags, _, rest = answer.removesuffix(b"_S").partition(b"_")
+        aliases, _, name = rest.partition(b"_")
         self._xtrace = b"x" in flags
         self._aliases = aliases == b"A"
+        self._shell_name = name.decode(errors="replace")
         self._busy_since = None
 
     async def _recover(self, *, interrupt_first: bool) -> bool:
@@ -542,13 +551,14 @@ class ShellSession:
             then=then,
         )
 
-    async def _send_command(self, command: str, serial: str, deadline: float) -> None:
+    async def _send_command(self, command: str, serial: str, deadline: float) -> int:
+        """Type ``command`` framed; the number of its newlines in the line that ends it."""
         assert self._transport is not None
         limit = self._transport.line_limit
         line = self._frame(serial, shell_quote(command))
         if limit is None or len(line.encode()) <= limit:
             await self._write(line, deadline)
-            return
+            return command.count("\n")
         # The far end cuts long lines (pitfall 12): build the command in a shell
         # variable, piece by piece, each piece acknowledged before the next.
         piece_len = max(16, (limit - 80) // 4)
@@ -562,6 +572,7 @@ class ShellSession:
             await self._await_line(ack.encode(), deadline)
         # emptied once the command is done: its text (a secret in it, say) stays out of the shell
         await self._write(self._frame(serial, '"$__otto_c"', then="__otto_c="), deadline)
+        return 0
 
     async def run_command(self, command: str, deadline: float, timeout: float) -> CommandStatus:
         """Run one framed command; ``deadline`` is absolute (monotonic)."""
@@ -584,7 +595,7 @@ class ShellSession:
             try:
                 if not on_tty:
                     self._buffer.clear()  # no start marker: what came before is not this command's
-                await self._send_command(command, serial, deadline)
+                newlines = await self._send_command(command, serial, deadline)
                 if on_tty:
                     await self._await_line(f"{marker}S".encode(), deadline)
                 started = True
@@ -624,7 +635,18 @@ class ShellSession:
                 return CommandStatus(command, text, Status.Error, -1)
             self._needs_recovery = None
             status = Status.Success if retcode == 0 else Status.Failed
-            return CommandStatus(command, output.text(), status, retcode)
+            text = self._own_line_numbers(output.text(), command, newlines)
+            return CommandStatus(command, text, status, retcode)
+
+    def _own_line_numbers(self, text: str, command: str, newlines: int) -> str:
+        """``text`` with bash's error lines numbered as ``command``'s own lines, ``newlines``
+        of which were typed before the end function's call (`pytest_otto.shell_errors`)."""
+        if self._end_line is None:
+            return text
+        lines = command.count("\n") + 1
+        if self._ran_in_function:  # it ran in the __or function, whose errors bash names "main"
+            return renumber_errors(text, ("main",), self._end_line, lines)
+        return renumber_errors(text, (self._shell_name, "main"), self._end_line - newlines, lines)
 
     def _recover_soon(self) -> None:
         """Stop a command whose caller gave up (``wait_for``, a cancelled task) now.
@@ -658,6 +680,8 @@ class ShellSession:
             found = find_end_marker(buf, end, scan_from)
             if isinstance(found, EndMarker):
                 code, flags = found.code, found.flags
+                self._end_line = found.input_line
+                self._ran_in_function = flags.endswith(b"_L")
                 if flags.endswith(b"_L"):  # the alias did not expand: spell the line out
                     self._aliases = False
                     flags = flags[:-2]

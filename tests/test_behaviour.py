@@ -14,6 +14,7 @@ import itertools
 import logging
 import math
 import os
+import re
 import time
 import uuid
 import warnings
@@ -354,6 +355,38 @@ async def test_xtrace_keeps_the_framing_out_with_any_ps4_b8_b9(any_host: Host) -
     finally:
         await any_host.run("set +x; PS4='+ '")
     assert (await any_host.run(f"printf {token}")).only.output == token
+
+
+def _error_lines(output: str, what: str) -> list[str]:
+    """The line numbers the shell gave its error about ``what`` ("" where it gave none)."""
+    found = re.findall(rf"^\S*(?:bash|main): (?:eval: )?(?:line (\d+): )?{what}", output, re.MULTILINE)
+    assert found, output
+    return found
+
+
+async def test_a_shell_error_names_the_commands_own_line_b8(any_host: Host) -> None:
+    """bash on pipes numbers its errors by the input line it read them from, which in a
+    session counts the framing and every earlier command: the numbers come back as the
+    command's own (line 1 of a one-line command), as ``bash -c`` gives them. On a pty or
+    a console bash is interactive and gives none; nowhere the framing's line."""
+    for _ in range(3):  # input lines pile up: still the command's own numbers
+        assert _error_lines((await any_host.run("otto_missing_1")).only.output, "otto_missing_1") in (
+            ["1"],
+            [""],
+        )
+    multi = (await any_host.run("true\necho two\notto_missing_3 || :\n(exit 5)")).only
+    assert (multi.retcode, multi.output.splitlines()[0]) == (5, "two")
+    assert _error_lines(multi.output, "otto_missing_3") in (["3"], [""])
+    defined = (await any_host.run("otto_f() {\n  otto_missing_in_f\n}; otto_f")).only
+    assert _error_lines(defined.output, "otto_missing_in_f") in (["2"], [""])
+    unbalanced = (await any_host.run("echo 'open")).only
+    assert _error_lines(unbalanced.output, "unexpected EOF") in (["1"], [""])
+    # a script the command runs keeps its own numbers
+    script = (await any_host.run("printf 'true\\n\\notto_missing_in_script\\n' | bash")).only
+    assert re.search(r"^bash: line 3: otto_missing_in_script", script.output, re.MULTILINE), script.output
+    numbered = _error_lines((await any_host.run("otto_missing_1")).only.output, "otto_missing_1")
+    on_pipes = any_host.transport_name in ("local", "ssh") and not getattr(any_host, "pty", True)
+    assert numbered == (["1"] if on_pipes else [""])
 
 
 async def test_heredoc_output_b9(any_host: Host) -> None:

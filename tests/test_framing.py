@@ -7,6 +7,7 @@ test_behaviour.py (B8, B9).
 from __future__ import annotations
 
 from pytest_otto.framing import EndMarker, find_end_marker, find_marker_line, frame_command, shell_quote
+from pytest_otto.shell_errors import renumber_errors
 
 END = b"\nOTTO_abc_7_E_"
 
@@ -47,3 +48,33 @@ def test_a_command_travels_as_one_quoted_word() -> None:
     assert frame_command("8", "'x'", start_marker=False, aliases=True, xtrace=True) == (
         "__or 'set -x;''x'; __oe 8\n"
     )
+
+
+def test_the_end_marker_carries_the_input_line_of_the_end_function() -> None:
+    found = find_end_marker(b"out" + END + b"1_hB_42\n", END)
+    assert isinstance(found, EndMarker) and (found.code, found.flags, found.input_line) == (b"1", b"hB", 42)
+    spelled = find_end_marker(b"out" + END + b"0_hB_L_9\n", END)  # ran in the __or function
+    assert isinstance(spelled, EndMarker) and (spelled.flags, spelled.input_line) == (b"hB_L", 9)
+    no_bash = find_end_marker(b"out" + END + b"0_hB_\n", END)  # a shell without BASH_LINENO
+    assert isinstance(no_bash, EndMarker) and (no_bash.flags, no_bash.input_line) == (b"hB", None)
+
+
+def test_the_shells_own_error_lines_are_renumbered_from_the_commands_first_line() -> None:
+    output = (
+        "bash: line 57: nosuch: command not found\n"
+        "bash: eval: line 58: unexpected EOF while looking for matching `''\n"
+        "main: line 59: in_a_function: command not found\n"
+        "bash: line 60: after the command's lines: left alone\n"
+        "script.sh: line 57: another program's numbers: left alone\n"
+        "echo bash: line 57: not at the start of a line"
+    )
+    assert renumber_errors(output, ("bash", "main"), 57, 3).splitlines() == [
+        "bash: line 1: nosuch: command not found",
+        "bash: eval: line 2: unexpected EOF while looking for matching `''",
+        "main: line 3: in_a_function: command not found",
+        "bash: line 60: after the command's lines: left alone",
+        "script.sh: line 57: another program's numbers: left alone",
+        "echo bash: line 57: not at the start of a line",
+    ]
+    unnumbered = "bash: nosuch: command not found"  # an interactive shell's
+    assert renumber_errors(unnumbered, ("bash",), 5, 1) == unnumbered
