@@ -26,7 +26,7 @@ import secrets
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
 from . import loop
@@ -132,9 +132,13 @@ class ShellSession:
         connect_timeout: Callable[[], float],
         max_output: Callable[[], int] = lambda: DEFAULT_MAX_OUTPUT,
         mask: Callable[[str], str] = lambda text: text,
+        after_start: Callable[[ShellSession, float], Awaitable[None]] | None = None,
     ) -> None:
         self.host_id = host_id
         self.name = name
+        #: Runs on every fresh shell once it is set up, before its first command, by
+        #: its deadline (a root session's ``exec sudo``, `pytest_otto.sudo_session`).
+        self._after_start = after_start
         #: Hides the host's secrets in what this session logs or puts in an error message.
         self._mask = mask
         self._transport_factory = transport_factory
@@ -297,6 +301,8 @@ class ShellSession:
                 remaining = deadline - time.monotonic()
                 await wait_bounded(transport.open(_TransportSink(self, transport)), remaining)
                 await self._probe(deadline, setup=True)
+                if self._after_start is not None:
+                    await self._after_start(self, deadline)
             except _Deadline:
                 raise _timed_out(
                     self.host_id,
@@ -456,6 +462,14 @@ class ShellSession:
         nonce = secrets.token_hex(8)
         await self._write(f"printf 'OTTO_%s_Y\\n' {nonce}\n", deadline)
         await self._await_line(f"OTTO_{nonce}_Y".encode(), deadline)
+
+    async def _await_text_and_line(self, marker: bytes, deadline: float) -> tuple[str, bytes]:
+        """What came before ``marker`` (decoded) and the rest of its line, once that is whole."""
+        while (found := find_marker_line(self._buffer, marker)) is None:
+            await self._wait_for_data(deadline)
+        before = decode_output(self._buffer[: self._buffer.find(marker)])
+        del self._buffer[: found[1]]
+        return before, found[0]
 
     async def _probe(self, deadline: float, *, setup: bool = False) -> None:
         """Prove a real shell is listening: it must expand a fresh nonce and ``$-``."""

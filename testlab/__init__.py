@@ -10,7 +10,7 @@ Fixtures for pytest: ``pytest_plugins = ["testlab.pytest_fixtures"]``.
 This package never imports ``pytest_otto``.
 """
 
-from testlab._util import PASSWORD, PASSWORD_USER, LabError, ensure_password_user
+from testlab._util import NOPASSWD_USER, PASSWORD, PASSWORD_USER, LabError, ensure_password_user
 from testlab.labfile import host_entry, lab_dict, write_lab_toml
 from testlab.redis import RedisServer
 from testlab.serial import SerialConsole
@@ -18,6 +18,7 @@ from testlab.sshd import SshLab, SshServer, generate_keypair
 from testlab.telnetd import TelnetServer
 
 __all__ = [
+    "NOPASSWD_USER",
     "PASSWORD",
     "PASSWORD_USER",
     "LabError",

@@ -28,6 +28,8 @@ from typing import Self
 PASSWORD = "otto-Secret-42"
 #: Name of the unprivileged test user (login shell: bash).
 PASSWORD_USER = "ottopw"
+#: A user whose sudo asks no password (NOPASSWD: ALL; scripts/install-system-deps), same password.
+NOPASSWD_USER = "ottonp"
 
 
 class LabError(RuntimeError):

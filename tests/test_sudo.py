@@ -7,14 +7,17 @@ its password, asked on every call (``timestamp_timeout=0``); root is never asked
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+from host_kinds import serial_host, ssh_host
 
-from pytest_otto import RemoteHost, Status, TelnetHost
+from pytest_otto import HostConnectionError, LocalHost, RemoteHost, ShellResetWarning, Status, TelnetHost
 from pytest_otto.config import Secret
-from testlab import PASSWORD, PASSWORD_USER
+from testlab import NOPASSWD_USER, PASSWORD, PASSWORD_USER
+from testlab.serial import SerialConsole
 from testlab.sshd import SshLab
 from testlab.telnetd import TelnetServer
 
@@ -107,6 +110,106 @@ async def test_a_telnet_console_feeds_its_login_password(telnet_login_server: Te
         result = await host.run(["id -u", "id -un"], sudo=True)
         assert [s.output for s in result] == ["0", "root"]
         assert (await host.run("id -un")).only.output == PASSWORD_USER
+        assert all(PASSWORD not in e.command + e.output for e in host.transcript)
+    finally:
+        await host.close()
+
+
+# -- a whole session as root: open_session(name, sudo=True) ---------------------------------------
+
+
+@pytest.mark.parametrize("pty", [False, True], ids=["pipes", "pty"])
+async def test_a_root_session_runs_every_command_as_root_with_the_labs_password_never_shown(
+    make_host: HostMaker, pty: bool, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The user's sudo asks for the password on every call (timestamp_timeout=0)."""
+    monkeypatch.setenv("OTTO_SUDO_TEST_PASSWORD", PASSWORD)
+    caplog.set_level(logging.DEBUG, logger="pytest_otto")
+    host = make_host(password=Secret.from_env("OTTO_SUDO_TEST_PASSWORD"), pty=pty)
+    await host.run("cd /tmp")
+    async with await host.open_session("root", sudo=True) as root:
+        result = await root.run(["id -un", "cd /etc; X=kept", "pwd; echo $X", "otto_missing", "cat; echo $?"])
+        assert [s.output for s in result][:3] == ["root", "", "/etc\nkept"]
+        missing = result.statuses[3]
+        assert missing.retcode == 127 and "otto_missing: command not found" in missing.output
+        assert result.statuses[4].output == "0"  # stdin is /dev/null, as in every session
+        assert result.statuses[0].command == "id -un"  # no sudo shown: the shell is root's
+        assert (await root.run("id -un")).only.output == "root"
+    assert (await host.run("id -un; pwd")).only.output == f"{PASSWORD_USER}\n/tmp"  # the default session
+    shown = [repr(result), caplog.text, *(e.command + e.output for e in host.transcript)]
+    assert all(PASSWORD not in text for text in shown)
+
+
+def test_a_root_session_opens_blocking_too_and_a_reopened_shell_is_root_again(make_host: HostMaker) -> None:
+    host = make_host(password=PASSWORD)
+    with host.open_session_sync("root", sudo=True) as root:
+        assert root.run_sync("id -u").only.output == "0"
+        with pytest.warns(ShellResetWarning):  # its shell ends: the next call starts root's again
+            assert root.run_sync("exit 4").only.status == Status.Error
+            assert root.run_sync("id -u").only.output == "0"
+    host.close_sync()
+
+
+async def test_a_root_session_where_sudo_asks_no_password(ssh_lab: SshLab) -> None:
+    """NOPASSWD: no password in the lab, none asked."""
+    host = ssh_host(ssh_lab, 0, "np", user=NOPASSWD_USER)
+    try:
+        async with await host.open_session("root", sudo=True) as root:
+            assert (await root.run(["id -u", "echo $HOME"])).statuses[0].output == "0"
+    finally:
+        await host.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the local host is root in CI; sudo as root asks nothing")
+async def test_a_local_root_session() -> None:
+    host = LocalHost(command_timeout=30, connect_timeout=10)
+    try:
+        async with await host.open_session("root", sudo=True) as root:
+            assert (await root.run("id -u")).only.output == "0"
+    finally:
+        await host.close()
+
+
+async def test_a_root_session_without_the_password_sudo_asks_for_is_an_error(make_host: HostMaker) -> None:
+    host = make_host()  # key login, no password in the lab
+    with pytest.raises(HostConnectionError) as caught:
+        await host.open_session("root", sudo=True)
+    message = str(caught.value)
+    assert message.startswith("box: cannot open a root session: sudo asked for the password of user 'ottopw'")
+    assert "[hosts.box]" in message
+    assert (await host.run("id -un")).only.output == PASSWORD_USER  # the host goes on
+
+
+async def test_a_root_session_with_a_wrong_password_is_a_clear_error(make_host: HostMaker) -> None:
+    host = make_host(password="not-the-sudo-password")
+    with pytest.raises(HostConnectionError, match="box: cannot open a root session: sudo refused") as caught:
+        await host.open_session("root", sudo=True)
+    assert "not-the-sudo-password" not in str(caught.value)
+
+
+async def test_a_session_name_keeps_its_user(make_host: HostMaker) -> None:
+    host = make_host(password=PASSWORD)
+    await host.open_session("s")
+    with pytest.raises(ValueError, match="session 's' runs as the login user, not as root"):
+        await host.open_session("s", sudo=True)
+
+
+async def test_a_telnet_console_root_session(telnet_login_server: TelnetServer) -> None:
+    server = telnet_login_server
+    host = TelnetHost("tn", server.address, port=server.port, user=server.user, password=server.password)
+    try:
+        async with await host.open_session("root", sudo=True) as root:
+            assert (await root.run(["id -u", "echo ok"])).statuses[0].output == "0"
+        assert all(PASSWORD not in e.command + e.output for e in host.transcript)
+    finally:
+        await host.close()
+
+
+async def test_a_serial_console_root_session(serial_login_console: SerialConsole) -> None:
+    host = serial_host(serial_login_console, "ser")
+    try:
+        async with await host.open_session("root", sudo=True) as root:
+            assert (await root.run(["id -u", "echo ok"])).statuses[0].output == "0"
         assert all(PASSWORD not in e.command + e.output for e in host.transcript)
     finally:
         await host.close()

@@ -29,6 +29,7 @@ from ..result import CommandStatus, RunResult, Status, TransferResult
 from ..session import LostShell, ShellSession
 from ..sudo import shown_command as shown_sudo_command
 from ..sudo import wrap as wrap_in_sudo
+from ..sudo_session import RootShell
 from ..timeouts import DEFAULT, format_seconds, resolve_timeout, wait_bounded
 from ..transcript import Transcript, TranscriptEntry, mask_secrets, shown_masked
 from ..transports.base import TTY_LINE_LIMIT, Transport
@@ -122,9 +123,12 @@ class Session:
     Use it as an async (or plain) context manager to close it at the end.
     """
 
-    def __init__(self, host: Host, name: str) -> None:
+    def __init__(self, host: Host, name: str, *, sudo: bool = False) -> None:
         self.host = host
         self.name = name
+        #: Every command of this session runs as root (`pytest_otto.sudo_session`).
+        self.sudo = sudo
+        root = RootShell(host.id, getattr(host, "user", None), host._reveal_password) if sudo else None
         self._shell = ShellSession(
             host.id,
             name,
@@ -132,6 +136,7 @@ class Session:
             connect_timeout=lambda: host.connect_timeout,
             max_output=lambda: host.max_output,
             mask=host._mask,
+            after_start=root,
         )
         #: One ``run()`` call at a time: a list's commands run back to back (B12).
         self._calls = asyncio.Lock()
@@ -398,10 +403,16 @@ class Host(BoardControl, ABC):
             command=shown_masked(status.command, command), output=shown_masked(status.output, output)
         )
 
-    def _session(self, name: str) -> Session:
+    def _session(self, name: str, sudo: bool = False) -> Session:
         session = self._sessions.get(name)
         if session is None:
-            session = self._sessions[name] = Session(self, name)
+            session = self._sessions[name] = Session(self, name, sudo=sudo)
+        elif session.sudo != sudo:
+            who = ("the login user", "root")
+            raise ValueError(
+                f"{self.id}: session {name!r} runs as {who[session.sudo]}, not as {who[sudo]}:"
+                " close it first, or use another name"
+            )
         return session
 
     @property
@@ -458,17 +469,22 @@ class Host(BoardControl, ABC):
 
     # -- sessions, send / expect ------------------------------------------------------
 
-    async def open_session(self, name: str) -> Session:
-        """Open (or return the already open) shell session called ``name``."""
+    async def open_session(self, name: str, *, sudo: bool = False) -> Session:
+        """Open (or return the already open) shell session called ``name``.
+
+        ``sudo=True``: a session whose shell is root's (``sudo -s``, fed the lab's
+        ``password`` when sudo asks), for a test whose every step needs root; see
+        `pytest_otto.sudo_session`.
+        """
         if not isinstance(name, str) or not name:
             raise ValueError(f"a session name must be a non-empty str, not {name!r}")
-        return await loop.call(self._session(name)._open())
+        return await loop.call(self._session(name, sudo)._open())
 
-    def open_session_sync(self, name: str) -> Session:
+    def open_session_sync(self, name: str, *, sudo: bool = False) -> Session:
         """Blocking twin of `open_session`."""
         if not isinstance(name, str) or not name:
             raise ValueError(f"a session name must be a non-empty str, not {name!r}")
-        return loop.wait(self._session(name)._open())
+        return loop.wait(self._session(name, sudo)._open())
 
     async def send(self, text: str, timeout: float | object = DEFAULT) -> None:
         """Write ``text`` to the default shell exactly as given (see `Session.send`)."""
