@@ -12,12 +12,19 @@ import shutil
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from host_kinds import serial_host, ssh_host
+from host_kinds import serial_host, ssh_host, telnet_host
 
-from pytest_otto import HostConnectionError, LocalHost, RemoteHost, ShellResetWarning, Status, TelnetHost
+from pytest_otto import (
+    Host,
+    HostConnectionError,
+    LocalHost,
+    RemoteHost,
+    ShellResetWarning,
+    Status,
+    TelnetHost,
+)
 from pytest_otto.config import Secret
 from testlab import NOPASSWD_USER, PASSWORD, PASSWORD_USER
-from testlab.serial import SerialConsole
 from testlab.sshd import SshLab
 from testlab.telnetd import TelnetServer
 
@@ -53,13 +60,29 @@ async def make_host(ssh_lab: SshLab, password_user: tuple[str, str]) -> AsyncIte
         await host.close()
 
 
-@pytest.mark.parametrize("pty", [False, True], ids=["pipes", "pty"])
-async def test_sudo_runs_as_root_with_the_labs_password_never_shown(
-    make_host: HostMaker, pty: bool, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
+@pytest.fixture(params=[False, True], ids=["pipes", "pty"])
+def env_password_host(
+    make_host: HostMaker,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> RemoteHost:
+    """A host whose lab password comes from the environment, its shells on pipes and on a pty,
+    with everything pytest-otto logs captured (to show the password is never in it)."""
     monkeypatch.setenv("OTTO_SUDO_TEST_PASSWORD", PASSWORD)
     caplog.set_level(logging.DEBUG, logger="pytest_otto")
-    host = make_host(password=Secret.from_env("OTTO_SUDO_TEST_PASSWORD"), pty=pty)
+    return make_host(password=Secret.from_env("OTTO_SUDO_TEST_PASSWORD"), pty=request.param)
+
+
+def assert_password_never_shown(host: RemoteHost, caplog: pytest.LogCaptureFixture, *shown: object) -> None:
+    texts = [*map(repr, shown), caplog.text, *(e.command + e.output for e in host.transcript)]
+    assert all(PASSWORD not in text for text in texts)
+
+
+async def test_sudo_runs_as_root_with_the_labs_password_never_shown(
+    env_password_host: RemoteHost, caplog: pytest.LogCaptureFixture
+) -> None:
+    host = env_password_host
     await host.run("cd /tmp")
     result = await host.run(["id -un", "pwd", "cat; echo stdin-read=$?", "exit 3"], sudo=True)
     assert [s.output for s in result] == ["root", "/tmp", "stdin-read=0", ""]
@@ -67,8 +90,7 @@ async def test_sudo_runs_as_root_with_the_labs_password_never_shown(
     assert result.statuses[3].status == Status.Failed  # the command's own exit code, not sudo's
     assert result.statuses[0].command == "sudo sh -c 'id -un'"
     assert (await host.run("id -un")).only.output == PASSWORD_USER  # the session itself is not root
-    shown = [repr(result), caplog.text, *(e.command + e.output for e in host.transcript)]
-    assert all(PASSWORD not in text for text in shown)
+    assert_password_never_shown(host, caplog, result)
     assert any("sudo sh -c 'id -un'" in e.command for e in host.transcript)
 
 
@@ -118,14 +140,11 @@ async def test_a_telnet_console_feeds_its_login_password(telnet_login_server: Te
 # -- a whole session as root: open_session(name, sudo=True) ---------------------------------------
 
 
-@pytest.mark.parametrize("pty", [False, True], ids=["pipes", "pty"])
 async def test_a_root_session_runs_every_command_as_root_with_the_labs_password_never_shown(
-    make_host: HostMaker, pty: bool, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    env_password_host: RemoteHost, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The user's sudo asks for the password on every call (timestamp_timeout=0)."""
-    monkeypatch.setenv("OTTO_SUDO_TEST_PASSWORD", PASSWORD)
-    caplog.set_level(logging.DEBUG, logger="pytest_otto")
-    host = make_host(password=Secret.from_env("OTTO_SUDO_TEST_PASSWORD"), pty=pty)
+    host = env_password_host
     await host.run("cd /tmp")
     async with await host.open_session("root", sudo=True) as root:
         result = await root.run(["id -un", "cd /etc; X=kept", "pwd; echo $X", "otto_missing", "cat; echo $?"])
@@ -136,8 +155,7 @@ async def test_a_root_session_runs_every_command_as_root_with_the_labs_password_
         assert result.statuses[0].command == "id -un"  # no sudo shown: the shell is root's
         assert (await root.run("id -un")).only.output == "root"
     assert (await host.run("id -un; pwd")).only.output == f"{PASSWORD_USER}\n/tmp"  # the default session
-    shown = [repr(result), caplog.text, *(e.command + e.output for e in host.transcript)]
-    assert all(PASSWORD not in text for text in shown)
+    assert_password_never_shown(host, caplog, result)
 
 
 def test_a_root_session_opens_blocking_too_and_a_reopened_shell_is_root_again(make_host: HostMaker) -> None:
@@ -194,19 +212,14 @@ async def test_a_session_name_keeps_its_user(make_host: HostMaker) -> None:
         await host.open_session("s", sudo=True)
 
 
-async def test_a_telnet_console_root_session(telnet_login_server: TelnetServer) -> None:
-    server = telnet_login_server
-    host = TelnetHost("tn", server.address, port=server.port, user=server.user, password=server.password)
-    try:
-        async with await host.open_session("root", sudo=True) as root:
-            assert (await root.run(["id -u", "echo ok"])).statuses[0].output == "0"
-        assert all(PASSWORD not in e.command + e.output for e in host.transcript)
-    finally:
-        await host.close()
-
-
-async def test_a_serial_console_root_session(serial_login_console: SerialConsole) -> None:
-    host = serial_host(serial_login_console, "ser")
+@pytest.mark.parametrize("kind", ["telnet", "serial"])
+async def test_a_console_root_session_types_its_login_password(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    if kind == "telnet":
+        host: Host = telnet_host(request.getfixturevalue("telnet_login_server"), "tn")
+    else:
+        host = serial_host(request.getfixturevalue("serial_login_console"), "ser")
     try:
         async with await host.open_session("root", sudo=True) as root:
             assert (await root.run(["id -u", "echo ok"])).statuses[0].output == "0"
