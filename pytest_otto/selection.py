@@ -26,7 +26,9 @@ if TYPE_CHECKING:
     from .hosts.base import Host
 
 __all__ = [
+    "HOST_PATTERN_HELP",
     "OTTO_LAB_ENV",
+    "TAGS_HELP",
     "LabChoice",
     "choose_lab",
     "find_ini_file",
@@ -35,10 +37,19 @@ __all__ = [
     "open_lab",
     "parse_tags",
     "select_hosts",
+    "selection_text",
 ]
 
 #: Environment variable naming the lab file (between ``--lab`` and ini ``otto_lab``).
 OTTO_LAB_ENV = "OTTO_LAB"
+
+#: The help of ``--host-pattern`` / ``-p`` (pytest and ``otto``): one meaning, one text.
+HOST_PATTERN_HELP = "Only the hosts whose id matches REGEX (re.search). No match is a usage error."
+#: The help of ``--tags`` (pytest and ``otto``).
+TAGS_HELP = (
+    "Only the hosts that have every one of these tags (comma-separated; may be repeated; "
+    "with --host-pattern: both apply). No match is a usage error."
+)
 
 #: Hosts listed in usage errors before "... and N more".
 LIST_LIMIT = 30
@@ -157,6 +168,15 @@ def parse_tags(text: str | Sequence[str] | None) -> list[str]:
     return [tag.strip() for item in items for tag in item.split(",") if tag.strip()]
 
 
+def selection_text(pattern: str | None, tags: Sequence[str] = ()) -> str | None:
+    """``--host-pattern 'x' --tags 'a,b'``: the options that narrowed the selection, for
+    messages and headers; None when every host is selected."""
+    asked = [f"--host-pattern {pattern!r}"] if pattern is not None else []
+    if tags:
+        asked.append(f"--tags {','.join(tags)!r}")
+    return " ".join(asked) or None
+
+
 def list_ids(hosts: Iterable[Host]) -> str:
     """Host ids for a message, cut after `LIST_LIMIT`."""
     ids = [h.id for h in hosts]
@@ -184,12 +204,7 @@ def select_hosts(lab: Lab, pattern: str | None = None, tags: Sequence[str] = ())
     selected = lab.select(pattern=pattern, tags=list(tags))
     if selected:
         return selected
-    asked = [f"--host-pattern {pattern!r}"] if pattern is not None else []
-    if tags:
-        asked.append(f"--tags {','.join(tags)!r}")
+    asked = (selection_text(pattern, tags) or "the selection").replace(" --tags", " with --tags")
     known = sorted({t for h in lab.hosts for t in h.tags})
     tag_note = f"; their tags: {', '.join(known) or '(none)'}" if tags else ""
-    raise LabError(
-        f"{' with '.join(asked) or 'the selection'} selects no host; "
-        f"the hosts of {where} are: {list_ids(lab.hosts)}{tag_note}"
-    )
+    raise LabError(f"{asked} selects no host; the hosts of {where} are: {list_ids(lab.hosts)}{tag_note}")

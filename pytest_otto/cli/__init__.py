@@ -20,6 +20,7 @@ import warnings
 from collections.abc import Sequence
 from typing import NoReturn
 
+from ..selection import HOST_PATTERN_HELP, TAGS_HELP
 from ._app import EXIT_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, Context, UsageError
 from ._output import Masker, Printer
 
@@ -54,14 +55,14 @@ def _common_options(*, defaults: bool) -> argparse.ArgumentParser:
         "--host-pattern",
         metavar="REGEX",
         default=default,
-        help="only hosts whose id matches REGEX (re.search), as in pytest",
+        help=HOST_PATTERN_HELP,
     )
     group.add_argument(
         "--tags",
         metavar="T,...",
         default=default,
         action="append",
-        help="only hosts that have every one of these tags",
+        help=TAGS_HELP,
     )
     group.add_argument(
         "--json",

@@ -21,7 +21,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from ..leases import Holder, LeaseInfo, LeaseSet, LeaseStoreError, lease_set, thread
-from ..leases.settings import DEFAULT_WAIT
+from ..leases.settings import LEASE_WAIT_HELP
 from ._app import UsageError, seconds_or_zero_arg
 
 if TYPE_CHECKING:
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from ._app import Context
 
 __all__ = [
-    "LEASE_WAIT_HELP",
     "Terminated",
     "add_lease_options",
     "holder_json",
@@ -37,11 +36,6 @@ __all__ = [
     "holding",
     "read_holders",
 ]
-
-#: The help of ``--lease-wait``, for ``otto`` and (its first sentence) the pytest plugin.
-LEASE_WAIT_HELP = (
-    f"Wait at most SECONDS for busy devices (default: the lab's lease_wait, else {DEFAULT_WAIT:g})"
-)
 
 
 def add_lease_options(parser: argparse.ArgumentParser) -> None:

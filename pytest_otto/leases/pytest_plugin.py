@@ -22,7 +22,7 @@ from ..config import LabError
 from .errors import LeaseError, LeaseLost
 from .holder import Holder
 from .leaseset import LeaseSet
-from .settings import lease_settings
+from .settings import LEASE_WAIT_HELP, lease_settings
 
 __all__ = ["LEASES"]
 
@@ -43,8 +43,7 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="SECONDS",
         type=float,
         default=None,
-        help="Wait at most SECONDS for busy devices (default: the lab's lease_wait, else 600); "
-        "a device still busy then errors its host's tests, naming the holder.",
+        help=f"{LEASE_WAIT_HELP}; a device still busy then errors its host's tests, naming the holder.",
     )
     group.addoption(
         "--lease-any",

@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_TTL",
     "DEFAULT_WAIT",
     "LAB_KEYS",
+    "LEASE_WAIT_HELP",
     "OTTO_LEASES_ENV",
     "LeaseSettings",
     "device_of",
@@ -35,6 +36,10 @@ DEFAULT_STORE = "file"
 DEFAULT_TTL = 60.0
 DEFAULT_WAIT = 600.0
 OTTO_LEASES_ENV = "OTTO_LEASES"
+#: The first sentence of ``--lease-wait``'s help, in pytest and ``otto`` alike.
+LEASE_WAIT_HELP = (
+    f"Wait at most SECONDS for busy devices (default: the lab's lease_wait, else {DEFAULT_WAIT:g})"
+)
 #: The ``[lab]`` keys this package reads.
 LAB_KEYS = ("leases", "lease_ttl", "lease_wait")
 

@@ -46,9 +46,9 @@ def host(request: pytest.FixtureRequest, _otto_host: None) -> Host:
             pytrace=False,
         )
     selected = state.lab[host_id]
-    if state.pattern is not None and selected not in state.selected:
+    if state.selection is not None and selected not in state.selected:
         # a test that pins its host meets the job's selection too
-        pytest.skip(f"host {host_id!r} is not selected by --host-pattern {state.pattern!r}")
+        pytest.skip(f"host {host_id!r} is not selected by {state.selection}")
     state.require([selected])
     return selected
 

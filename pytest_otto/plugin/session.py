@@ -16,7 +16,18 @@ import pytest
 from ..hosts.base import Host
 from ..hosts.local import LocalHost
 from ..lab import LabError, set_active_lab
-from ..selection import OTTO_LAB_ENV, LabChoice, choose_lab, find_ini_file, list_ids, open_lab, select_hosts
+from ..selection import (
+    HOST_PATTERN_HELP,
+    OTTO_LAB_ENV,
+    TAGS_HELP,
+    LabChoice,
+    choose_lab,
+    find_ini_file,
+    list_ids,
+    open_lab,
+    parse_tags,
+    select_hosts,
+)
 from .host_fixture import testinfra_hosts_option
 from .state import STATE, OttoRun, find_state, item_hosts
 
@@ -24,7 +35,11 @@ __all__ = ["OTTO_LAB_ENV", "add_options", "warn_if_lab_path_chose_rootdir"]
 
 
 def add_options(parser: pytest.Parser) -> None:
-    """``--lab``, ``--host-pattern`` and the ``otto_lab`` ini option."""
+    """``--lab``, ``--host-pattern``, ``--tags`` and the ``otto_lab`` ini option.
+
+    ``--host-pattern`` and ``--tags`` are the ``otto`` command's ``-p`` and ``--tags``:
+    the same selection (`pytest_otto.selection.select_hosts`) with the same help text.
+    """
     group = parser.getgroup("otto", "pytest-otto (hardware-in-the-loop hosts)")
     group.addoption(
         "--lab",
@@ -41,7 +56,15 @@ def add_options(parser: pytest.Parser) -> None:
         dest="otto_host_pattern",
         metavar="REGEX",
         default=None,
-        help="Only test the hosts whose id matches REGEX (re.search). No match is a usage error.",
+        help=HOST_PATTERN_HELP,
+    )
+    group.addoption(
+        "--tags",
+        dest="otto_tags",
+        metavar="T,...",
+        action="append",
+        default=None,
+        help=TAGS_HELP,
     )
     parser.addini(
         "otto_lab",
@@ -97,7 +120,7 @@ def owns_host_fixture(config: pytest.Config) -> bool:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Load the lab and apply ``--host-pattern``; any mistake is a usage error (exit 4)."""
+    """Load the lab and apply ``--host-pattern`` and ``--tags``; any mistake is a usage error (exit 4)."""
     config = session.config
     choice = _lab_choice(config)
     testinfra_hosts = testinfra_hosts_option(config)
@@ -109,14 +132,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             "separately (see docs/testinfra.md)."
         )
     pattern = config.option.otto_host_pattern
+    tags = parse_tags(config.option.otto_tags)
     try:
         lab = open_lab(choice)
-        selected = select_hosts(lab, pattern)
+        selected = select_hosts(lab, pattern, tags)
     except LabError as exc:
         raise pytest.UsageError(f"pytest-otto: {exc}") from None
     source = choice.source
     local = next((h for h in lab.hosts if h.id == "local" and isinstance(h, LocalHost)), None)
-    state = config.stash[STATE] = OttoRun(lab, source, pattern, selected, local)
+    state = config.stash[STATE] = OttoRun(lab, source, pattern, selected, local, tags=tags)
     state.watch.open()
     set_active_lab(lab)
 
@@ -132,8 +156,8 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     else:
         lines = [f"otto lab: {lab.name} ({lab.path}, from {state.source})"]
     count = f"{len(state.selected)} of {len(lab.hosts)}"
-    if state.pattern is not None:
-        count += f", --host-pattern {state.pattern!r}"
+    if state.selection is not None:
+        count += f", {state.selection}"
     lines.append(f"otto hosts ({count}): {list_ids(state.selected)}")
     if not owns_host_fixture(config):
         lines.append("otto host fixture: pytest-testinfra's (--hosts given, no lab); lab, hosts: ours")

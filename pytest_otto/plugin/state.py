@@ -13,6 +13,7 @@ from .. import loop
 from ..hosts.base import Host
 from ..hosts.local import LocalHost
 from ..lab import Lab, LabError
+from ..selection import selection_text
 from ..transcript import TranscriptWatch
 
 __all__ = ["OTTO_FIXTURES", "STATE", "OttoRun", "find_state", "get_state", "item_hosts"]
@@ -30,6 +31,8 @@ class OttoRun:
     pattern: str | None
     selected: list[Host]
     local: LocalHost | None = None
+    #: ``--tags``, split (every one of them is required of a selected host).
+    tags: list[str] = field(default_factory=list)
     #: host id -> None (connected) or the exception of its one connection attempt.
     connected: dict[str, BaseException | None] = field(default_factory=dict)
     #: Tells which transcripts moved during a test phase (open for the session).
@@ -37,6 +40,11 @@ class OttoRun:
     #: id() of the test functions this plugin marked for pytest-asyncio.
     marked: set[int] = field(default_factory=set)
     _order: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def selection(self) -> str | None:
+        """``--host-pattern 'x' --tags 'a'`` as given, or None when every host is selected."""
+        return selection_text(self.pattern, self.tags)
 
     def selected_for(self, node: pytest.Item | pytest.Function | Any) -> tuple[list[Host], str]:
         """The selected hosts that ``node``'s ``otto_hosts`` markers allow, and why none if so."""
