@@ -227,6 +227,13 @@ class Recorder:
 _BETWEEN = pytest.StashKey[dict[str, Any]]()
 
 
+def _junit_xml_key() -> Any:
+    """pytest's stash key of its JUnit writer (imported at first use, once a node)."""
+    from _pytest.junitxml import xml_key
+
+    return xml_key
+
+
 def _attach_to_allure(item: pytest.Item, commands: list[CommandRecord]) -> None:
     try:
         import allure
@@ -329,11 +336,11 @@ class Collector:
 
     def _add_to_junit(self, test: TestRecord, report: pytest.TestReport) -> None:
         """The test's transcript on each host as the test case's ``system-out`` (what CI dashboards show)."""
-        from _pytest.junitxml import xml_key
-
-        xml = self.config.stash.get(xml_key, None)
+        xml = self.config.stash.get(_junit_xml_key(), None)
+        if xml is None:  # no --junitxml: the common case, checked before anything else
+            return
         hosts = [h for h in dict.fromkeys((*test.hosts, *(c.host for c in test.commands)))]
-        if xml is None or not hosts:
+        if not hosts:
             return
         text = "\n".join(
             f"--- otto transcript {host} ---\n" + "\n".join(test_lines(test, host)) for host in hosts
