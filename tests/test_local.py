@@ -129,6 +129,33 @@ async def test_aliases_from_rc_files_stay_off_in_a_shell_without_a_terminal(tmp_
         await host.close()
 
 
+async def test_the_users_bashrc_prints_nothing_into_results_under_a_runner_started_by_sshd(
+    tmp_path: Path, shell_mode: str
+) -> None:
+    """A CI runner that logs in over SSH and starts Python directly leaves ``SSH_CLIENT``
+    set and ``SHLVL`` unset: a plain ``bash -c`` then reads ``~/.bashrc`` (Debian's bash
+    does, taking itself for sshd's), and what it prints (pyenv's messages on root's CI
+    machine) landed in a local oneshot's output. Neither shell reads it now."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".bashrc").write_text("echo noise-from-bashrc\n")
+    (home / ".bash_profile").write_text("echo noise-from-profile\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("SHLVL", "BASH_ENV", "ENV")}
+    env.update(HOME=str(home), SSH_CLIENT="127.0.0.1 50000 22")
+    plain = await asyncio.create_subprocess_exec(
+        "bash", "-c", "echo out", env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE
+    )
+    said = (await plain.communicate())[0].decode()
+    if "noise-from-bashrc" not in said:  # a bash built without SSH_SOURCE_BASHRC: no trap to show
+        pytest.skip(f"this bash does not read ~/.bashrc for ssh commands: {said!r}")
+    host = LocalHost(env=env, pty=shell_mode == "pty")
+    try:
+        assert (await host.oneshot("echo out")).output == "out"
+        assert (await host.run("echo out")).only.output == "out"
+    finally:
+        await host.close()
+
+
 @pytest.mark.parametrize("shell", [["dash"], ["busybox", "sh"], ["bash", "--posix"]], ids=lambda s: s[0])
 @pytest.mark.parametrize("pty", [False, True], ids=["pipes", "pty"])
 async def test_xtrace_keeps_the_framing_out_in_posix_shells_b9(shell: list[str], pty: bool) -> None:

@@ -23,11 +23,22 @@ from .base import ONESHOT_DRAIN_GRACE, Host, line_limit_from, resolve_line_limit
 if TYPE_CHECKING:
     from ..config import LocalConfig
 
-__all__ = ["LocalHost"]
+__all__ = ["ONESHOT_SHELL", "LocalHost"]
+
+#: The command line of a oneshot, before the command: started as the session shell is
+#: (``--norc --noprofile``). A plain ``bash -c`` reads ``~/.bashrc`` when it believes
+#: sshd started it (``SSH_CLIENT`` set and ``SHLVL`` below 2, as under a CI runner
+#: that logs in over SSH and starts Python directly), so whatever the user's rc file
+#: prints (pyenv's messages, say) would land in the command's output.
+ONESHOT_SHELL = ("bash", "--norc", "--noprofile", "-c")
 
 
 class LocalHost(Host):
     """The local machine: a persistent ``bash`` for ``run``, ``bash -c`` for ``oneshot``.
+
+    Neither shell reads the user's startup files (``--norc --noprofile``): their output
+    would be mixed into results. ``BASH_ENV``, which a user sets on purpose, is read
+    by both, as by every non-interactive bash.
 
     ``pty=False`` (the default) runs each session's shell on pipes, as ``ssh host
     cmd`` would: a non-interactive ``bash --norc --noprofile``, the fastest per
@@ -82,8 +93,7 @@ class LocalHost(Host):
         loop = asyncio.get_running_loop()
         transport, protocol = await loop.subprocess_exec(
             lambda: _ExitWatch(limit=1 << 18, loop=loop),
-            "bash",
-            "-c",
+            *ONESHOT_SHELL,
             command,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
