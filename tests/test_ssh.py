@@ -14,6 +14,7 @@ their own `SshServer` on an address of their own; the others share the session's
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -22,7 +23,7 @@ import signal
 import socket
 import subprocess
 import warnings
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncssh
@@ -201,13 +202,36 @@ async def test_wrong_password_is_a_connection_error(own_server: SshServer) -> No
     assert "not-the-password" not in message
 
 
+@contextlib.asynccontextmanager
+async def ssh_agent(sock: Path) -> AsyncIterator[None]:
+    """An ``ssh-agent`` of the test's own, accepting connections on ``sock`` once entered.
+
+    Its socket file appears when the agent binds it, a moment before it listens: an
+    ``ssh-add`` in between is refused (it was, under load), so this waits for a connect.
+    """
+
+    def listening() -> bool:
+        with socket.socket(socket.AF_UNIX) as probe:
+            try:
+                probe.connect(str(sock))
+            except OSError:
+                return False
+            return True
+
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+    try:
+        assert await wait_until(listening), f"ssh-agent never listened on {sock}"
+        yield
+    finally:
+        agent.terminate()
+        agent.wait(PATIENCE)
+
+
 async def test_agent_auth(ssh_lab: SshLab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if not shutil.which("ssh-agent"):
         pytest.skip("ssh-agent is not installed")
     sock = tmp_path / "agent.sock"
-    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
-    try:
-        assert await wait_until(sock.exists)
+    async with ssh_agent(sock):
         env = {**os.environ, "SSH_AUTH_SOCK": str(sock)}
         subprocess.run(["ssh-add", str(ssh_lab.client_key_path)], env=env, check=True, capture_output=True)
         monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
@@ -221,9 +245,6 @@ async def test_agent_auth(ssh_lab: SshLab, tmp_path: Path, monkeypatch: pytest.M
         finally:
             await with_agent.close()
             await without.close()
-    finally:
-        agent.terminate()
-        agent.wait(5)
 
 
 async def test_a_passphrase_key_is_used_through_the_agent_and_named_without_it(
@@ -250,9 +271,7 @@ async def test_a_passphrase_key_is_used_through_the_agent_and_named_without_it(
     finally:
         await alone.close()
     sock = tmp_path / "agent.sock"
-    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
-    try:
-        assert await wait_until(sock.exists)
+    async with ssh_agent(sock):
         askpass = tmp_path / "askpass"
         askpass.write_text("#!/bin/sh\necho 'a phrase'\n")
         askpass.chmod(0o700)
@@ -271,9 +290,6 @@ async def test_a_passphrase_key_is_used_through_the_agent_and_named_without_it(
             assert (await through_agent.oneshot("echo unlocked")).output == "unlocked"
         finally:
             await through_agent.close()
-    finally:
-        agent.terminate()
-        agent.wait(5)
     # a named key that is not authorized, and an authorized default key in ~/.ssh
     (tmp_path / ".ssh").mkdir()
     shutil.copy(own_server.client_key_path, tmp_path / ".ssh" / "id_ed25519")
@@ -650,17 +666,31 @@ async def test_sessions_holding_every_channel_are_an_error_at_once_pitfall_11(ow
 
 
 async def test_oneshot_timeout_kills_the_whole_process_group(any_ssh_host: Host) -> None:
-    """Pitfall 10: the remote shell, its foreground and background children all die."""
-    entry = await any_ssh_host.oneshot("echo pid=$$; sleep 1000 & sleep 1000; true", timeout=1)
-    assert entry.output.startswith("Command timed out after 1s")
-    match = re.search(r"pid=(\d+)", entry.output)
-    assert match is not None
+    """Pitfall 10: the remote shell, its foreground and background children all die.
+
+    The timeout also covers opening the channel and starting the shell, which on a
+    loaded machine can take longer than 1 s: then the command never started (its pid is
+    not in the output) and nothing of it may be left; it is tried again with twice the
+    time, until it did start and was killed running."""
+    duration = unique_sleep()
+    timeout = 1.0
+    while True:
+        entry = await any_ssh_host.oneshot(
+            f"echo pid=$$; sleep {duration} & sleep {duration}; true", timeout=timeout
+        )
+        assert entry.output.startswith(f"Command timed out after {timeout:g}s"), entry.output
+        match = re.search(r"pid=(\d+)", entry.output)
+        if match is not None:
+            break
+        assert await gone(any_ssh_host, duration)
+        timeout *= 2
+        assert timeout < PATIENCE, f"the command never started: {entry.output}"
     session_id = match.group(1)  # sshd made the command's shell a session (and group) leader
 
-    async def gone() -> bool:
+    async def session_empty() -> bool:
         return (await any_ssh_host.oneshot(f"ps -o pid= -s {session_id} || true")).output == ""
 
-    assert await wait_until(gone)
+    assert await wait_until(session_empty)
 
 
 async def test_cancelled_oneshot_leaves_no_remote_process(any_ssh_host: Host) -> None:
