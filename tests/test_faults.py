@@ -108,7 +108,6 @@ async def test_an_abandoned_shell_that_ends_later_leaves_its_replacement_alone(h
     await host.oneshot(f"rm -f {flag}")
 
 
-
 # -- 20.2: no secret in any output of a failing run ------------------------------------------
 
 #: Tests that fail with a device's output holding the lab password, by every way a
@@ -246,9 +245,12 @@ async def test_binary_floods_leave_memory_flat(own_sshd: SshServer) -> None:
 
 # -- 20.4: timeout= is a bound on every call: T plus the recovery allowance --------------------
 
-#: Scheduling on a loaded machine, beyond the documented bound (timers, not work, make
-#: up the bound: the recovery's steps wait for answers that never come).
-SLACK = 1.5
+#: Scheduling on a loaded machine, beyond the documented bound. The bounds asserted
+#: here are the contract of docs/faults.md, so they are measured, with a wide margin:
+#: on a shared 2-core machine under ``-n 4`` a worker can wait seconds for the CPU
+#: (1.5 s was once too little). Wide as it is, it tells a call that kept its bound
+#: from one that waited for its command (``sleep 1000``) or for a second timeout.
+SLACK = 10.0
 
 
 async def elapsed(call: Awaitable[T]) -> tuple[T, float]:
@@ -450,6 +452,11 @@ async def test_async_echo(host):
 """
 
 
+#: The hosts' connect_timeout in the pre-flight run: long enough that a wait per test
+#: (twice this) is told from one pre-flight wait by a margin a loaded machine keeps.
+CONNECT_TIMEOUT = 10.0
+
+
 def test_dead_and_frozen_hosts_in_pytest_pre_flight(
     pytester: pytest.Pytester, three_sshd: list[SshServer]
 ) -> None:
@@ -459,7 +466,7 @@ def test_dead_and_frozen_hosts_in_pytest_pre_flight(
     good, dead, frozen = three_sshd
     data = lab_dict({"good": good, "dead": dead, "frozen": frozen}, name="faults")
     for host_id in data["hosts"]:
-        data["hosts"][host_id]["connect_timeout"] = 3.0
+        data["hosts"][host_id]["connect_timeout"] = CONNECT_TIMEOUT
     (pytester.path / "lab.toml").write_text(tomli_w.dumps(data))
     pytester.makepyfile(test_preflight=PREFLIGHT_TESTS)
     dead.kill()
@@ -469,12 +476,15 @@ def test_dead_and_frozen_hosts_in_pytest_pre_flight(
     result.stdout.fnmatch_lines(
         [
             "*pytest-otto: host 'dead' is unreachable: connection to *refused*",
-            "*pytest-otto: host 'frozen' is unreachable: connect timed out after 3s*",
+            f"*pytest-otto: host 'frozen' is unreachable: connect timed out after {CONNECT_TIMEOUT:g}s*",
         ],
         consecutive=False,
     )
+    # The frozen host's two tests, each waiting for its own connect, would take twice
+    # connect_timeout; one pre-flight wait leaves the other half for the run's own work
+    # (pytest's reports, the good host's two tests) on a loaded machine.
     took = float(re.search(r" in ([0-9.]+)s", result.stdout.lines[-1]).group(1))  # type: ignore[union-attr]
-    assert took < 3 + 2 * SLACK + 2  # the run's own work: two short tests, and pytest's reports
+    assert took < 2 * CONNECT_TIMEOUT, result.stdout.str()
 
 
 # -- many runs, a share timing out: nothing left behind ---------------------------------------------

@@ -17,6 +17,7 @@ import asyncssh
 import pexpect
 import pexpect.fdpexpect
 import pytest
+from test_behaviour import PATIENCE
 
 from testlab import PASSWORD, PASSWORD_USER, SerialConsole, SshLab, SshServer, TelnetServer, write_lab_toml
 from testlab._serial_relay import Pacer
@@ -90,14 +91,14 @@ def test_ssh_kill_drops_connection_restart_accepts_again() -> None:
                 assert (await conn.run("echo up", check=True)).stdout == "up\n"
                 children = server.connection_pids()
                 assert children, "a connection must have sshd children"
-                started = time.monotonic()
                 server.kill()
                 assert not server.running and server.pid is None
-                # the existing connection must drop, quickly
+                # the existing connection drops: kill() closes its sockets (the client sees
+                # the reset), so the waits end at once; their bound only keeps a broken
+                # kill from hanging the test (a live server would answer the echo)
                 with pytest.raises((asyncssh.Error, OSError)):
-                    await asyncio.wait_for(conn.run("echo still-there", check=True), 5)
-                await asyncio.wait_for(conn.wait_closed(), 5)
-                assert time.monotonic() - started < 5
+                    await asyncio.wait_for(conn.run("echo still-there", check=True), PATIENCE)
+                await asyncio.wait_for(conn.wait_closed(), PATIENCE)
                 assert not any(_alive(child) for child in children)
 
         asyncio.run(before())
