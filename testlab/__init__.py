@@ -7,7 +7,8 @@
 - :func:`write_lab_toml`: describe running servers in a ``lab.toml``.
 
 Fixtures for pytest: ``pytest_plugins = ["testlab.pytest_fixtures"]``.
-This package never imports ``pytest_otto``.
+This package imports ``pytest_otto`` only for the virtual boards' QMP client
+(`testlab.boards.Board.qmp`), which is the library's own.
 """
 
 from testlab._util import NOPASSWD_USER, PASSWORD, PASSWORD_USER, LabError, ensure_password_user

@@ -25,13 +25,13 @@ kernels (``../shared/boards/qemu-recipe.md``). At most `MAX_BOARDS` (env
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
-import json
 import os
 import re
-import socket
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Self
 
@@ -202,14 +202,14 @@ class Board(ServerProcess):
         self._slot.acquire(self.slot_timeout)
         try:
             for _attempt in range(5):
-                if self._launch(timeout):
+                if self._launch_qemu(timeout):
                     return self
             raise LabError(f"{self!r}: no free port for the console after 5 tries; log: {self._log_tail()}")
         except BaseException:
             self.stop()
             raise
 
-    def _launch(self, timeout: float) -> bool:
+    def _launch_qemu(self, timeout: float) -> bool:
         assert self.images is not None
         if self.console != "pty":
             self.port = free_port(self.address)
@@ -252,20 +252,19 @@ class Board(ServerProcess):
 
     # -- QMP: the board's buttons ------------------------------------------------------------
 
-    def qmp(self, command: str, timeout: float = 10.0, **arguments: Any) -> Any:
-        """Run one QMP command on the testlab's own monitor; its ``return`` value."""
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(timeout)
-            sock.connect(str(self._own_qmp))
-            reader = sock.makefile("rb")
-            _read_reply(reader, greeting=True)
-            sock.sendall(b'{"execute": "qmp_capabilities"}\n')
-            _read_reply(reader)
-            message: dict[str, Any] = {"execute": command}
-            if arguments:
-                message["arguments"] = arguments
-            sock.sendall(json.dumps(message).encode() + b"\n")
-            return _read_reply(reader)
+    def qmp(self, command: str, timeout: float = 10.0) -> Any:
+        """Run one QMP command on the testlab's own monitor; its ``return`` value.
+
+        Through the library's client (`pytest_otto.power.qmp_execute`: the protocol lives
+        in one place), on a loop of its own in a short-lived thread, so that sync code
+        and async tests (whose loop runs in this thread) can both call it.
+        """
+        from pytest_otto.power import qmp_execute  # testlab's one use of the library
+
+        exchange = qmp_execute(f"unix:{self._own_qmp}", command, timeout=timeout)
+        with ThreadPoolExecutor(1, thread_name_prefix="testlab-qmp") as pool:
+            (result,) = pool.submit(asyncio.run, exchange).result()
+        return result
 
     def power_on(self) -> None:
         """Let the frozen board run (QMP ``cont``)."""
@@ -278,21 +277,6 @@ class Board(ServerProcess):
     def status(self) -> str:
         """QMP ``query-status``: ``running``, ``paused``, ``prelaunch``, ..."""
         return str(self.qmp("query-status")["status"])
-
-
-def _read_reply(reader: Any, greeting: bool = False) -> Any:
-    """The next QMP reply (events are skipped); `LabError` for an error reply."""
-    while True:
-        line = reader.readline()
-        if not line:
-            raise LabError("QMP closed the connection")
-        message = json.loads(line)
-        if greeting and "QMP" in message:
-            return message
-        if "return" in message:
-            return message["return"]
-        if "error" in message:
-            raise LabError(f"QMP error: {message['error'].get('desc', message['error'])}")
 
 
 def wait_for_text(read: Any, pattern: str, timeout: float) -> str:

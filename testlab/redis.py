@@ -14,11 +14,9 @@ import time
 from testlab._util import (
     LabError,
     ServerProcess,
-    free_port,
     make_tempdir,
     register_for_cleanup,
     spawn,
-    wait_listening,
 )
 
 __all__ = ["RedisServer", "redis_server_path"]
@@ -39,6 +37,7 @@ class RedisServer(ServerProcess):
     """
 
     log_name = "redis.log"
+    daemon_name = "redis-server"
 
     def __init__(
         self, address: str = "127.0.0.1", port: int | None = None, *, password: str | None = None
@@ -80,23 +79,12 @@ class RedisServer(ServerProcess):
             argv += ["--requirepass", self.password]
         return argv
 
+    def _launch(self) -> subprocess.Popen:
+        with self.log_path.open("a") as handle:
+            handle.write(f"--- testlab: redis-server on {self._address}:{self._port} at {time.ctime()}\n")
+        self._proc = spawn(self._argv(), log_path=self.log_path, cwd=self._workdir)
+        return self._proc
+
     def start(self) -> RedisServer:
         """Start redis-server and wait (bounded) until it listens. Returns self."""
-        if self.running:
-            raise LabError(f"{self!r} already running")
-        for _attempt in range(5):
-            if self._port is None:
-                self._port = free_port(self._address)
-            argv = self._argv()
-            with self.log_path.open("a") as handle:
-                handle.write(f"--- testlab: redis-server on {self._address}:{self._port} at {time.ctime()}\n")
-            self._proc = spawn(argv, log_path=self.log_path, cwd=self._workdir)
-            dead = wait_listening([(self._address, self._port)], 15.0, [self._proc])
-            if not dead:
-                return self
-            self._proc.wait(timeout=5)
-            self._proc = None
-            if self._requested_port is not None or "in use" not in self.log:
-                raise LabError(f"redis-server on {self._address}:{self._port} failed:\n{self.log[-2000:]}")
-            self._port = None
-        raise LabError(f"redis-server on {self._address} could not find a free port")
+        return self._start_listening()

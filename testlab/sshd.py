@@ -82,6 +82,7 @@ class SshServer(ServerProcess):
     """
 
     log_name = "sshd.log"
+    daemon_name = "sshd"
 
     def __init__(
         self,
@@ -239,31 +240,11 @@ class SshServer(ServerProcess):
         self._proc = spawn([SSHD, "-D", "-e", "-f", str(self.config_path)], log_path=self.log_path)
         return self._proc
 
-    def _launch_failed(self) -> bool:
-        """Handle a launch whose sshd died; return True if a retry on a new port makes sense."""
-        text = self.log
-        if self._requested_port is None and "Address already in use" in text:
-            self._port = None
-            return True
-        raise LabError(f"sshd on {self.address}:{self._port} failed to start:\n{text[-3000:]}")
-
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> SshServer:
         """Start sshd and wait (bounded by ``startup_timeout``) until it listens. Returns self."""
-        for _attempt in range(5):
-            proc = self._launch()
-            try:
-                dead = wait_listening([(self.address, self.port)], self.startup_timeout, [proc])
-            except LabError as exc:
-                self.stop()
-                raise LabError(f"{exc}\nsshd log:\n{self.log[-3000:]}") from None
-            if not dead:
-                return self
-            proc.wait(timeout=5)
-            if not self._launch_failed():
-                break
-        raise LabError(f"sshd on {self.address} could not find a free port:\n{self.log[-3000:]}")
+        return self._start_listening()
 
     def regenerate_host_key(self, restart: bool = True) -> str:
         """Give this server a new host key (its own file) and, if running and ``restart``, restart it.

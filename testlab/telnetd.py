@@ -21,11 +21,9 @@ from testlab._util import (
     LabError,
     descendants,
     ensure_password_user,
-    free_port,
     make_tempdir,
     register_for_cleanup,
     spawn,
-    wait_listening,
 )
 
 __all__ = ["PASSWORD", "PASSWORD_USER", "TelnetServer", "busybox_path"]
@@ -113,6 +111,7 @@ class TelnetServer(ConsoleServerProcess):
     """
 
     log_name = "telnetd.log"
+    daemon_name = "telnetd"
 
     def __init__(
         self,
@@ -186,26 +185,15 @@ class TelnetServer(ConsoleServerProcess):
             return str(wrapper)
         return str(write_shell_wrapper(self._workdir / "shell"))
 
+    def _launch(self) -> subprocess.Popen:
+        env = {"PATH": _PATH, "HOME": "/root", "LANG": "C.UTF-8"}
+        argv = [busybox_path(), "telnetd", "-F", "-p", str(self._port), "-b", self._address]
+        argv += ["-l", self._program()]
+        with self.log_path.open("a") as handle:
+            handle.write(f"--- testlab: {' '.join(argv)} at {time.ctime()}\n")
+        self._proc = spawn(argv, log_path=self.log_path, env=env, cwd="/")
+        return self._proc
+
     def start(self) -> TelnetServer:
         """Start telnetd and wait (bounded) until it listens. Returns self."""
-        if self.running:
-            raise LabError(f"{self!r} already running")
-        program = self._program()
-        env = {"PATH": _PATH, "HOME": "/root", "LANG": "C.UTF-8"}
-        for _attempt in range(5):
-            if self._port is None:
-                self._port = free_port(self._address)
-            argv = [busybox_path(), "telnetd", "-F", "-p", str(self._port), "-b", self._address]
-            argv += ["-l", program]
-            with self.log_path.open("a") as handle:
-                handle.write(f"--- testlab: {' '.join(argv)} at {time.ctime()}\n")
-            self._proc = spawn(argv, log_path=self.log_path, env=env, cwd="/")
-            dead = wait_listening([(self._address, self._port)], self.startup_timeout, [self._proc])
-            if not dead:
-                return self
-            self._proc.wait(timeout=5)
-            self._proc = None
-            if self._requested_port is not None or "in use" not in self.log:
-                raise LabError(f"telnetd on {self._address}:{self._port} failed:\n{self.log[-2000:]}")
-            self._port = None
-        raise LabError(f"telnetd on {self._address} could not find a free port")
+        return self._start_listening()

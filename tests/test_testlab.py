@@ -19,7 +19,17 @@ import pexpect.fdpexpect
 import pytest
 from test_behaviour import PATIENCE
 
-from testlab import PASSWORD, PASSWORD_USER, SerialConsole, SshLab, SshServer, TelnetServer, write_lab_toml
+import testlab._util
+from testlab import (
+    PASSWORD,
+    PASSWORD_USER,
+    RedisServer,
+    SerialConsole,
+    SshLab,
+    SshServer,
+    TelnetServer,
+    write_lab_toml,
+)
 from testlab._serial_relay import Pacer
 from testlab._util import LabError, _alive, descendants
 
@@ -431,3 +441,45 @@ def test_lab_toml_for_telnet_and_serial(
         "user": PASSWORD_USER,
         "password": PASSWORD,
     }
+
+
+DAEMONS = {
+    "sshd": lambda address, port: SshServer(address, port),
+    "telnetd": lambda address, port: TelnetServer(address, port),
+    "redis-server": lambda address, port: RedisServer(address, port),
+}
+
+
+@pytest.mark.parametrize("daemon", DAEMONS)
+def test_a_daemon_whose_free_port_is_taken_moves_to_another(
+    daemon: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between choosing a free port and binding it another process may take it: the
+    daemon dies saying the address is in use and starts again on a new free port. A port
+    that was asked for is not replaced: that is an error naming the daemon, with its log."""
+    address = "127.0.0.1" if daemon == "redis-server" else "127.0.0.32"
+    with socket.socket() as taken:
+        taken.bind((address, 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        chosen = iter([busy])
+        real_free_port = testlab._util.free_port
+        monkeypatch.setattr(
+            testlab._util, "free_port", lambda addr: next(chosen, None) or real_free_port(addr)
+        )
+        server = DAEMONS[daemon](address, None)
+        try:
+            server.start()
+            assert server.running and server.port != busy
+            socket.create_connection((address, server.port), timeout=PATIENCE).close()
+        finally:
+            server.remove()
+        pinned = DAEMONS[daemon](address, busy)
+        try:
+            with pytest.raises(
+                LabError, match=rf"^{daemon} on {address}:{busy} failed to start:\n(.|\n)*in use"
+            ):
+                pinned.start()
+            assert not pinned.running
+        finally:
+            pinned.remove()
