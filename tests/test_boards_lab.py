@@ -81,7 +81,7 @@ def test_a_lab_file_describes_boards_with_power_and_bootloader():
         ('power = { on = "a", off = "b", off_delay = -1 }', "power", "power.off_delay: expected a number"),
         ('recover = "reboot"', "recover", "expected one of 'power-cycle'"),
         ('bootloader = { prompt = "=> ", wait = 3 }', "bootloader", "bootloader.wait: unknown key"),
-        ('bootloader = { line_limit = 4 }', "bootloader", "bootloader.line_limit: expected an integer >= 16"),
+        ("bootloader = { line_limit = 4 }", "bootloader", "bootloader.line_limit: expected an integer >= 16"),
         ('flow_control = "rtscts"', "flow_control", "not valid for transport 'telnet'"),
     ],
 )

@@ -52,7 +52,7 @@ def test_a_frozen_board_is_power_cycled_and_the_next_tests_run(boards, pytester)
     output = result.stdout.str()
     result.stdout.fnmatch_lines(
         [
-            "*HostRecovered: board1 stopped answering (*); recover = \"power-cycle\": it was power-cycled"
+            '*HostRecovered: board1 stopped answering (*); recover = "power-cycle": it was power-cycled'
             " and answers again after *s",
         ]
     )

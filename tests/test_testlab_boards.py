@@ -22,6 +22,7 @@ def _alive(pid: int) -> bool:
 
 def test_images_are_built_once_and_reused():
     first = ensure_images()
+
     def stamps(images):
         return [p.with_name(p.name + ".stamp").stat().st_mtime_ns for p in (images.vmlinux, images.initramfs)]
 
