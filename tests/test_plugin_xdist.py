@@ -9,6 +9,8 @@ left behind, across several files, so a host split over two workers fails.
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from test_plugin import run, ssh_lab_file
 
@@ -109,4 +111,36 @@ def test_a_missing_group_table_is_said_and_stays_safe(pytester: pytest.Pytester,
     result.assert_outcomes(passed=STEPS * 2)
     result.stdout.fnmatch_lines(
         ["otto xdist: NOT grouped: no group table from worker gw* (*); all tests on one worker"]
+    )
+
+
+def test_a_worker_on_another_machine_is_said_and_stays_safe(
+    pytester: pytest.Pytester, chain_lab: str, ssh_lab: SshLab
+) -> None:
+    """Workers over SSH (``--tx ssh=...``, here two real ones through the lab's sshd)
+    cannot leave their group tables in the controller's directory on another machine
+    (here the conftest points them at one that does not exist, as there). The run does
+    not break: every test goes to one worker, the chains pass, and the end of the run
+    names the worker's machine as the reason it was not grouped."""
+    pytester.makeconftest(
+        """
+        def pytest_configure(config):
+            if hasattr(config, "workerinput"):
+                config.workerinput["otto_groups_dir"] = "/nonexistent/on/the/worker's/machine"
+        """
+    )
+    server = ssh_lab[0]
+    ssh = f"-i {ssh_lab.client_key_path} -p {server.port} -o StrictHostKeyChecking=no"
+    ssh += " -o UserKnownHostsFile=/dev/null -o SendEnv=OTTO_* -o BatchMode=yes"
+    spec = f"ssh={ssh} root@{server.address}//python={sys.executable}//chdir={pytester.path}"
+    hosts = "^(ssh1|ssh2|loc)"
+    result = run(
+        pytester, chain_lab, "--dist", "loadgroup", "--tx", spec, "--tx", spec, "--host-pattern", hosts
+    )
+    result.assert_outcomes(passed=STEPS * 4)
+    result.stdout.fnmatch_lines(
+        [
+            f"otto xdist: NOT grouped: no group table from worker gw* (it runs on ssh root@{server.address},"
+            " and the tables go through a directory on this machine); all tests on one worker"
+        ]
     )

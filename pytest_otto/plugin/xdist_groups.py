@@ -10,7 +10,9 @@ a suffix it writes into the test ids, which pytest >= 9.2 ignores, so it silentl
 degrades to ``load``. Here each worker computes the group of every test it collected
 (`group_table`) and hands the table to the controller through a file in a directory
 the controller names in ``workerinput``; the controller's `HostGroupScheduling` reads
-it and keeps each group on one worker. The controller checks where each group really
+it and keeps each group on one worker (a worker on another machine, ``--tx ssh=...``,
+cannot reach that directory: then all tests run on one worker, and the run says why).
+The controller checks where each group really
 ran and says so at the end of the run (``pytest_terminal_summary``): the header only
 states what was asked.
 
@@ -149,7 +151,8 @@ class HostGroupScheduling(_compat.scope_scheduling()):  # type: ignore[misc]
         try:
             table = json.loads((self.groups_dir / f"{worker}.json").read_text())
         except (OSError, ValueError) as exc:
-            self.problems.append(f"no group table from worker {worker} ({exc}); all tests on one worker")
+            why = _remote(node) or str(exc)
+            self.problems.append(f"no group table from worker {worker} ({why}); all tests on one worker")
             table = dict.fromkeys(collection, _FALLBACK_GROUP)
         self.groups.update(table)
         super().add_node_collection(node, collection)
@@ -157,6 +160,19 @@ class HostGroupScheduling(_compat.scope_scheduling()):  # type: ignore[misc]
     def scope_of(self, nodeid: str) -> str:
         """The group of a test, or its own id when it belongs to none."""
         return self.groups.get(nodeid, nodeid)
+
+
+def _remote(node: Any) -> str | None:
+    """Why a worker on another machine leaves no table, or None for a local one."""
+    spec = getattr(getattr(node, "gateway", None), "spec", None)
+    ssh, socket = getattr(spec, "ssh", None), getattr(spec, "socket", None)
+    if ssh:
+        where = f"ssh {str(ssh).split()[-1]}"  # the destination, after ssh's options
+    elif socket:
+        where = f"socket {socket}"
+    else:
+        return None
+    return f"it runs on {where}, and the tables go through a directory on this machine"
 
 
 # -- worker ----------------------------------------------------------------------------
@@ -173,8 +189,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     worker = str(config.workerinput.get("workerid", os.getpid()))  # type: ignore[attr-defined]
     path = Path(groups_dir) / f"{worker}.json"
     partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps(table))
-    partial.replace(path)  # the controller never reads half a table
+    try:
+        partial.write_text(json.dumps(table))
+        partial.replace(path)  # the controller never reads half a table
+    except OSError:
+        # Not this machine's directory: a remote worker (``--tx ssh=...``). The controller
+        # finds no table, runs every test on one worker, and says so at the end.
+        return
 
 
 def group_table(items: Iterable[pytest.Item], state: OttoRun | None) -> dict[str, str]:
