@@ -7,6 +7,7 @@ import socket
 
 import pytest
 
+from testlab._util import LabError
 from testlab.board_images import ensure_images
 from testlab.boards import Board
 
@@ -56,3 +57,14 @@ def test_a_board_starts_frozen_and_leaves_nothing_behind():
     with pytest.raises(OSError):  # the console port is closed
         socket.create_connection((board.address, board.port), timeout=2).close()
     assert not os.path.exists(board.log_path)
+
+
+def test_a_test_runs_one_board_at_a_time(boards):
+    """A second board while the first runs would hold one slot and wait for another: two
+    such tests (in two runs on the machine) waited for each other until the slot timeout."""
+    first = boards("linux", console="tcp", on=False)
+    with pytest.raises(LabError, match="one board at a time"):
+        boards("linux", console="tcp", on=False)
+    first.remove()
+    second = boards("linux", console="tcp", on=False)
+    assert second.running and not first.running
