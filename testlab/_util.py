@@ -509,54 +509,6 @@ class ServerProcess:
     def _gone(self) -> None:
         """What is left to tidy once the daemon's process tree is gone (a device link)."""
 
-    # -- a daemon on a TCP port (sshd, telnetd, redis-server) --------------------------------
-
-    #: Where such a daemon listens: ``_port`` is None until chosen, ``_requested_port``
-    #: the one asked for (None: any free one).
-    _address: str
-    _port: int | None
-    _requested_port: int | None
-    #: Bound on waiting for the daemon to listen, per launch.
-    startup_timeout: float = 15.0
-    #: The daemon's name in messages.
-    daemon_name = "server"
-
-    def _launch(self) -> subprocess.Popen:
-        """Spawn the daemon on ``_port`` (chosen already) and keep it as ``_proc``."""
-        raise NotImplementedError
-
-    def _launch_failed(self) -> bool:
-        """The daemon died at start: True when another free port may work (it lost the one
-        chosen to another process between `free_port` and its bind); else raise, with its log."""
-        if self._requested_port is None and "in use" in self.log:
-            self._port = None
-            return True
-        where = f"{self.daemon_name} on {self._address}:{self._port}"
-        raise LabError(f"{where} failed to start:\n{self.log[-3000:]}")
-
-    def _start_listening(self) -> Self:
-        """Launch the daemon on its port (a free one unless one was asked for) and wait,
-        bounded by ``startup_timeout``, until it listens; a port lost to another process
-        is replaced by a new free one (5 tries). Returns self."""
-        if self.running:
-            raise LabError(f"{self!r} already running")
-        for _attempt in range(5):
-            if self._port is None:
-                self._port = free_port(self._address)
-            proc = self._launch()
-            try:
-                dead = wait_listening([(self._address, self._port)], self.startup_timeout, [proc])
-            except LabError as exc:
-                self.stop()
-                raise LabError(f"{exc}\n{self.daemon_name} log:\n{self.log[-3000:]}") from None
-            if not dead:
-                return self
-            proc.wait(timeout=5)
-            self._proc = None
-            self._launch_failed()
-        where = f"{self.daemon_name} on {self._address}"
-        raise LabError(f"{where} could not find a free port:\n{self.log[-3000:]}")
-
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the daemon and every process of it (SIGTERM, then SIGKILL); no session survives."""
         proc, self._proc = self._proc, None
@@ -597,6 +549,73 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.remove()
+
+
+class TcpServerProcess(ServerProcess):
+    """A daemon on a loopback TCP port (sshd, telnetd, redis-server): the port asked for,
+    or a free one, and a start that moves to another free port when one is taken."""
+
+    #: Bound on waiting for the daemon to listen, per launch.
+    startup_timeout: float = 15.0
+    #: The daemon's name in messages.
+    daemon_name = "server"
+
+    def _listen_on(self, address: str, port: int | None, workdir_prefix: str) -> None:
+        """Set up where the daemon listens (``port=None``: a free one at start) and its temp dir."""
+        self._address = address
+        self._requested_port = port
+        self._port = port
+        self._workdir = make_tempdir(f"{workdir_prefix}-{address}")
+        self._proc = None
+        register_for_cleanup(self)
+
+    @property
+    def address(self) -> str:
+        """The loopback address the daemon listens on."""
+        return self._address
+
+    @property
+    def port(self) -> int:
+        """The TCP port (chosen at first start when ``port=None``)."""
+        if self._port is None:
+            raise LabError("port not chosen yet: start() the server first")
+        return self._port
+
+    def _launch(self) -> subprocess.Popen:
+        """Spawn the daemon on ``_port`` (chosen already) and keep it as ``_proc``."""
+        raise NotImplementedError
+
+    def _launch_failed(self) -> bool:
+        """The daemon died at start: True when another free port may work (it lost the one
+        chosen to another process between `free_port` and its bind); else raise, with its log."""
+        if self._requested_port is None and "in use" in self.log:
+            self._port = None
+            return True
+        where = f"{self.daemon_name} on {self._address}:{self._port}"
+        raise LabError(f"{where} failed to start:\n{self.log[-3000:]}")
+
+    def start(self) -> Self:
+        """Launch the daemon on its port (a free one unless one was asked for) and wait,
+        bounded by ``startup_timeout``, until it listens; a port lost to another process
+        is replaced by a new free one (5 tries). Returns self."""
+        if self.running:
+            raise LabError(f"{self!r} already running")
+        for _attempt in range(5):
+            if self._port is None:
+                self._port = free_port(self._address)
+            proc = self._launch()
+            try:
+                dead = wait_listening([(self._address, self._port)], self.startup_timeout, [proc])
+            except LabError as exc:
+                self.stop()
+                raise LabError(f"{exc}\n{self.daemon_name} log:\n{self.log[-3000:]}") from None
+            if not dead:
+                return self
+            proc.wait(timeout=5)
+            self._proc = None
+            self._launch_failed()
+        where = f"{self.daemon_name} on {self._address}"
+        raise LabError(f"{where} could not find a free port:\n{self.log[-3000:]}")
 
 
 class ConsoleServerProcess(ServerProcess):

@@ -13,9 +13,7 @@ import time
 
 from testlab._util import (
     LabError,
-    ServerProcess,
-    make_tempdir,
-    register_for_cleanup,
+    TcpServerProcess,
     spawn,
 )
 
@@ -30,7 +28,7 @@ def redis_server_path() -> str:
     return path
 
 
-class RedisServer(ServerProcess):
+class RedisServer(TcpServerProcess):
     """``redis-server`` on ``address`` (loopback), ``port=None``: a free one.
 
     ``url`` is ``redis://ADDRESS:PORT/0``. ``password`` turns on ``requirepass``.
@@ -42,25 +40,8 @@ class RedisServer(ServerProcess):
     def __init__(
         self, address: str = "127.0.0.1", port: int | None = None, *, password: str | None = None
     ) -> None:
-        self._address = address
-        self._requested_port = port
-        self._port = port
         self.password = password
-        self._workdir = make_tempdir(f"redis-{address}")
-        self._proc: subprocess.Popen | None = None
-        register_for_cleanup(self)
-
-    @property
-    def address(self) -> str:
-        """The loopback address it listens on."""
-        return self._address
-
-    @property
-    def port(self) -> int:
-        """The TCP port (chosen at first start when ``port=None``)."""
-        if self._port is None:
-            raise LabError("port not chosen yet: start() the server first")
-        return self._port
+        self._listen_on(address, port, "redis")
 
     @property
     def url(self) -> str:
@@ -84,7 +65,3 @@ class RedisServer(ServerProcess):
             handle.write(f"--- testlab: redis-server on {self._address}:{self._port} at {time.ctime()}\n")
         self._proc = spawn(self._argv(), log_path=self.log_path, cwd=self._workdir)
         return self._proc
-
-    def start(self) -> RedisServer:
-        """Start redis-server and wait (bounded) until it listens. Returns self."""
-        return self._start_listening()

@@ -19,7 +19,7 @@ from testlab._util import (
     PASSWORD,
     PASSWORD_USER,
     LabError,
-    ServerProcess,
+    TcpServerProcess,
     descendants,
     ensure_password_user,
     free_port,
@@ -63,7 +63,7 @@ def _known_hosts_host(address: str, port: int) -> str:
     return address if port == 22 else f"[{address}]:{port}"
 
 
-class SshServer(ServerProcess):
+class SshServer(TcpServerProcess):
     """One real OpenSSH ``sshd`` listening on ``address:port``.
 
     ``port=None`` picks a free port (retried if another process grabs it
@@ -100,10 +100,7 @@ class SshServer(ServerProcess):
         startup_timeout: float = 10.0,
         create_password_user: bool = True,
     ) -> None:
-        self._address = address
-        self._requested_port = port
-        self._port = port
-        self._workdir = make_tempdir(f"sshd-{address}")
+        self._listen_on(address, port, "sshd")
         self._host_key = Path(host_key) if host_key else None
         self._client_key = Path(client_key) if client_key else None
         self._authorized_keys = Path(authorized_keys) if authorized_keys else None
@@ -114,23 +111,9 @@ class SshServer(ServerProcess):
         self.extra_config = extra_config
         self.startup_timeout = startup_timeout
         self._create_password_user = create_password_user
-        self._proc: subprocess.Popen | None = None
         self._removed = False
-        register_for_cleanup(self)
 
     # ------------------------------------------------------------ properties
-
-    @property
-    def address(self) -> str:
-        """The loopback address sshd listens on."""
-        return self._address
-
-    @property
-    def port(self) -> int:
-        """The TCP port sshd listens on (chosen at first start when ``port=None``)."""
-        if self._port is None:
-            raise LabError("port not chosen yet: start() the server first")
-        return self._port
 
     @property
     def config_path(self) -> Path:
@@ -241,10 +224,6 @@ class SshServer(ServerProcess):
         return self._proc
 
     # ------------------------------------------------------------ lifecycle
-
-    def start(self) -> SshServer:
-        """Start sshd and wait (bounded by ``startup_timeout``) until it listens. Returns self."""
-        return self._start_listening()
 
     def regenerate_host_key(self, restart: bool = True) -> str:
         """Give this server a new host key (its own file) and, if running and ``restart``, restart it.

@@ -19,10 +19,9 @@ from testlab._util import (
     PASSWORD_USER,
     ConsoleServerProcess,
     LabError,
+    TcpServerProcess,
     descendants,
     ensure_password_user,
-    make_tempdir,
-    register_for_cleanup,
     spawn,
 )
 
@@ -90,7 +89,7 @@ def write_shell_wrapper(path: Path) -> Path:
     return path
 
 
-class TelnetServer(ConsoleServerProcess):
+class TelnetServer(ConsoleServerProcess, TcpServerProcess):
     """BusyBox ``telnetd -F -p PORT -b ADDRESS -l PROGRAM`` on loopback.
 
     ``login=True``: PROGRAM is ``/bin/login``; log in as :data:`PASSWORD_USER`
@@ -124,29 +123,12 @@ class TelnetServer(ConsoleServerProcess):
         program: str | None = None,
         startup_timeout: float = 10.0,
     ) -> None:
-        self._address = address
         self.program = program
-        self._requested_port = port
-        self._port = port
         self.login = login
         self.login_delay = login_delay
         self.late_type_ahead = late_type_ahead
         self.startup_timeout = startup_timeout
-        self._workdir = make_tempdir(f"telnetd-{address}")
-        self._proc: subprocess.Popen | None = None
-        register_for_cleanup(self)
-
-    @property
-    def address(self) -> str:
-        """The loopback address telnetd listens on."""
-        return self._address
-
-    @property
-    def port(self) -> int:
-        """The TCP port (chosen at first start when ``port=None``)."""
-        if self._port is None:
-            raise LabError("port not chosen yet: start() the server first")
-        return self._port
+        self._listen_on(address, port, "telnetd")
 
     def session_pids(self) -> list[int]:
         """PIDs of the processes of open telnet sessions (login, shells, commands)."""
@@ -193,7 +175,3 @@ class TelnetServer(ConsoleServerProcess):
             handle.write(f"--- testlab: {' '.join(argv)} at {time.ctime()}\n")
         self._proc = spawn(argv, log_path=self.log_path, env=env, cwd="/")
         return self._proc
-
-    def start(self) -> TelnetServer:
-        """Start telnetd and wait (bounded) until it listens. Returns self."""
-        return self._start_listening()
