@@ -131,6 +131,16 @@ def test_a_connection_lost_during_login_fails_with_its_reason() -> None:
     assert console.next() == Fail("connection ended during login (the server closed the connection)")
 
 
+def test_login_incorrect_then_a_hang_up_is_a_rejection_even_when_both_come_at_once() -> None:
+    """The refusal and the end of the connection read in one go (a loaded machine): the
+    cause is what the console said, not the hang-up (it read our probe as a user name)."""
+    console = Console()
+    console.say("login: ").after(0.1).next()
+    console.say("Password: ").after(0.1).next()
+    console.say("\nLogin incorrect\nlogin: ").login.lost("the server closed the connection")
+    assert console.after(0.1).next() == Fail(f"{REJECTED} (and ended the connection)")
+
+
 def test_a_server_that_greets_is_not_poked_before_its_greeting() -> None:
     console = Console(greets=True)
     assert isinstance(console.after(QUIET * 2).next(), Wait)  # a newline now could become a user name

@@ -202,11 +202,7 @@ class ConsoleLogin:
 
     def next_action(self, now: float) -> Action:
         """The next step of the login, judged from what the console said by ``now``."""
-        if self.lost_reason is not None:
-            if self._rejected_at is not None:
-                return Fail(f"{REJECTED} (and ended the connection)")
-            return Fail(f"connection ended during login ({self.lost_reason})")
-        ready = self._shell_answer()
+        ready = self._shell_answer() if self.lost_reason is None else None
         if ready is not None:
             return ready
         text = console_text(bytes(self.buf))
@@ -214,6 +210,11 @@ class ConsoleLogin:
         settled = now - self.last_data >= PROMPT_SETTLE
         if self._sent_password and self._rejected_at is None and LOGIN_FAILED.search(text):
             self._rejected_at = now
+        if self.lost_reason is not None:
+            # judged on what the console said before it hung up, however fast the two came
+            if self._rejected_at is not None:
+                return Fail(f"{REJECTED} (and ended the connection)")
+            return Fail(f"connection ended during login ({self.lost_reason})")
         if self._rejected_at is not None and now - self._rejected_at >= LOGIN_REJECT_WAIT:
             return Fail(REJECTED)
         if settled and self.login_prompt.search(tail):
