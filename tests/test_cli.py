@@ -54,6 +54,20 @@ def serial_line(password_user: tuple[str, str]) -> Iterator[SerialConsole]:
         console.remove()
 
 
+def ssh_table(ssh_lab: SshLab, host_id: str, tags: list[str]) -> str:
+    """A lab file's ``[hosts.ID]`` table for the first sshd of ``ssh_lab`` (key login)."""
+    ssh = ssh_lab[0]
+    return f"""
+[hosts.{host_id}]
+address = "{ssh.address}"
+port = {ssh.port}
+user = "{PASSWORD_USER}"
+key = "{ssh_lab.client_key_path}"
+host_key_check = "off"
+tags = {tags!r}
+"""
+
+
 @pytest.fixture(scope="module")
 def cli_lab(
     tmp_path_factory: pytest.TempPathFactory,
@@ -63,22 +77,13 @@ def cli_lab(
 ) -> Path:
     """The lab file: ssh1, telnet1, serial1 (logins with a password from the environment), me, dead."""
     folder = tmp_path_factory.mktemp("cli-lab")
-    ssh = ssh_lab[0]
     text = f"""
 [lab]
 name = "cli-bench"
 
 [defaults]
 connect_timeout = 20.0
-
-[hosts.ssh1]
-address = "{ssh.address}"
-port = {ssh.port}
-user = "{PASSWORD_USER}"
-key = "{ssh_lab.client_key_path}"
-host_key_check = "off"
-tags = ["linux", "remote"]
-
+{ssh_table(ssh_lab, "ssh1", ["linux", "remote"])}
 [hosts.telnet1]
 transport = "telnet"
 address = "{telnet_login_server.address}"

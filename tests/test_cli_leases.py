@@ -22,9 +22,18 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from testlab import PASSWORD_USER, RedisServer, SerialConsole, SshLab, TelnetServer
+from testlab import RedisServer, SshLab
 from tests.lease_helpers import child_env, fresh_redis_url
-from tests.test_cli import PW_ENV, SLOW, closed_port, env_for, otto_argv, rows
+from tests.test_cli import (  # noqa: F401 - cli_lab and serial_line: the fixtures this module shares
+    PW_ENV,
+    SLOW,
+    cli_lab,
+    closed_port,
+    env_for,
+    otto_argv,
+    rows,
+    serial_line,
+)
 
 #: A process that leases hosts of a lab and holds them until told otherwise on stdin:
 #: ``use`` waits (bounded) until using the first host raises LeaseLost and prints it;
@@ -61,53 +70,15 @@ JOB_URL = "https://ci.example/bench/-/jobs/4711"
 
 
 @pytest.fixture(scope="module")
-def serial_line() -> Iterator[SerialConsole]:
-    """A serial line of this module's own (a shell on it; only its presence is probed here)."""
-    console = SerialConsole(login=False, name="ttyCLILEASE0").start()
-    try:
-        yield console
-    finally:
-        console.remove()
-
-
-@pytest.fixture(scope="module")
-def lease_lab(
-    tmp_path_factory: pytest.TempPathFactory,
-    ssh_lab: SshLab,
-    telnet_login_server: TelnetServer,
-    serial_line: SerialConsole,
-) -> Path:
-    """ssh1, telnet1, serial1, a locally driven relay with a power switch, me (not leased), gone."""
-    folder = tmp_path_factory.mktemp("cli-leases")
-    ssh = ssh_lab[0]
-    path = folder / "lab.toml"
+def lease_lab(cli_lab: Path) -> Path:  # noqa: F811 - the fixture imported above
+    """test_cli's lab (ssh1, telnet1, serial1, me, dead) with short Redis leases and a relay
+    driven from this machine (leased by name, with a power switch)."""
+    folder = cli_lab.parent
+    path = folder / "lease-lab.toml"
+    text = cli_lab.read_text().replace('name = "cli-bench"', 'name = "cli-bench"\nlease_ttl = 3')
     path.write_text(
-        f"""
-[lab]
-name = "shared-bench"
-lease_ttl = 3
-
-[defaults]
-connect_timeout = 20.0
-
-[hosts.ssh1]
-address = "{ssh.address}"
-port = {ssh.port}
-user = "{PASSWORD_USER}"
-key = "{ssh_lab.client_key_path}"
-host_key_check = "off"
-
-[hosts.telnet1]
-transport = "telnet"
-address = "{telnet_login_server.address}"
-port = {telnet_login_server.port}
-user = "{PASSWORD_USER}"
-password = {{ env = "{PW_ENV}" }}
-
-[hosts.serial1]
-transport = "serial"
-device = "{serial_line.device}"
-
+        text
+        + f"""
 [hosts.relay]
 transport = "local"
 lease = "relay-1"
@@ -116,14 +87,6 @@ lease = "relay-1"
 on = "touch {folder}/relay.on"
 off = "rm -f {folder}/relay.on"
 status = "test -e {folder}/relay.on"
-
-[hosts.me]
-transport = "local"
-
-[hosts.gone]
-address = "127.0.0.1"
-port = {closed_port()}
-connect_timeout = 5.0
 """
     )
     return path
@@ -309,7 +272,7 @@ def test_lease_break_asks_at_a_terminal(
     ("target", "message"),
     [
         ("me", "host 'me' is not leased"),
-        ("nonsense", "'nonsense' is neither a host of lab 'shared-bench' nor a leased device; its devices: "),
+        ("nonsense", "'nonsense' is neither a host of lab 'cli-bench' nor a leased device; its devices: "),
     ],
 )
 def test_lease_break_of_nothing_leased_is_a_usage_error(
@@ -353,12 +316,12 @@ def test_check_a_leased_host_whose_endpoint_does_not_answer_is_not_ok(
     file_store: str, lease_lab: Path, hold: Callable[..., subprocess.Popen[str]]
 ) -> None:
     store = file_store
-    holder = hold(store, lease_lab, "gone")
-    result = otto_with(store, lease_lab, "--json", "check", "-p", "^(gone|me)$")
+    holder = hold(store, lease_lab, "dead")
+    result = otto_with(store, lease_lab, "--json", "check", "-p", "^(dead|me)$")
     assert result.returncode == 1, result.stdout + result.stderr
     doc = json.loads(result.stdout)
     by_id = {h["id"]: h for h in doc["hosts"]}
-    gone = by_id["gone"]
+    gone = by_id["dead"]
     assert gone["state"].startswith("leased by ") and f"(pid {holder.pid}, since " in gone["state"]
     assert gone["reachable"] is False and "refused" in gone["error"]
     assert gone["lease"]["holder"]["pid"] == holder.pid and gone["lease"]["holder"]["job"] == JOB_URL

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from pytest_otto.selection import HOST_PATTERN_HELP, TAGS_HELP
-from testlab import PASSWORD_USER, SshLab
-from tests.test_cli import SLOW, env_for, otto_argv
+from testlab import SshLab
+from tests.test_cli import SLOW, env_for, otto_argv, ssh_table
 
 BASE_ARGS = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:benchmark")
 
@@ -32,22 +32,13 @@ def test_where(host):
 @pytest.fixture
 def tagged_lab(pytester: pytest.Pytester, ssh_lab: SshLab) -> Path:
     """ssh1 (sshd: linux, remote), me (local: linux), rtr (local standing in for a router)."""
-    ssh = ssh_lab[0]
     path = pytester.path / "lab.toml"
     path.write_text(
         f"""
 [lab]
 name = "tagged"
 leases = "off"
-
-[hosts.ssh1]
-address = "{ssh.address}"
-port = {ssh.port}
-user = "{PASSWORD_USER}"
-key = "{ssh_lab.client_key_path}"
-host_key_check = "off"
-tags = ["linux", "remote"]
-
+{ssh_table(ssh_lab, "ssh1", ["linux", "remote"])}
 [hosts.me]
 transport = "local"
 tags = ["linux"]
