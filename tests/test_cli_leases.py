@@ -71,11 +71,12 @@ JOB_URL = "https://ci.example/bench/-/jobs/4711"
 
 @pytest.fixture(scope="module")
 def lease_lab(cli_lab: Path) -> Path:  # noqa: F811 - the fixture imported above
-    """test_cli's lab (ssh1, telnet1, serial1, me, dead) with short Redis leases and a relay
-    driven from this machine (leased by name, with a power switch)."""
+    """test_cli's lab (ssh1, telnet1, serial1, me, dead) with a relay driven from this machine
+    (leased by name, with a power switch), and Redis leases of 10 s: short enough to show a
+    lease given back at once is not one that expired, long enough for a stalled machine."""
     folder = cli_lab.parent
     path = folder / "lease-lab.toml"
-    text = cli_lab.read_text().replace('name = "cli-bench"', 'name = "cli-bench"\nlease_ttl = 3')
+    text = cli_lab.read_text().replace('name = "cli-bench"', 'name = "cli-bench"\nlease_ttl = 10')
     path.write_text(
         text
         + f"""
@@ -360,6 +361,31 @@ def test_run_waits_for_a_busy_device_then_runs(
     assert "== relay: Success (exit 0" in out and "2/2 hosts ok" in out
 
 
+def test_ctrl_c_while_waiting_gives_back_what_was_already_taken(
+    store: str, lease_lab: Path, hold: Callable[..., subprocess.Popen[str]], tmp_path: Path, ssh_lab: SshLab
+) -> None:
+    hold(store, lease_lab, "relay")
+    ssh_device = f"{ssh_lab[0].address}:{ssh_lab[0].port}"  # sorts before relay-1: taken first
+    err = tmp_path / "otto.err"
+    with err.open("w") as errors:
+        proc = subprocess.Popen(
+            [*otto_argv(), "run", "-p", "^(ssh1|relay)$", "--lease-wait", str(SLOW * 4), "--", "true"],
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+            env=env_for(lease_lab, OTTO_LEASES=store),
+        )
+    wait_for(lambda: "otto leases: waiting" in err.read_text(), "otto waits for relay-1")
+    held = listing(store, lease_lab, "-p", "^(ssh1|relay)$")
+    assert held[ssh_device]["holder"]["pid"] == proc.pid  # type: ignore[index]
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=SLOW)
+    assert proc.returncode == 2 and "otto: interrupted" in err.read_text(), out + err.read_text()
+    assert out == ""  # no command ran anywhere
+    # the device it held while waiting is free at once, in Redis too (not after the TTL)
+    assert listing(store, lease_lab, "-p", "ssh1")[ssh_device]["state"] == "free"
+
+
 def test_run_on_a_device_not_obtained_fails_that_host_only(
     file_store: str, lease_lab: Path, hold: Callable[..., subprocess.Popen[str]], ssh_lab: SshLab
 ) -> None:
@@ -478,8 +504,8 @@ def test_the_lease_store_password_is_masked(lease_lab: Path, tmp_path: Path) -> 
         lab = tmp_path / "lab.toml"
         lab.write_text(
             lease_lab.read_text().replace(
-                "lease_ttl = 3",
-                f'lease_ttl = 3\nleases = {{ url = "{server.url}", '
+                "lease_ttl = 10",
+                f'lease_ttl = 10\nleases = {{ url = "{server.url}", '
                 'password = { env = "OTTO_CLI_REDIS_PW" } }',
             )
         )
