@@ -519,3 +519,18 @@ def test_the_lease_store_password_is_masked(lease_lab: Path, tmp_path: Path) -> 
         assert result.returncode == 0 and json.loads(result.stdout)["store"] == server.url
     finally:
         server.remove()
+
+
+def test_with_leases_off_nothing_is_leased_or_listed(
+    file_store: str, lease_lab: Path, hold: Callable[..., subprocess.Popen[str]]
+) -> None:
+    hold(file_store, lease_lab, "relay")  # held in the lock directory a bench of one's own ignores
+    result = otto_with("off", lease_lab, "run", "-p", "relay", "--lease-wait", "0", "--", "echo mine")
+    assert result.returncode == 0 and "mine" in result.stdout, result.stdout + result.stderr
+    assert "otto leases" not in result.stderr
+    result = otto_with("off", lease_lab, "lease", "list")
+    assert result.returncode == 0
+    assert result.stdout.strip() == "leases are off for lab 'cli-bench' ($OTTO_LEASES=off): nothing is leased"
+    result = otto_with("off", lease_lab, "lease", "break", "--yes", "relay")
+    assert result.returncode == 4 and "leases are off for lab 'cli-bench'" in result.stderr
+    assert listing(file_store, lease_lab, "-p", "relay")["relay-1"]["state"] == "leased"

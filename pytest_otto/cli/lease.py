@@ -9,11 +9,12 @@ needs ``--yes``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..leases import LeaseInfo, LeaseStoreError, host_devices, lease_settings
+from ..leases import OTTO_LEASES_ENV, LeaseInfo, LeaseStoreError, host_devices, lease_settings
 from ..leases.store import shown_url
 from ._app import EXIT_FAILED, EXIT_OK, Context, UsageError
 from .leasing import holder_json, holder_short, read_holders
@@ -118,6 +119,11 @@ def _store(context: Context) -> str:
         raise UsageError(str(exc)) from None
 
 
+def _off_by() -> str:
+    """What turned leasing off: the environment (which wins) or the lab file."""
+    return f"${OTTO_LEASES_ENV}=off" if os.environ.get(OTTO_LEASES_ENV) else 'leases = "off"'
+
+
 def run_list(context: Context) -> int:
     """Print the selected hosts' devices, free or by whom they are leased."""
     hosts = context.selected()
@@ -146,7 +152,7 @@ def run_list(context: Context) -> int:
         }
     )
     if store == "off":
-        out.line(f'leases are off for lab {context.lab.name!r} (leases = "off"): nothing is leased')
+        out.line(f"leases are off for lab {context.lab.name!r} ({_off_by()}): nothing is leased")
         return EXIT_OK
     if shown:
         out.table(
@@ -195,7 +201,7 @@ def run_break(context: Context) -> int:
     out = context.out
     store = _store(context)
     if store == "off":
-        raise UsageError(f'leases are off for lab {context.lab.name!r} (leases = "off"): nothing to break')
+        raise UsageError(f"leases are off for lab {context.lab.name!r} ({_off_by()}): nothing to break")
     holders = _holders(context)
     device, hosts = _target(context, context.args.target, holders)
     named = f"{device} ({', '.join(hosts)})" if hosts and hosts != [device] else device
