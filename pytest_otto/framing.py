@@ -42,6 +42,7 @@ __all__ = [
     "find_marker_line",
     "frame_command",
     "framing_setup",
+    "restore_line",
     "shell_quote",
 ]
 
@@ -67,6 +68,40 @@ _SETUP_COMMON = (
     '[ -n "$BASH_VERSION" ] && { set +H +o history +o emacs +o vi; shopt -s execfail; '
     "case $- in *i*) ;; *) unalias -a; shopt -s expand_aliases;; esac; } 2>/dev/null; "
 )
+
+
+#: Typed before the setup on a console the session leaves open when it closes (no
+#: logout): what the setup changes, kept in the shell, once. A later session finds it
+#: kept (also after one that never gave the line back), and `restore_line` uses it.
+#: ``$SHELLOPTS`` tells bash's line editing mode; ``$(set +o)`` would not: it runs in a
+#: subshell, which is not interactive and so has no line editing.
+_SAVE_LINE = (
+    '[ -n "${__otto_saved-}" ] || { __otto_saved=1 __otto_tty=$(stty -g 2>/dev/null) __otto_ps1=${PS1-} '
+    "__otto_ps2=${PS2-} __otto_pc=${PROMPT_COMMAND-} __otto_hf=${HISTFILE-} __otto_hfs=${HISTFILE+1} "
+    "__otto_tm=${TMOUT-} __otto_o=${SHELLOPTS-}; }\n"
+)
+#: The bash options the setup switches off, switched on again if they were on.
+_RESTORED_OPTIONS = ("emacs", "vi", "history", "histexpand")
+
+
+def restore_line(nonce: str) -> str:
+    """The lines that give a console's shell back as `_SAVE_LINE` found it (terminal
+    modes, prompts, history, line editing), drop the framing's functions, aliases and
+    variables and the console's ``EXIT`` trap, then print ``OTTO_<nonce>_Z``.
+
+    Two lines, each below a console's line limit; the terminal modes go back last, on
+    the line that answers, so no line of ours is echoed.
+    """
+    options = "".join(f"case :$__otto_o: in *:{name}:*) set -o {name};; esac; " for name in _RESTORED_OPTIONS)
+    return (
+        f"trap - EXIT; {_UNALIAS}; unset -f __os __oe __or; unset __otto_c __otto_l __otto_a __otto_f; "
+        '[ -z "$__otto_hfs" ] || HISTFILE=$__otto_hf; [ -z "$__otto_tm" ] || TMOUT=$__otto_tm; '
+        "PS1=$__otto_ps1 PS2=$__otto_ps2 PROMPT_COMMAND=$__otto_pc\n"
+        f'[ -z "$BASH_VERSION" ] || {{ {options}}} 2>/dev/null; stty "$__otto_tty" 2>/dev/null; '
+        "unset __otto_saved __otto_tty __otto_ps1 __otto_ps2 __otto_pc __otto_hf __otto_hfs __otto_tm "
+        "__otto_o; "
+        f"printf 'OTTO_%s_Z\\n' {nonce}\n"
+    )
 
 
 def _functions(prefix: str) -> str:

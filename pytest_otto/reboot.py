@@ -251,7 +251,9 @@ async def reboot(host: Host, *, hard: bool, wait: bool, timeout: float) -> None:
     else:
         await _send_reboot(host)
     deadline = time.monotonic() + timeout
-    await host._close()  # ours: the next sessions are fresh, and no ShellResetWarning
+    # ours: the next sessions are fresh, and no ShellResetWarning; nothing is typed at
+    # what reboots (a logout, giving a console's line back)
+    await host._close(silently=True)
     if not wait:
         return
     if not hard and old is None:  # no boot id: the old system must go away first

@@ -33,6 +33,7 @@ from . import loop
 from .errors import ExpectTimeout, HostConnectionError, SendTimeout, ShellResetWarning
 from .framing import (
     _LINE_MODE,
+    _SAVE_LINE,
     _SETUP_COMMON,
     _SETUP_PIPES,
     _SETUP_TTY,
@@ -43,6 +44,7 @@ from .framing import (
     find_marker_line,
     frame_command,
     framing_setup,
+    restore_line,
     shell_quote,
 )
 from .output import DEFAULT_MAX_OUTPUT, OutputBuffer, decode_output
@@ -498,6 +500,8 @@ class ShellSession:
             lines = _SETUP_PIPES + lines  # every time: raw I/O may have started another shell
         if setup:
             lines = (_SETUP_TTY if self._io.tty else "") + _SETUP_COMMON + "\n" + lines
+            if self._io.restores_on_close:
+                lines = _SAVE_LINE + lines  # what the setup changes, for `_give_back_the_line`
         await self._write(lines, deadline)
         answer, resent = await self._await_answer(f"OTTO_{nonce}_P_".encode(), deadline, lines)
         if resent:
@@ -821,6 +825,25 @@ class ShellSession:
             return f"No fresh shell answered: {self.host_id} is not answering ({exc.cause})"
         return None
 
+    async def _give_back_the_line(self) -> None:
+        """A shell that outlives our hang-up (a console we do not log out of) gets back
+        what the setup changed: its prompt, echo and line editing (`restore_line`).
+
+        Only from a proven prompt: after raw I/O a program of the user's may be reading
+        (typing at it would be input to it), and a shell busy or gone cannot answer.
+        Bounded by `RECOVERY_STEP_TIMEOUT`; a shell that does not answer is hung up as is.
+        """
+        transport = self._transport
+        if transport is None or not self._at_clean_prompt or not transport.restores_on_close:
+            return
+        nonce = secrets.token_hex(8)
+        deadline = time.monotonic() + RECOVERY_STEP_TIMEOUT
+        try:
+            await self._write(restore_line(nonce), deadline)
+            await self._await_line(f"OTTO_{nonce}_Z".encode(), deadline)
+        except (_Deadline, _Ended):
+            log.debug("%s: session %r did not answer while giving the line back", self.host_id, self.name)
+
     def take_lost_shell(self) -> LostShell | None:
         """The shell lost and not replaced yet, if any; its next call then opens a fresh
         one without a warning (the caller warns instead, see `LostShell`)."""
@@ -850,6 +873,7 @@ class ShellSession:
             await self._hang_up(self._io)
         try:
             async with self._lock:
+                await self._give_back_the_line()
                 await self._discard_transport(reset=False)
                 self._ever_opened = False
                 self._reset_pending = None

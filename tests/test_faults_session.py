@@ -3,10 +3,12 @@ pytest, a lost lease or a reset leave behind, against real shells and consoles."
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pexpect.fdpexpect
@@ -17,8 +19,10 @@ from test_plugin import BASE_ARGS
 
 import pytest_otto
 from pytest_otto import LocalHost
+from pytest_otto.hosts.console import SerialHost, TcpHost
 from pytest_otto.leases.leaseset import _closing as fencing
 from pytest_otto.session import PROBE_RESEND_INTERVAL
+from testlab._util import free_port, wait_for_port
 from testlab.labfile import lab_dict
 from testlab.serial import SerialConsole
 
@@ -178,3 +182,50 @@ def pgrep(text: str) -> str:
     pattern = "[" + text[0] + "]" + text[1:].replace(".", "\\.")
     found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True, check=False)
     return found.stdout.strip()
+
+
+# -- a console we leave logged in gets its line back ------------------------------------------
+
+
+@contextlib.contextmanager
+def raw_tcp_console(device: Path) -> Iterator[int]:
+    """socat serving ``device`` as a raw TCP console (ser2net's raw mode): its port."""
+    port = free_port()
+    argv = ["socat", f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork", f"FILE:{device},raw,echo=0"]
+    proc = subprocess.Popen(argv, start_new_session=True)
+    try:
+        wait_for_port("127.0.0.1", port, proc=proc, what="socat")
+        yield port
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait()
+
+
+@pytest.mark.parametrize("kind", ["serial", "tcp"])
+def test_a_console_left_logged_in_gets_its_line_back_on_close(kind: str) -> None:
+    """A console we do not log out of (no login, or a TCP console server) stays as it is
+    after close(): its shell gets back the prompt, echo and line editing the session
+    turned off. Typed at the line afterwards: a prompt, the typed text echoed, and
+    Ctrl-A (bash's line editing) moves to the start of the line."""
+    with SerialConsole(login=False, name=f"ttyBACK{kind}") as console:
+        with contextlib.ExitStack() as stack:
+            if kind == "serial":
+                host: pytest_otto.Host = SerialHost("back", console.device, connect_timeout=30)
+            else:
+                port = stack.enter_context(raw_tcp_console(console.device))
+                host = TcpHost("back", "127.0.0.1", port=port, connect_timeout=30)
+            try:
+                assert host.run_sync("echo framed; cd /tmp").only.output == "framed"
+            finally:
+                host.close_sync()
+        fd = os.open(console.device, os.O_RDWR | os.O_NOCTTY)
+        try:
+            child = pexpect.fdpexpect.fdspawn(fd, timeout=PATIENCE)
+            os.write(fd, b"\n")
+            child.expect(rb"[$#] $")  # the prompt
+            os.write(fd, b"cho back-$((6*7))\x01e\n")  # Ctrl-A, then the missing "e"
+            child.expect(rb"back-42\r\n")
+            assert b"cho back-$((6*7))" in child.before  # echoed as typed
+            child.expect(rb"[$#] $")
+        finally:
+            os.close(fd)

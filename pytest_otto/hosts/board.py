@@ -64,7 +64,9 @@ class BoardControl:
         status = CommandStatus(f"power {action}", control.describe(), Status.Success, 0)
         host._record("power", "power", status, started, time.monotonic() - t0)
         if action != "on":
-            await host._close()  # the shells of the old power-on are gone (no ShellResetWarning)
+            # the shells of the old power-on are gone (no ShellResetWarning): nothing is typed
+            # at what boots now (a logout, giving a console's line back)
+            await host._close(silently=True)
 
     async def power(self, action: str) -> None:
         """Switch the host ``"on"``, ``"off"`` or ``"cycle"`` it (off, a pause, on).

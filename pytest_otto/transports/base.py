@@ -68,6 +68,12 @@ class Transport(ABC):
         #: `close` hangs up without a word, no logout and no restoring the line.
         self.silent = False
 
+    @property
+    def restores_on_close(self) -> bool:
+        """The shell outlives `close` (a console's line stays as it is, not logged out):
+        the session then gives it back as it found it (prompt, echo, line editing)."""
+        return False
+
     @abstractmethod
     async def open(self, sink: ByteSink) -> None:
         """Reach the shell (connect, spawn, log in); then feed ``sink`` until closed.

@@ -340,6 +340,11 @@ class ConsoleTransport(Transport):
 
     # -- Transport ---------------------------------------------------------------------
 
+    @property
+    def restores_on_close(self) -> bool:
+        """True unless `close` logs out (or must send nothing, `silent`)."""
+        return not self.silent and not (self.logout_on_close and self._steps.answered_login)
+
     async def open(self, sink: ByteSink) -> None:
         """Connect, log in if asked, and prove a shell listens (bounded by the caller).
 
