@@ -497,13 +497,13 @@ def open_fds() -> int:
 async def test_many_runs_with_a_share_timing_out_leave_nothing_behind(
     host: RemoteHost, own_sshd: SshServer
 ) -> None:
-    """100 runs, every tenth timing out: every other run returns its own output, every
+    """50 runs, every tenth timing out: every other run returns its own output, every
     timeout stays within its bound, and afterwards no command process is left on the
     server, no extra sshd session is open, and the client holds no more descriptors."""
     await host.run("true")
     fds, sessions = open_fds(), len(own_sshd.connection_pids())
     token = unique_sleep()
-    for i in range(100):
+    for i in range(50):
         if i % 10 == 9:
             entry, took = await elapsed(host.run(f"sleep {token}", timeout=0.3))
             assert entry.only.output.startswith("Command timed out after 0.3s")

@@ -3,11 +3,13 @@ pytest, a lost lease or a reset leave behind, against real shells and consoles."
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
 import subprocess
 import time
+import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -32,18 +34,24 @@ pytestmark = [pytest.mark.faults]
 # -- a probe typed again never answers into a command's output -------------------------------
 
 
-@pytest.mark.parametrize("pty", [False, True], ids=["pipes", "pty"])
-async def test_a_probe_typed_again_leaves_no_answer_in_the_first_output(pty: bool) -> None:
+async def test_a_probe_typed_again_leaves_no_answer_in_the_first_output() -> None:
     """A shell that starts reading well after the first probe (a loaded machine, a slow
     login) reads the probe twice, as it was typed again: the second answer comes after
-    the first, and used to land in the first command's output on pipes."""
-    late = f"sleep {PROBE_RESEND_INTERVAL * 2.5}; exec bash --norc --noprofile" + (" -i" if pty else "")
-    host = LocalHost(shell=["bash", "-c", late], pty=pty, connect_timeout=30)
+    the first, and used to land in the first command's output on pipes (a pty's start
+    marker hid it there)."""
+    late = f"sleep {PROBE_RESEND_INTERVAL * 2.5}; exec bash --norc --noprofile"
+    hosts = [
+        LocalHost("pipes", shell=["bash", "-c", late], connect_timeout=30),
+        LocalHost("pty", shell=["bash", "-c", late + " -i"], pty=True, connect_timeout=30),
+    ]
+
+    async def first_two(host: LocalHost) -> list[str]:
+        return [(await host.run(f"echo {n}")).only.output for n in ("first", "second")]
+
     try:
-        assert (await host.run("echo first")).only.output == "first"
-        assert (await host.run("echo second")).only.output == "second"
+        assert await asyncio.gather(*map(first_two, hosts)) == [["first", "second"]] * 2
     finally:
-        await host.close()
+        await asyncio.gather(*(host.close() for host in hosts))
 
 
 # -- a ShellResetWarning belongs to the test that lost the shell -----------------------------
@@ -68,35 +76,37 @@ def test_last(host):
 """
 
 
-@pytest.mark.parametrize("where", ["local", "ssh"])
 def test_under_w_error_a_shell_reset_fails_the_test_that_lost_the_shell(
-    pytester: pytest.Pytester, request: pytest.FixtureRequest, where: str
+    pytester: pytest.Pytester, ssh_lab_toml: Path
 ) -> None:
-    """B17 under ``-W error``: the test that ended its shell fails with the warning (at
-    its line), the next test meets a fresh shell without one and passes; a test that
-    loses and replaces its shell gets the warning at the call that replaced it."""
-    args = ["-p", "no:randomly"]
-    if where == "ssh":
-        lab = request.getfixturevalue("ssh_lab_toml")
-        args += [f"--lab={lab}", "--host-pattern=^ssh2$"]
+    """B17 under ``-W error``, on a local and an SSH host: the test that ended its shell
+    fails with the warning, the next test meets a fresh shell without one and passes; a
+    test that loses and replaces its shell gets the warning at the call that replaced it.
+    Without ``-W error`` the warning is listed under the test that lost the shell, at
+    the line that lost it."""
+    data = tomllib.loads(ssh_lab_toml.read_text())
+    data["hosts"] = {"ssh2": data["hosts"]["ssh2"], "local": {"transport": "local"}}
+    (pytester.path / "lab.toml").write_text(tomli_w.dumps(data))
     pytester.makepyfile(test_resets="import pytest_otto\n" + RESET_TESTS)
-    strict = pytester.runpytest_subprocess(
-        *BASE_ARGS, *args, "-W", "error::pytest_otto.ShellResetWarning", timeout=120
-    )
-    strict.assert_outcomes(passed=3, failed=1)
+    args = [*BASE_ARGS, "-p", "no:randomly", "--lab=lab.toml"]
+    strict = pytester.runpytest_subprocess(*args, "-W", "error::pytest_otto.ShellResetWarning", timeout=120)
+    strict.assert_outcomes(passed=6, failed=2)
     out = strict.stdout.str()
-    assert "FAILED test_resets.py::test_loses_the_shell" in out
-    assert "ShellResetWarning: " in out and "shell session 'default' on " in out
-    assert "ended (exit code 3); its next call opens a fresh shell" in out
-    # without -W error: the warning is that test's too, at the line that lost the shell
-    lenient = pytester.runpytest_subprocess(*BASE_ARGS, *args, timeout=120)
-    lenient.assert_outcomes(passed=4, warnings=1)  # the other one is pytest.warns's
-    lenient.stdout.fnmatch_lines(
-        [
-            "test_resets.py::test_loses_the_shell*",
-            "*test_resets.py:7: ShellResetWarning: *ended (exit code 3); its next call opens a fresh shell*",
-        ]
-    )
+    for host_id in ("ssh2", "local"):
+        assert f"FAILED test_resets.py::test_loses_the_shell[{host_id}]" in out
+        assert (
+            f"ShellResetWarning: {host_id}: shell session 'default' on {host_id} ended (exit code 3);" in out
+        )
+    assert "its next call opens a fresh shell" in out
+    lenient = pytester.runpytest_subprocess(*args, timeout=120)
+    lenient.assert_outcomes(passed=8, warnings=2)  # the other two are pytest.warns's
+    for host_id in ("ssh2", "local"):
+        lenient.stdout.fnmatch_lines(
+            [
+                f"test_resets.py::test_loses_the_shell[[]{host_id}[]]",
+                f"*test_resets.py:7: ShellResetWarning: {host_id}: *ended (exit code 3); its next call*",
+            ]
+        )
 
 
 # -- a lost lease: nothing more is sent to the device ----------------------------------------
@@ -143,39 +153,41 @@ def wait_until_sync(check: Callable[[], bool], patience: float = PATIENCE) -> bo
 # -- a local shell dies with pytest, however pytest ends -------------------------------------
 
 TIMEOUT_TESTS = """
-def test_hangs(host):
-    host.run_sync("sleep {long} & true")  # an earlier command's job: close() would end it too
-    host.oneshot_sync("sleep {oneshot}", timeout=600)
+import asyncio
+
+async def test_hangs(lab):
+    pipes, pty = lab["pipes"], lab["pty"]
+    # jobs of earlier commands: close() would end them too
+    await pipes.run("touch started-job_pipes; sleep {job_pipes} & true")
+    await pty.run("touch started-job_pty; sleep {job_pty} & true")
+    await asyncio.gather(
+        pipes.run("touch started-run_pipes; sleep {run_pipes}", timeout=600),
+        pipes.oneshot("touch started-oneshot_pipes; sleep {oneshot_pipes}", timeout=600),
+        pty.oneshot("touch started-oneshot_pty; sleep {oneshot_pty}", timeout=600),
+    )
 """
 
-TIMEOUT_TESTS_RUN = """
-def test_hangs(host):
-    host.run_sync("sleep {long}", timeout=600)
-"""
 
-
-@pytest.mark.parametrize(
-    ("call", "pty"),
-    [("run", False), ("oneshot", False), ("oneshot", True)],  # a pty's hang-up ends its foreground anyway
-    ids=["run-pipes", "oneshot-pipes", "oneshot-pty"],
-)
-def test_pytest_timeout_thread_method_leaves_no_local_process(
-    pytester: pytest.Pytester, pty: bool, call: str
-) -> None:
+def test_pytest_timeout_thread_method_leaves_no_local_process(pytester: pytest.Pytester) -> None:
     """pytest-timeout's ``thread`` method ends pytest with ``os._exit``: no cleanup runs.
-    The local shell, its running command and its jobs (and a oneshot's command) end with it."""
-    long, oneshot = unique_sleep(), unique_sleep()
-    template = TIMEOUT_TESTS if call == "oneshot" else TIMEOUT_TESTS_RUN
-    pytester.makepyfile(test_hang=template.format(long=long, oneshot=oneshot))
-    lab = pytester.path / "lab.toml"
-    lab.write_text(f'[lab]\nname = "me"\n[hosts.local]\ntransport = "local"\npty = {str(pty).lower()}\n')
+    Local shells on pipes and on a pty, their running commands, their jobs and running
+    oneshots end with it."""
+    names = ("job_pipes", "job_pty", "run_pipes", "oneshot_pipes", "oneshot_pty")
+    sleeps = {name: unique_sleep() for name in names}
+    pytester.makepyfile(test_hang=TIMEOUT_TESTS.format(**sleeps))
+    (pytester.path / "lab.toml").write_text(
+        '[lab]\nname = "me"\n[hosts.pipes]\ntransport = "local"\n'
+        '[hosts.pty]\ntransport = "local"\npty = true\n'
+    )
     result = pytester.runpytest_subprocess(
-        *BASE_ARGS, f"--lab={lab}", "--timeout=3", "--timeout-method=thread", timeout=PATIENCE
+        *BASE_ARGS, "--lab=lab.toml", "--timeout=5", "--timeout-method=thread", timeout=PATIENCE
     )
     assert "Timeout" in result.stdout.str() + result.stderr.str()
     assert result.ret != 0
-    for duration in (long, oneshot) if call == "oneshot" else (long,):
-        assert wait_until_sync(lambda d=duration: not pgrep(f"sleep {d}")), f"sleep {duration} was left"
+    started = {name for name in names if (pytester.path / f"started-{name}").exists()}
+    assert started == set(names), "not every command had started when pytest was ended"
+    left = [name for name in names if not wait_until_sync(lambda n=name: not pgrep(f"sleep {sleeps[n]}"), 30)]
+    assert not left, f"left running: {left}"
 
 
 def pgrep(text: str) -> str:
