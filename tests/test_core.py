@@ -258,6 +258,7 @@ class _AnswerLater:
     tty = False
     line_limit = None
     can_kill_foreground = False
+    restores_on_close = False
 
     def __init__(self) -> None:
         self.early = False
