@@ -24,7 +24,7 @@ from pytest_otto import LocalHost
 from pytest_otto.hosts.console import SerialHost, TcpHost
 from pytest_otto.leases.leaseset import _closing as fencing
 from pytest_otto.session import PROBE_RESEND_INTERVAL
-from testlab._util import free_port, wait_for_port
+from testlab._util import _hex_addr, free_port, listening_sockets
 from testlab.labfile import lab_dict
 from testlab.serial import SerialConsole
 
@@ -201,15 +201,18 @@ def pgrep(text: str) -> str:
 
 @contextlib.contextmanager
 def raw_tcp_console(device: Path) -> Iterator[int]:
-    """socat serving ``device`` as a raw TCP console (ser2net's raw mode): its port."""
+    """socat serving ``device`` as a raw TCP console (ser2net's raw mode) for one
+    connection: its port. Not probed with a connection, which would take the line."""
     port = free_port()
-    argv = ["socat", f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork", f"FILE:{device},raw,echo=0"]
+    argv = ["socat", f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr", f"FILE:{device},raw,echo=0"]
     proc = subprocess.Popen(argv, start_new_session=True)
     try:
-        wait_for_port("127.0.0.1", port, proc=proc, what="socat")
+        listening = lambda: _hex_addr("127.0.0.1", port) in listening_sockets()  # noqa: E731
+        assert wait_until_sync(lambda: listening() or proc.poll() is not None) and proc.poll() is None
         yield port
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
         proc.wait()
 
 
