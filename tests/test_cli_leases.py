@@ -158,6 +158,22 @@ def listing(store: str, lab: Path, *args: str) -> dict[str, dict[str, object]]:
     return {d["device"]: d for d in json.loads(result.stdout)["devices"]}
 
 
+def otto_waiting(
+    store: str, lab: Path, err: Path, pattern: str, wait: float, command: str
+) -> subprocess.Popen[str]:
+    """``otto run`` on the hosts ``pattern`` selects, started and seen waiting for a busy device."""
+    with err.open("w") as errors:
+        proc = subprocess.Popen(
+            [*otto_argv(), "run", "-p", pattern, "--lease-wait", str(wait), "--", command],
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+            env=env_for(lab, OTTO_LEASES=store),
+        )
+    wait_for(lambda: "otto leases: waiting" in err.read_text(), "otto says whom it waits for")
+    return proc
+
+
 def wait_for(predicate: Callable[[], bool], what: str) -> None:
     deadline = time.monotonic() + SLOW
     while not predicate():
@@ -337,15 +353,7 @@ def test_run_waits_for_a_busy_device_then_runs(
 ) -> None:
     holder = hold(store, lease_lab, "relay")
     err = tmp_path / "otto.err"
-    with err.open("w") as errors:
-        proc = subprocess.Popen(
-            [*otto_argv(), "run", "-p", "^(relay|me)$", "--lease-wait", str(SLOW * 2), "--", "echo ran"],
-            stdout=subprocess.PIPE,
-            stderr=errors,
-            text=True,
-            env=env_for(lease_lab, OTTO_LEASES=store),
-        )
-    wait_for(lambda: "otto leases: waiting" in err.read_text(), "otto says whom it waits for")
+    proc = otto_waiting(store, lease_lab, err, "^(relay|me)$", SLOW * 2, "echo ran")
     assert proc.poll() is None
     assert re.search(
         r"otto leases: waiting up to \d+s for relay-1 \(host relay\), "
@@ -367,15 +375,7 @@ def test_ctrl_c_while_waiting_gives_back_what_was_already_taken(
     hold(store, lease_lab, "relay")
     ssh_device = f"{ssh_lab[0].address}:{ssh_lab[0].port}"  # sorts before relay-1: taken first
     err = tmp_path / "otto.err"
-    with err.open("w") as errors:
-        proc = subprocess.Popen(
-            [*otto_argv(), "run", "-p", "^(ssh1|relay)$", "--lease-wait", str(SLOW * 4), "--", "true"],
-            stdout=subprocess.PIPE,
-            stderr=errors,
-            text=True,
-            env=env_for(lease_lab, OTTO_LEASES=store),
-        )
-    wait_for(lambda: "otto leases: waiting" in err.read_text(), "otto waits for relay-1")
+    proc = otto_waiting(store, lease_lab, err, "^(ssh1|relay)$", SLOW * 4, "true")
     held = listing(store, lease_lab, "-p", "^(ssh1|relay)$")
     assert held[ssh_device]["holder"]["pid"] == proc.pid  # type: ignore[index]
     proc.send_signal(signal.SIGINT)
