@@ -35,6 +35,9 @@ log = logging.getLogger("pytest_otto.leases")
 
 #: Longest pause between two tries of a busy device (the first pauses are shorter).
 POLL_MAX = 1.0
+#: Bound of each step of a release (stop renewing, give back, close the store): a
+#: store that does not answer must not hold the run; its leases expire by themselves.
+RELEASE_STEP = 10.0
 
 #: A report line for the user (the plugin prints it; scripts log it).
 Report = Callable[[str], None]
@@ -107,6 +110,7 @@ class LeaseSet:
         self._leases: dict[str, _Held] = {}
         self._store: LeaseStore | None = None
         self._renewal: asyncio.Task[None] | None = None
+        self._released = False  # renewing stops at its next turn, even if a cancel got lost
         self._on_lost: list[Callable[[str, LeaseLost], None]] = []
 
     def __repr__(self) -> str:
@@ -186,6 +190,7 @@ class LeaseSet:
             raise
         self._attach()
         if any(held.owner is self for held in self._leases.values()):
+            self._released = False
             self._renewal = asyncio.ensure_future(self._renew_forever())
 
     async def adopt(self, holder: Holder, host_ids: list[str]) -> None:
@@ -210,6 +215,7 @@ class LeaseSet:
                 )
         self._attach()
         if self._leases:
+            self._released = False
             self._renewal = asyncio.ensure_future(self._renew_forever())
 
     async def _take_all(self) -> None:
@@ -340,10 +346,10 @@ class LeaseSet:
     async def _renew_forever(self) -> None:
         assert self._store is not None
         period = self.settings.ttl / 3 if self._store.expires else min(self.settings.ttl / 3, 2.0)
-        while True:
+        while not self._released:
             await asyncio.sleep(period)
             for held in list(self._leases.values()):
-                if held.owner is self and held.lost is None:
+                if held.owner is self and held.lost is None and not self._released:
                     await self._renew(held)
 
     async def _renew(self, held: _Held) -> None:
@@ -407,16 +413,26 @@ class LeaseSet:
             elif held.owner is self:
                 held.owner = None  # a nested set still uses it: it stays, unrenewed, until that ends
         if ours:
+            devices = [held.device for held in ours]
             try:
-                await ours[0].store.release_many([held.device for held in ours], self.holder)
+                await asyncio.wait_for(ours[0].store.release_many(devices, self.holder), RELEASE_STEP)
             except LeaseStoreError as exc:  # they expire by themselves
-                devices = ", ".join(h.device for h in ours)
-                log.warning("otto leases: cannot release %s: %s", devices, exc.cause)
+                log.warning("otto leases: cannot release %s: %s", ", ".join(devices), exc.cause)
+            except TimeoutError:
+                log.warning(
+                    "otto leases: cannot release %s: no answer from %s within %gs",
+                    ", ".join(devices),
+                    ours[0].store.url,
+                    RELEASE_STEP,
+                )
 
     async def _release(self) -> None:
+        self._released = True
         if self._renewal is not None:
+            # Bounded: a store client can swallow a cancel (seen once: a release that
+            # waited for ever while its renewal went on); the flag ends it then.
             self._renewal.cancel()
-            await asyncio.gather(self._renewal, return_exceptions=True)
+            await asyncio.wait([self._renewal], timeout=RELEASE_STEP)
             self._renewal = None
         for device in self._leases:
             for host_id in self.devices[device]:
@@ -425,8 +441,11 @@ class LeaseSet:
                     host.lease_guard = None
         await self._give_back()
         if self._store is not None:
-            await self._store.close()
-            self._store = None
+            store, self._store = self._store, None
+            try:
+                await asyncio.wait_for(store.close(), RELEASE_STEP)
+            except TimeoutError:
+                log.warning("otto leases: closing %s took over %gs; left behind", store.url, RELEASE_STEP)
 
 
 #: Closings of fenced hosts in flight (a task must be referenced until it ends).
