@@ -25,6 +25,7 @@ from testlab._util import (
     PASSWORD_USER,
     ConsoleServerProcess,
     LabError,
+    _signal_all,
     ensure_password_user,
     make_tempdir,
     register_for_cleanup,
@@ -98,41 +99,38 @@ class SerialConsole(ConsoleServerProcess):
         match = re.search(r"^READY .* console (\S+)$", self.log, re.MULTILINE)
         return Path(match.group(1)) if match else None
 
-    def shells(self) -> list[int]:
-        """Pids of the processes on the DUT's console other than the getty and login.
+    def shells(self) -> dict[int, str]:
+        """The processes on the DUT's console other than the getty and login (pid: name).
 
         Non-empty between a login and its logout: a test that found some left over
         found the line logged in by someone before it.
         """
         tty = self.console_tty
         if tty is None:
-            return []
+            return {}
         try:
             rdev = tty.stat().st_rdev
         except OSError:
-            return []
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
+            return {}
+        found: dict[int, str] = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
                 continue
             try:
-                stat = (entry / "stat").read_text()
+                stat = Path(f"/proc/{entry}/stat").read_text()
             except OSError:
                 continue
-            comm, rest = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
-            if int(rest[4]) == rdev and comm not in ("agetty", "login"):
-                pids.append(int(entry.name))
-        return pids
+            end = stat.rindex(")")  # comm may hold spaces and parentheses
+            comm, fields = stat[stat.index("(") + 1 : end], stat[end + 2 :].split()
+            if int(fields[4]) == rdev and comm not in ("agetty", "login"):
+                found[int(entry)] = comm
+        return found
 
     def end_shells(self, timeout: float = 10.0) -> list[int]:
         """Kill whatever is logged in on the console (the getty respawns); return the pids."""
-        pids = self.shells()
+        pids = list(self.shells())
         for sig in (signal.SIGHUP, signal.SIGKILL):
-            for pid in pids:
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
+            _signal_all(pids, sig)
             deadline = time.monotonic() + timeout / 2
             while self.shells() and time.monotonic() < deadline:
                 time.sleep(0.05)

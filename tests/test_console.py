@@ -120,11 +120,7 @@ async def console_runs(console: SerialConsole, comm: str | None, seconds: float 
     """Wait until a process named ``comm`` runs logged in on ``console`` (None: nothing does)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        names = [
-            Path(f"/proc/{pid}/comm").read_text().strip()
-            for pid in console.shells()
-            if Path(f"/proc/{pid}").exists()
-        ]
+        names = list(console.shells().values())
         if (comm in names) if comm else not names:
             return True
         await asyncio.sleep(0.1)
