@@ -190,8 +190,7 @@ class LeaseSet:
             raise
         self._attach()
         if any(held.owner is self for held in self._leases.values()):
-            self._released = False
-            self._renewal = asyncio.ensure_future(self._renew_forever())
+            self._start_renewing()
 
     async def adopt(self, holder: Holder, host_ids: list[str]) -> None:
         """Use leases another process of this run took for ``holder`` (pytest-xdist workers).
@@ -215,8 +214,7 @@ class LeaseSet:
                 )
         self._attach()
         if self._leases:
-            self._released = False
-            self._renewal = asyncio.ensure_future(self._renew_forever())
+            self._start_renewing()
 
     async def _take_all(self) -> None:
         deadline = time.monotonic() + self.wait
@@ -342,6 +340,10 @@ class LeaseSet:
                 host = self._hosts.get(host_id)
                 if host is not None:
                     host.lease_guard = functools.partial(_check, held, host_id)
+
+    def _start_renewing(self) -> None:
+        self._released = False
+        self._renewal = asyncio.ensure_future(self._renew_forever())
 
     async def _renew_forever(self) -> None:
         assert self._store is not None
